@@ -1,0 +1,365 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/tidwall/gjson"
+
+	"github.com/x402-mcp/x402-mcp/localnet"
+	"github.com/x402-mcp/x402-mcp/signer"
+	"github.com/x402-mcp/x402-mcp/tokens"
+)
+
+// demoFunding is what the demo payer starts with: 5 USDC.
+var demoFunding = big.NewInt(5_000_000)
+
+const demoCap = "0.10"
+
+// demo runs the local x402 network in-process, starts this binary's MCP
+// server over stdio as a subprocess, and drives it with a real MCP client,
+// printing what happens and checking the balances on the chain.
+func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	verbose := fs.Bool("v", false, "show the MCP server's log")
+	if err := fs.Parse(args); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	d := &demoRun{out: stdout, start: time.Now()}
+	var serverLog bytes.Buffer
+	logSink := io.Writer(&serverLog)
+	if *verbose {
+		logSink = stderr
+	}
+	err := d.run(ctx, logSink)
+	if err != nil {
+		if !*verbose && serverLog.Len() > 0 {
+			fmt.Fprintf(stderr, "--- MCP server log ---\n%s", tail(serverLog.String(), 4000))
+		}
+		return fmt.Errorf("demo failed: %w", err)
+	}
+	return nil
+}
+
+type demoRun struct {
+	out   io.Writer
+	start time.Time
+	net   *localnet.Network
+	token tokens.Token
+	mcp   *client.Client
+}
+
+func (d *demoRun) step(format string, a ...any) {
+	fmt.Fprintf(d.out, "\n▸ "+format+"\n", a...)
+}
+
+func (d *demoRun) line(format string, a ...any) {
+	fmt.Fprintf(d.out, "  "+format+"\n", a...)
+}
+
+func (d *demoRun) run(ctx context.Context, serverLog io.Writer) error {
+	fmt.Fprintln(d.out, "x402-mcp demo: an agent pays for HTTP APIs on a local x402 network (no real money, no internet)")
+
+	net, err := localnet.Start(ctx, localnet.NetworkConfig{})
+	if err != nil {
+		return fmt.Errorf("starting the local network: %w", err)
+	}
+	defer net.Close()
+	d.net = net
+	d.token = tokens.Token{Network: net.Chain.Network(), ChainID: net.Chain.ChainID(), Address: net.Chain.TokenAddress(),
+		Symbol: "USDC", Name: net.Chain.TokenName(), Version: net.Chain.TokenVersion(), Decimals: 6, Currency: "USD"}
+	payerKey, payer, err := net.NewPayer(ctx, demoFunding)
+	if err != nil {
+		return fmt.Errorf("funding the payer: %w", err)
+	}
+
+	d.step("Local x402 network")
+	d.line("chain        %s (go-ethereum simulated chain), token %s %s", d.token.Network, d.token.Symbol, d.token.Address.Hex())
+	d.line("facilitator  %s", net.FacilitatorURL)
+	d.line("paid API     %s", net.APIURL)
+	d.line("payer        %s (funded with %s USDC)", payer.Hex(), tokens.FormatUnits(demoFunding, 6))
+	d.line("payee        %s", net.PayTo.Hex())
+
+	if err := d.listEndpoints(ctx); err != nil {
+		return err
+	}
+
+	dir, err := os.MkdirTemp("", "x402-mcp-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	cfgPath, err := writeDemoConfig(dir, signer.NewKey(payerKey), d.token)
+	if err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding this program: %w", err)
+	}
+	c, err := startStdioClient(ctx, exe, cfgPath, serverLog)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	d.mcp = c
+	tools, err := c.ListTools(ctx, mcp.ListToolsRequest{})
+	if err != nil {
+		return fmt.Errorf("listing tools: %w", err)
+	}
+	names := make([]string, 0, len(tools.Tools))
+	for _, t := range tools.Tools {
+		names = append(names, t.Name)
+	}
+	d.step("MCP server")
+	d.line("started `x402-mcp serve --config %s` over stdio; per-payment cap %s USD", filepath.Base(cfgPath), demoCap)
+	d.line("tools: %s", strings.Join(names, ", "))
+
+	weather := net.APIURL + "/v2/weather?city=Lisbon"
+	d.step("x402_quote GET /v2/weather?city=Lisbon")
+	q, err := d.call(ctx, "x402_quote", map[string]any{"url": weather})
+	if err != nil {
+		return err
+	}
+	if q.IsError {
+		return fmt.Errorf("x402_quote failed: %s", resultText(q))
+	}
+	qs := structuredJSON(q)
+	chosen := gjson.Get(qs, fmt.Sprintf("options.%d", gjson.Get(qs, "chosen").Int()))
+	d.line("status %d, verdict %q (cap %s USD)", gjson.Get(qs, "status").Int(), gjson.Get(qs, "verdict").String(), gjson.Get(qs, "limit_usd").String())
+	d.line("would pay %s %s (%s atomic units) on %s to %s", chosen.Get("amount"), chosen.Get("token"), chosen.Get("amount_atomic"), chosen.Get("network"), chosen.Get("pay_to"))
+
+	payerBefore, payeeBefore, err := d.balances(ctx, payer)
+	if err != nil {
+		return err
+	}
+	d.step("Balances before, read from the chain")
+	d.line("payer %s USDC, payee %s USDC", tokens.FormatUnits(payerBefore, 6), tokens.FormatUnits(payeeBefore, 6))
+
+	paid := new(big.Int)
+	for _, f := range []struct{ title, url string }{
+		{"GET /v2/weather?city=Lisbon (x402 v2)", weather},
+		{"GET /v1/joke (x402 v1)", net.APIURL + "/v1/joke"},
+	} {
+		d.step("x402_fetch %s", f.title)
+		r, err := d.call(ctx, "x402_fetch", map[string]any{"url": f.url})
+		if err != nil {
+			return err
+		}
+		if r.IsError {
+			return fmt.Errorf("x402_fetch %s failed: %s", f.url, resultText(r))
+		}
+		s := structuredJSON(r)
+		d.line("%d %s  %s", gjson.Get(s, "status").Int(), gjson.Get(s, "content_type"), clipLine(gjson.Get(s, "body").String(), 90))
+		p := gjson.Get(s, "payment")
+		if !p.Exists() || p.Get("transaction").String() == "" {
+			return fmt.Errorf("x402_fetch %s returned no settled payment", f.url)
+		}
+		d.line("paid %s %s to %s, transaction %s", p.Get("amount"), p.Get("token"), p.Get("pay_to"), p.Get("transaction"))
+		amt, ok := new(big.Int).SetString(p.Get("amount_atomic").String(), 10)
+		if !ok {
+			return fmt.Errorf("x402_fetch %s: unreadable amount", f.url)
+		}
+		paid.Add(paid, amt)
+	}
+
+	d.step("x402_fetch GET /v2/report (priced at 0.50 USDC, above the cap)")
+	r, err := d.call(ctx, "x402_fetch", map[string]any{"url": net.APIURL + "/v2/report"})
+	if err != nil {
+		return err
+	}
+	if !r.IsError {
+		return errors.New("the payment above the per-payment cap was not refused")
+	}
+	d.line("refused: %s", resultText(r))
+
+	payerAfter, payeeAfter, err := d.balances(ctx, payer)
+	if err != nil {
+		return err
+	}
+	d.step("Balances after, read from the chain")
+	spent := new(big.Int).Sub(payerBefore, payerAfter)
+	got := new(big.Int).Sub(payeeAfter, payeeBefore)
+	d.line("payer %s USDC (−%s), payee %s USDC (+%s)", tokens.FormatUnits(payerAfter, 6), tokens.FormatUnits(spent, 6),
+		tokens.FormatUnits(payeeAfter, 6), tokens.FormatUnits(got, 6))
+	if spent.Cmp(paid) != 0 || got.Cmp(paid) != 0 {
+		return fmt.Errorf("balances moved by %s (payer) and %s (payee), but the receipts add up to %s atomic units", spent, got, paid)
+	}
+	d.line("✓ both moved by exactly the %s USDC the receipts show; the refused payment moved nothing", tokens.FormatUnits(paid, 6))
+	fmt.Fprintf(d.out, "\nDone in %.1fs.\n", time.Since(d.start).Seconds())
+	return nil
+}
+
+func (d *demoRun) listEndpoints(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.net.FacilitatorURL+"/discovery/resources?type=http&limit=50", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("reading the discovery listing: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	d.step("Priced endpoints (the facilitator's discovery listing)")
+	tw := tabwriter.NewWriter(d.out, 0, 0, 2, ' ', 0)
+	for _, it := range gjson.GetBytes(body, "items").Array() {
+		a := it.Get("accepts.0")
+		amount := a.Get("amount").String()
+		if amount == "" {
+			amount = a.Get("maxAmountRequired").String()
+		}
+		units, _ := new(big.Int).SetString(amount, 10)
+		method := it.Get("metadata.input.method").String()
+		if method == "" {
+			method = "GET"
+		}
+		path := strings.TrimPrefix(it.Get("resource").String(), d.net.APIURL)
+		fmt.Fprintf(tw, "  %s\t%s\t%s USDC\tx402 v%d\t%s\n", method, path, tokens.FormatUnits(units, 6), it.Get("x402Version").Int(), clipLine(firstNonEmpty(a.Get("description").String(), it.Get("metadata.description").String()), 50))
+	}
+	return tw.Flush()
+}
+
+func (d *demoRun) balances(ctx context.Context, payer common.Address) (*big.Int, *big.Int, error) {
+	a, err := d.net.Chain.BalanceOf(ctx, payer)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the payer's balance: %w", err)
+	}
+	b, err := d.net.Chain.BalanceOf(ctx, d.net.PayTo)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the payee's balance: %w", err)
+	}
+	return a, b, nil
+}
+
+func (d *demoRun) call(ctx context.Context, name string, args map[string]any) (*mcp.CallToolResult, error) {
+	r, err := d.mcp.CallTool(ctx, mcp.CallToolRequest{Params: mcp.CallToolParams{Name: name, Arguments: args}})
+	if err != nil {
+		return nil, fmt.Errorf("calling %s: %w", name, err)
+	}
+	return r, nil
+}
+
+// writeDemoConfig writes a key file (0600) and a config naming it, the
+// local token and the demo's cap.
+func writeDemoConfig(dir string, key *signer.Key, t tokens.Token) (string, error) {
+	if err := key.WriteHexFile(filepath.Join(dir, "payer.key")); err != nil {
+		return "", err
+	}
+	cfg := fmt.Sprintf(`# written by x402-mcp demo
+[wallet]
+key_file = "payer.key"
+
+[policy]
+max_per_payment = %q
+networks = [%q]
+
+[[tokens]]
+network = %q
+address = %q
+symbol = "USDC"
+name = %q
+version = %q
+decimals = 6
+currency = "USD"
+`, demoCap, t.Network, t.Network, t.Address.Hex(), t.Name, t.Version)
+	p := filepath.Join(dir, "config.toml")
+	return p, os.WriteFile(p, []byte(cfg), 0o600)
+}
+
+// startStdioClient starts `exe serve --config cfg` and initialises an MCP
+// session with it. The child gets no X402_PRIVATE_KEY from our
+// environment: its key comes from the config.
+func startStdioClient(ctx context.Context, exe, cfg string, stderr io.Writer) (*client.Client, error) {
+	env := make([]string, 0, len(os.Environ()))
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, signer.EnvPrivateKey+"=") {
+			env = append(env, e)
+		}
+	}
+	c, err := client.NewStdioMCPClientWithOptions(exe, nil, []string{"serve", "--config", cfg},
+		transport.WithCommandFunc(func(ctx context.Context, command string, _ []string, args []string) (*exec.Cmd, error) {
+			cmd := exec.CommandContext(ctx, command, args...)
+			cmd.Env = env
+			return cmd, nil
+		}),
+		transport.WithCommandStderrWriter(stderr),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("starting the MCP server: %w", err)
+	}
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	init.Params.ClientInfo = mcp.Implementation{Name: "x402-mcp-demo", Version: version}
+	if _, err := c.Initialize(ctx, init); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("initialising the MCP session: %w", err)
+	}
+	return c, nil
+}
+
+func resultText(r *mcp.CallToolResult) string {
+	var b strings.Builder
+	for _, c := range r.Content {
+		if t, ok := c.(mcp.TextContent); ok {
+			b.WriteString(t.Text)
+		}
+	}
+	return b.String()
+}
+
+func structuredJSON(r *mcp.CallToolResult) string {
+	if r.StructuredContent != nil {
+		if b, err := json.Marshal(r.StructuredContent); err == nil {
+			return string(b)
+		}
+	}
+	return resultText(r)
+}
+
+func clipLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len([]rune(s)) > n {
+		return string([]rune(s)[:n]) + "…"
+	}
+	return s
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}

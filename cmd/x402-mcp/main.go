@@ -1,0 +1,75 @@
+// Command x402-mcp is an MCP server that lets an AI agent find, price and
+// pay for HTTP resources through the x402 protocol, within limits the
+// operator sets.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "0.1.0-dev"
+
+const usage = `x402-mcp: pay for HTTP APIs with x402, within the operator's limits
+
+Usage:
+  x402-mcp serve [--config FILE] [--log-level LEVEL]   run the MCP server on stdio
+  x402-mcp demo                                         run the whole flow on a local network
+  x402-mcp version                                      print the version
+
+The wallet key is read from a file named in the config (an encrypted keystore
+with a passphrase file, or a chmod-600 hex key file), or from the environment
+variable X402_PRIVATE_KEY. It is never given on the command line.
+
+See README.md for the configuration reference.
+`
+
+// exitError carries an exit status with a message for stderr.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		code := 1
+		var ee *exitError
+		if errors.As(err, &ee) {
+			code = ee.code
+		}
+		fmt.Fprintf(os.Stderr, "x402-mcp: %v\n", err)
+		os.Exit(code)
+	}
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return &exitError{code: 2, err: errors.New("missing command\n\thint: run x402-mcp serve to start the MCP server, or x402-mcp demo to try it")}
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stdin, stdout, stderr)
+	case "demo":
+		return demo(ctx, args[1:], stdout, stderr)
+	case "version", "--version", "-version", "-v":
+		fmt.Fprintf(stdout, "x402-mcp %s\n", version)
+		return nil
+	case "help", "--help", "-help", "-h":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return &exitError{code: 2, err: fmt.Errorf("unknown command %q\n\thint: the commands are serve, demo and version", args[0])}
+}

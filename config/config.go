@@ -1,0 +1,256 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/pelletier/go-toml/v2"
+
+	"github.com/x402-mcp/x402-mcp/policy"
+	"github.com/x402-mcp/x402-mcp/tokens"
+)
+
+// maxFileSize bounds a configuration file.
+const maxFileSize = 1 << 20
+
+// File mirrors the TOML document.
+type File struct {
+	Wallet Wallet  `toml:"wallet"`
+	Policy Policy  `toml:"policy"`
+	HTTP   HTTP    `toml:"http"`
+	Tokens []Token `toml:"tokens"`
+}
+
+// Wallet says where the key comes from: an encrypted keystore with a
+// passphrase file, or a raw hex key file. The environment variable
+// X402_PRIVATE_KEY is the fallback when neither is set.
+type Wallet struct {
+	Keystore       string `toml:"keystore"`
+	PassphraseFile string `toml:"passphrase_file"`
+	KeyFile        string `toml:"key_file"`
+}
+
+// Policy holds the spending limits.
+type Policy struct {
+	MaxPerPayment           string   `toml:"max_per_payment"`
+	Networks                []string `toml:"networks"`
+	MaxAuthorizationSeconds int64    `toml:"max_authorization_seconds"`
+}
+
+// HTTP tunes the outgoing requests.
+type HTTP struct {
+	TimeoutSeconds   int64 `toml:"timeout_seconds"`
+	MaxResponseBytes int64 `toml:"max_response_bytes"`
+}
+
+// Token adds or overrides a registry token.
+type Token struct {
+	Network  string `toml:"network"`
+	Address  string `toml:"address"`
+	Symbol   string `toml:"symbol"`
+	Name     string `toml:"name"`
+	Version  string `toml:"version"`
+	Decimals *int   `toml:"decimals"`
+	Currency string `toml:"currency"`
+}
+
+// Config is the checked configuration.
+type Config struct {
+	// Path is the file it came from; empty for the defaults.
+	Path     string
+	Wallet   Wallet
+	Policy   policy.Policy
+	Registry *tokens.Registry
+	Timeout  time.Duration
+	MaxBody  int64
+}
+
+// Error is a problem in a configuration file, with the line when known.
+type Error struct {
+	Path string
+	Line int
+	Key  string
+	Msg  string
+	Hint string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Path)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	b.WriteString(": ")
+	if e.Key != "" {
+		fmt.Fprintf(&b, "%s: ", e.Key)
+	}
+	b.WriteString(e.Msg)
+	if e.Hint != "" {
+		b.WriteString("\n\thint: " + e.Hint)
+	}
+	return b.String()
+}
+
+// Default is the configuration used without a file: built-in tokens and
+// the default policy, no wallet.
+func Default() *Config {
+	return &Config{Policy: policy.Default(), Registry: tokens.Builtin()}
+}
+
+// Load reads and checks a configuration file.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("config: reading %s: %w", path, err)
+	}
+	if len(data) > maxFileSize {
+		return nil, &Error{Path: path, Msg: fmt.Sprintf("file is larger than %d bytes", maxFileSize)}
+	}
+	return Parse(path, data)
+}
+
+// Parse checks the TOML text of a configuration file; path is used in
+// messages and to resolve relative paths.
+func Parse(path string, data []byte) (*Config, error) {
+	var doc File
+	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil {
+		return nil, tomlError(path, data, err)
+	}
+	lines := keyLines(data)
+	fail := func(key, msg, hint string) error {
+		return &Error{Path: path, Line: lines[key], Key: key, Msg: msg, Hint: hint}
+	}
+	dir := filepath.Dir(path)
+	c := &Config{Path: path, Registry: tokens.Builtin(), Policy: policy.Default()}
+
+	c.Wallet = Wallet{
+		Keystore:       resolve(dir, doc.Wallet.Keystore),
+		PassphraseFile: resolve(dir, doc.Wallet.PassphraseFile),
+		KeyFile:        resolve(dir, doc.Wallet.KeyFile),
+	}
+	switch {
+	case c.Wallet.Keystore != "" && c.Wallet.KeyFile != "":
+		return nil, fail("wallet.key_file", "both keystore and key_file are set", "keep one key source")
+	case c.Wallet.Keystore != "" && c.Wallet.PassphraseFile == "":
+		return nil, fail("wallet.keystore", "a keystore needs passphrase_file", "add passphrase_file = \"path/to/passphrase\" (chmod 600)")
+	case c.Wallet.Keystore == "" && c.Wallet.PassphraseFile != "":
+		return nil, fail("wallet.passphrase_file", "passphrase_file is set without keystore", "add keystore = \"path/to/keystore.json\"")
+	}
+
+	if s := doc.Policy.MaxPerPayment; s != "" {
+		u, err := policy.ParseUSD(s)
+		if err != nil {
+			return nil, fail("policy.max_per_payment", err.Error(), "write a quoted USD amount such as \"0.10\"")
+		}
+		c.Policy.MaxPerPayment = u
+	}
+	for _, n := range doc.Policy.Networks {
+		if _, err := tokens.ParseNetwork(n); err != nil {
+			return nil, fail("policy.networks", err.Error(), "use CAIP-2 ids such as \"eip155:8453\" (Base) or \"eip155:84532\" (Base Sepolia)")
+		}
+	}
+	c.Policy.Networks = doc.Policy.Networks
+	if s := doc.Policy.MaxAuthorizationSeconds; s != 0 {
+		if s < 10 || s > 86400 {
+			return nil, fail("policy.max_authorization_seconds", fmt.Sprintf("%d is out of range", s), "use a number of seconds from 10 to 86400")
+		}
+		c.Policy.MaxWindow = time.Duration(s) * time.Second
+	}
+
+	c.Timeout = time.Duration(doc.HTTP.TimeoutSeconds) * time.Second
+	if s := doc.HTTP.TimeoutSeconds; s < 0 || s > 600 {
+		return nil, fail("http.timeout_seconds", fmt.Sprintf("%d is out of range", s), "use 1 to 600 seconds")
+	}
+	c.MaxBody = doc.HTTP.MaxResponseBytes
+	if b := doc.HTTP.MaxResponseBytes; b < 0 || b > 16<<20 {
+		return nil, fail("http.max_response_bytes", fmt.Sprintf("%d is out of range", b), "use at most 16777216 (16 MiB)")
+	}
+
+	for i, t := range doc.Tokens {
+		key := fmt.Sprintf("tokens[%d]", i)
+		tok, err := t.token()
+		if err != nil {
+			return nil, &Error{Path: path, Line: tableLine(data, "tokens", i), Key: key, Msg: err.Error(),
+				Hint: "a token needs network, address, name, version and decimals; currency = \"USD\" for a USD stablecoin"}
+		}
+		if err := c.Registry.Add(tok); err != nil {
+			return nil, &Error{Path: path, Line: tableLine(data, "tokens", i), Key: key, Msg: err.Error()}
+		}
+	}
+	if err := c.Policy.Validate(); err != nil {
+		return nil, &Error{Path: path, Key: "policy", Msg: err.Error()}
+	}
+	return c, nil
+}
+
+func (t Token) token() (tokens.Token, error) {
+	if t.Decimals == nil {
+		return tokens.Token{}, errors.New("decimals is missing")
+	}
+	if *t.Decimals < 0 || *t.Decimals > 36 {
+		return tokens.Token{}, fmt.Errorf("decimals %d is out of range 0..36", *t.Decimals)
+	}
+	if !common.IsHexAddress(t.Address) || !strings.HasPrefix(t.Address, "0x") {
+		return tokens.Token{}, fmt.Errorf("address %q is not a 0x-prefixed 20-byte hex address", t.Address)
+	}
+	return tokens.Token{
+		Network:  t.Network,
+		Address:  common.HexToAddress(t.Address),
+		Symbol:   t.Symbol,
+		Name:     t.Name,
+		Version:  t.Version,
+		Decimals: uint8(*t.Decimals),
+		Currency: t.Currency,
+	}, nil
+}
+
+func resolve(dir, p string) string {
+	if p == "" {
+		return ""
+	}
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, rest)
+		}
+	}
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(dir, p)
+}
+
+// tomlError turns go-toml's errors into ones that name file, line and key.
+func tomlError(path string, data []byte, err error) error {
+	var strict *toml.StrictMissingError
+	if errors.As(err, &strict) && len(strict.Errors) > 0 {
+		d := strict.Errors[0]
+		row, _ := d.Position()
+		return &Error{Path: path, Line: row, Key: strings.Join(d.Key(), "."), Msg: "unknown key",
+			Hint: "check the spelling against the configuration reference in README.md"}
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		row, _ := de.Position()
+		msg := strings.TrimPrefix(de.Error(), "toml: ")
+		return &Error{Path: path, Line: row, Key: strings.Join(de.Key(), "."), Msg: msg}
+	}
+	e := &Error{Path: path, Msg: strings.TrimPrefix(err.Error(), "toml: ")}
+	if strings.Contains(e.Msg, "already defined") {
+		// go-toml reports a redefined key without its position.
+		e.Key, e.Line = duplicateKey(data)
+	}
+	return e
+}

@@ -1,0 +1,120 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+)
+
+const good = `[wallet]
+key_file = "payer.key"
+
+[policy]
+max_per_payment = "0.25"
+networks = ["eip155:1337"]
+max_authorization_seconds = 120
+
+[http]
+timeout_seconds = 30
+max_response_bytes = 1000
+
+[[tokens]]
+network = "eip155:1337"
+address = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+symbol = "USDC"
+name = "USD Coin"
+version = "2"
+decimals = 6
+currency = "USD"
+`
+
+func TestParseGood(t *testing.T) {
+	c, err := Parse("/etc/x402/config.toml", []byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Wallet.KeyFile != "/etc/x402/payer.key" {
+		t.Errorf("key file not resolved against the config's directory: %q", c.Wallet.KeyFile)
+	}
+	if c.Policy.MaxPerPayment.String() != "0.25" || c.Policy.MaxWindow != 2*time.Minute || len(c.Policy.Networks) != 1 {
+		t.Errorf("policy = %+v", c.Policy)
+	}
+	if c.Timeout != 30*time.Second || c.MaxBody != 1000 {
+		t.Errorf("http = %v %v", c.Timeout, c.MaxBody)
+	}
+	tok, ok := c.Registry.Lookup("eip155:1337", common.HexToAddress("0x5FbDB2315678afecb367f032d93F642f64180aa3"))
+	if !ok || tok.Decimals != 6 || tok.Name != "USD Coin" || tok.Currency != "USD" {
+		t.Errorf("extra token = %+v, %v", tok, ok)
+	}
+	if _, ok := c.Registry.Lookup("eip155:8453", common.HexToAddress("0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913")); !ok {
+		t.Error("built-in tokens lost when adding one")
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Parse("c.toml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Policy.MaxPerPayment.String() != "0.1" || c.Policy.MaxWindow != 5*time.Minute || c.Policy.Networks != nil {
+		t.Errorf("default policy = %+v", c.Policy)
+	}
+}
+
+// TestErrors checks that every mistake names the file, the line and the key.
+func TestErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, doc, want string
+	}{
+		{"unknown key", "[policy]\nmax_per_paymnt = \"1\"\n", "c.toml:2: policy.max_per_paymnt: unknown key"},
+		{"unknown table", "[polcy]\nx = 1\n", "c.toml:1: polcy: unknown key"},
+		{"duplicate key", "[policy]\nmax_per_payment = \"1\"\nmax_per_payment = \"2\"\n", "c.toml:3: policy.max_per_payment: key max_per_payment is already defined"},
+		{"float amount", "[policy]\nmax_per_payment = 0.10\n", "c.toml:2"},
+		{"bad amount", "[policy]\nmax_per_payment = \"ten\"\n", "c.toml:2: policy.max_per_payment: USD amount \"ten\" is not a decimal number"},
+		{"negative amount", "[policy]\n\nmax_per_payment = \"-1\"\n", "c.toml:3: policy.max_per_payment"},
+		{"bad network", "[policy]\nnetworks = [\"base\"]\n", "c.toml:2: policy.networks: network \"base\" is not an EVM CAIP-2 id"},
+		{"window", "[policy]\nmax_authorization_seconds = 5\n", "c.toml:2: policy.max_authorization_seconds: 5 is out of range"},
+		{"string for int", "[http]\ntimeout_seconds = \"30\"\n", "c.toml:2"},
+		{"two key sources", "[wallet]\nkeystore = \"k\"\npassphrase_file = \"p\"\nkey_file = \"f\"\n", "c.toml:4: wallet.key_file: both keystore and key_file are set"},
+		{"keystore without passphrase", "[wallet]\nkeystore = \"k\"\n", "c.toml:2: wallet.keystore: a keystore needs passphrase_file"},
+		{"token without decimals", "[[tokens]]\nnetwork = \"eip155:1\"\naddress = \"0x5FbDB2315678afecb367f032d93F642f64180aa3\"\nname = \"A\"\nversion = \"1\"\n", "c.toml:1: tokens[0]: decimals is missing"},
+		{"token bad address", "[[tokens]]\nnetwork = \"eip155:1\"\naddress = \"0x5FbD\"\nname = \"A\"\nversion = \"1\"\ndecimals = 6\n", "c.toml:1: tokens[0]: address \"0x5FbD\""},
+		{"second token", good + "\n[[tokens]]\nnetwork = \"eip155:1\"\naddress = \"0x5FbDB2315678afecb367f032d93F642f64180aa3\"\nversion = \"1\"\ndecimals = 6\n", "c.toml:22: tokens[1]: token 0x5FbDB2315678afecb367f032d93F642f64180aa3 on eip155:1: EIP-712 name is empty"},
+		{"not toml", "[policy\n", "c.toml:1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("c.toml", []byte(tc.doc))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !strings.HasPrefix(err.Error(), tc.want) && !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error = %q\nwant it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoadBoundsAndMissing(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Load(filepath.Join(dir, "missing.toml")); err == nil || !strings.Contains(err.Error(), "missing.toml") {
+		t.Errorf("missing file: %v", err)
+	}
+	big := filepath.Join(dir, "big.toml")
+	if err := os.WriteFile(big, []byte("# "+strings.Repeat("x", maxFileSize)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(big); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("oversized file: %v", err)
+	}
+}
+
+// TestExampleConfigParses keeps examples/config.toml valid.
+func TestExampleConfigParses(t *testing.T) {
+	if _, err := Load("../examples/config.toml"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,640 @@
+package localnet
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+)
+
+const (
+	// Header names of the two protocol versions. net/http canonicalises
+	// incoming names, so lookups through Header.Values are case-insensitive.
+	headerPaymentRequired  = "PAYMENT-REQUIRED"   // v2 402
+	headerPaymentSignature = "PAYMENT-SIGNATURE"  // v2 payment
+	headerPaymentResponse  = "PAYMENT-RESPONSE"   // v2 settlement
+	headerXPayment         = "X-PAYMENT"          // v1 payment
+	headerXPaymentResponse = "X-PAYMENT-RESPONSE" // v1 settlement
+
+	// maxPaymentHeaderBytes bounds a payment header; an honest one is under
+	// 2 KiB, and 16 KiB is where common proxies stop forwarding headers.
+	maxPaymentHeaderBytes = 16 << 10
+	// defaultMaxTimeoutSeconds is what reference servers offer by default.
+	defaultMaxTimeoutSeconds = 300
+	// facilitatorTimeout bounds one call to the facilitator; settling waits
+	// for a block, which the local chain produces within a second or two.
+	facilitatorTimeout = 60 * time.Second
+)
+
+// Route is one endpoint of the paid API.
+type Route struct {
+	// Method and Path select the route; Path is matched exactly, without the
+	// query string.
+	Method, Path string
+	// Version is the x402 version the route speaks: 1 or 2.
+	Version int
+	// Price is in the token's atomic units; nil or zero makes the route free.
+	Price *big.Int
+	// Description and MimeType describe the resource in the 402.
+	Description, MimeType string
+	// Handler produces the resource once payment is verified.
+	Handler http.HandlerFunc
+	// Bazaar is the bazaar "info" object describing how to call the route:
+	// input (type http, method, queryParams or bodyType+body) and output
+	// (type, example). v2 routes send it as extensions.bazaar.info; both
+	// versions list it as discovery metadata.
+	Bazaar json.RawMessage
+	// MaxTimeoutSeconds is offered in the option; 0 means 300.
+	MaxTimeoutSeconds int
+	// Accepts, when set, rewrites the offered options before they are sent
+	// (numbers arrive as float64, as encoding/json decodes them). The paid
+	// API then matches payments against the rewritten options, which lets a
+	// test play a hostile or odd server.
+	Accepts func(opts []map[string]any) []map[string]any
+	// AlwaysRequirePayment makes the route answer 402 even to a valid
+	// payment, without settling: a server that takes the signature and asks
+	// again.
+	AlwaysRequirePayment bool
+}
+
+func (rt *Route) priced() bool { return rt.Price != nil && rt.Price.Sign() > 0 }
+
+// PaidAPI is an HTTP server that sells its routes through x402, v1 or v2 per
+// route, verifying and settling every payment through a facilitator over
+// HTTP like a reference resource server. It is an http.Handler; all methods
+// are safe for concurrent use.
+type PaidAPI struct {
+	chain          *Chain
+	facilitatorURL string
+	payTo          common.Address
+	routes         []Route
+	client         *http.Client
+
+	hitsMu sync.Mutex
+	hits   map[string]int
+}
+
+// NewPaidAPI returns a paid API selling routes for payment to payTo in the
+// chain's token, using the facilitator at facilitatorURL. It panics on an
+// invalid route table (see Start for an error instead), like http.ServeMux
+// does on conflicting patterns: the table is code, not input.
+func NewPaidAPI(chain *Chain, facilitatorURL string, payTo common.Address, routes []Route) *PaidAPI {
+	if err := validateRoutes(routes); err != nil {
+		panic(err)
+	}
+	return &PaidAPI{
+		chain:          chain,
+		facilitatorURL: strings.TrimSuffix(facilitatorURL, "/"),
+		payTo:          payTo,
+		routes:         append([]Route(nil), routes...),
+		client: &http.Client{
+			Timeout: facilitatorTimeout,
+			// A transport of its own: no proxy from the environment (the
+			// facilitator is on loopback), and enough idle connections that a
+			// burst of payments reuses them instead of exhausting ports.
+			Transport: &http.Transport{
+				Proxy:               nil,
+				MaxIdleConnsPerHost: 64,
+				IdleConnTimeout:     30 * time.Second,
+			},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		hits: make(map[string]int),
+	}
+}
+
+func validateRoutes(routes []Route) error {
+	seen := make(map[string]bool)
+	for i, rt := range routes {
+		switch {
+		case rt.Method == "" || !strings.HasPrefix(rt.Path, "/"):
+			return fmt.Errorf("localnet: route %d: method and an absolute path are required", i)
+		case rt.Handler == nil:
+			return fmt.Errorf("localnet: route %s %s: no handler", rt.Method, rt.Path)
+		case rt.Price != nil && rt.Price.Sign() < 0:
+			return fmt.Errorf("localnet: route %s %s: negative price", rt.Method, rt.Path)
+		case rt.priced() && rt.Version != 1 && rt.Version != 2:
+			return fmt.Errorf("localnet: route %s %s: version %d; want 1 or 2", rt.Method, rt.Path, rt.Version)
+		case len(rt.Bazaar) > 0 && !json.Valid(rt.Bazaar):
+			return fmt.Errorf("localnet: route %s %s: bazaar metadata is not valid JSON", rt.Method, rt.Path)
+		case rt.MaxTimeoutSeconds < 0:
+			return fmt.Errorf("localnet: route %s %s: negative MaxTimeoutSeconds", rt.Method, rt.Path)
+		}
+		key := rt.Method + " " + rt.Path
+		if seen[key] {
+			return fmt.Errorf("localnet: route %s registered twice", key)
+		}
+		seen[key] = true
+	}
+	return nil
+}
+
+// Hits returns how many times the handler of the route at path ran.
+func (p *PaidAPI) Hits(path string) int {
+	p.hitsMu.Lock()
+	defer p.hitsMu.Unlock()
+	return p.hits[path]
+}
+
+// DiscoveryItems returns the discovery listing of every priced route, with
+// resource URLs under baseURL (e.g. "http://127.0.0.1:1234").
+func (p *PaidAPI) DiscoveryItems(baseURL string) ([]DiscoveryItem, error) {
+	baseURL = strings.TrimSuffix(baseURL, "/")
+	var items []DiscoveryItem
+	for i := range p.routes {
+		rt := &p.routes[i]
+		if !rt.priced() {
+			continue
+		}
+		url := baseURL + rt.Path
+		opts, err := p.options(rt, url)
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, DiscoveryItem{
+			Resource:    url,
+			Type:        "http",
+			X402Version: rt.Version,
+			Accepts:     opts,
+			Metadata:    rt.Bazaar,
+		})
+	}
+	return items, nil
+}
+
+// closeIdle drops the idle connections to the facilitator, so a stopped
+// network leaves no goroutines behind.
+func (p *PaidAPI) closeIdle() {
+	p.client.CloseIdleConnections()
+}
+
+// ServeHTTP implements http.Handler.
+func (p *PaidAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var rt *Route
+	pathKnown := false
+	for i := range p.routes {
+		if p.routes[i].Path != r.URL.Path {
+			continue
+		}
+		pathKnown = true
+		if p.routes[i].Method == r.Method {
+			rt = &p.routes[i]
+			break
+		}
+	}
+	if rt == nil {
+		if pathKnown {
+			writeJSON(w, http.StatusMethodNotAllowed, errorResponse{Error: "method not allowed"})
+		} else {
+			writeJSON(w, http.StatusNotFound, errorResponse{Error: "not found"})
+		}
+		return
+	}
+	if !rt.priced() {
+		p.run(rt, w, r)
+		return
+	}
+	if rt.Version == 1 {
+		p.serveV1(w, r, rt)
+	} else {
+		p.serveV2(w, r, rt)
+	}
+}
+
+func (p *PaidAPI) run(rt *Route, w http.ResponseWriter, r *http.Request) {
+	p.hitsMu.Lock()
+	p.hits[rt.Path]++
+	p.hitsMu.Unlock()
+	rt.Handler(w, r)
+}
+
+// --- options ------------------------------------------------------------
+
+type tokenDomain struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// v2Option and v1Option list their fields in the order of the
+// specifications' examples, so an unmodified 402 is byte-for-byte what a
+// reference server would send.
+type v2Option struct {
+	Scheme            string      `json:"scheme"`
+	Network           string      `json:"network"`
+	Amount            string      `json:"amount"`
+	Asset             string      `json:"asset"`
+	PayTo             string      `json:"payTo"`
+	MaxTimeoutSeconds int         `json:"maxTimeoutSeconds"`
+	Extra             tokenDomain `json:"extra"`
+}
+
+type v1Option struct {
+	Scheme            string      `json:"scheme"`
+	Network           string      `json:"network"`
+	MaxAmountRequired string      `json:"maxAmountRequired"`
+	Resource          string      `json:"resource"`
+	Description       string      `json:"description"`
+	MimeType          string      `json:"mimeType"`
+	PayTo             string      `json:"payTo"`
+	MaxTimeoutSeconds int         `json:"maxTimeoutSeconds"`
+	Asset             string      `json:"asset"`
+	OutputSchema      any         `json:"outputSchema"`
+	Extra             tokenDomain `json:"extra"`
+}
+
+// options builds the payment options of rt for the resource at url, passed
+// through rt.Accepts when set.
+func (p *PaidAPI) options(rt *Route, url string) ([]json.RawMessage, error) {
+	timeout := rt.MaxTimeoutSeconds
+	if timeout == 0 {
+		timeout = defaultMaxTimeoutSeconds
+	}
+	domain := tokenDomain{Name: p.chain.TokenName(), Version: p.chain.TokenVersion()}
+	var opt any
+	if rt.Version == 1 {
+		// v1 options carry the CAIP-2 id rather than V1NetworkName: a v1
+		// client maps short names through a fixed table that cannot know a
+		// local chain, while eip155:<id> needs no table.
+		opt = v1Option{
+			Scheme: "exact", Network: p.chain.Network(), MaxAmountRequired: rt.Price.String(),
+			Resource: url, Description: rt.Description, MimeType: rt.MimeType,
+			PayTo: p.payTo.Hex(), MaxTimeoutSeconds: timeout, Asset: p.chain.TokenAddress().Hex(),
+			Extra: domain,
+		}
+	} else {
+		opt = v2Option{
+			Scheme: "exact", Network: p.chain.Network(), Amount: rt.Price.String(),
+			Asset: p.chain.TokenAddress().Hex(), PayTo: p.payTo.Hex(), MaxTimeoutSeconds: timeout,
+			Extra: domain,
+		}
+	}
+	raw, err := marshalJSON(opt)
+	if err != nil {
+		return nil, err
+	}
+	if rt.Accepts == nil {
+		return []json.RawMessage{raw}, nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, err
+	}
+	rewritten := rt.Accepts([]map[string]any{m})
+	out := make([]json.RawMessage, 0, len(rewritten))
+	for _, o := range rewritten {
+		b, err := marshalJSON(o)
+		if err != nil {
+			return nil, fmt.Errorf("localnet: route %s %s: encoding rewritten option: %w", rt.Method, rt.Path, err)
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// requestURL is the absolute URL of the request as the client addressed it,
+// query included: the resource a payment is for.
+func requestURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + r.URL.RequestURI()
+}
+
+// --- 402 answers --------------------------------------------------------
+
+type resourceInfo struct {
+	URL         string `json:"url"`
+	Description string `json:"description"`
+	MimeType    string `json:"mimeType"`
+}
+
+type bazaarExtension struct {
+	Info json.RawMessage `json:"info"`
+}
+
+type v2Extensions struct {
+	Bazaar *bazaarExtension `json:"bazaar,omitempty"`
+}
+
+type v2PaymentRequired struct {
+	X402Version int               `json:"x402Version"`
+	Error       string            `json:"error,omitempty"`
+	Resource    resourceInfo      `json:"resource"`
+	Accepts     []json.RawMessage `json:"accepts"`
+	Extensions  *v2Extensions     `json:"extensions,omitempty"`
+}
+
+type v1PaymentRequired struct {
+	X402Version int               `json:"x402Version"`
+	Error       string            `json:"error"`
+	Accepts     []json.RawMessage `json:"accepts"`
+	Payer       string            `json:"payer,omitempty"`
+}
+
+// requireV2 answers 402 the v2 way: the details in PAYMENT-REQUIRED, an
+// empty JSON object as body.
+func (p *PaidAPI) requireV2(w http.ResponseWriter, rt *Route, url string, opts []json.RawMessage, msg string) {
+	pr := v2PaymentRequired{
+		X402Version: 2,
+		Error:       msg,
+		Resource:    resourceInfo{URL: url, Description: rt.Description, MimeType: rt.MimeType},
+		Accepts:     opts,
+	}
+	if len(rt.Bazaar) > 0 {
+		pr.Extensions = &v2Extensions{Bazaar: &bazaarExtension{Info: rt.Bazaar}}
+	}
+	data, err := marshalJSON(pr)
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, errorResponse{Error: err.Error()})
+		return
+	}
+	w.Header().Set(headerPaymentRequired, base64.StdEncoding.EncodeToString(data))
+	writeJSON(w, http.StatusPaymentRequired, struct{}{})
+}
+
+// requireV1 answers 402 the v1 way: the details in the JSON body.
+func requireV1(w http.ResponseWriter, opts []json.RawMessage, msg, payer string) {
+	writeJSON(w, http.StatusPaymentRequired, v1PaymentRequired{X402Version: 1, Error: msg, Accepts: opts, Payer: payer})
+}
+
+// paymentHeader returns the decoded JSON of the named payment header.
+// present is false when the request has none.
+func paymentHeader(r *http.Request, name string) (data []byte, present bool, err error) {
+	values := r.Header.Values(name)
+	switch {
+	case len(values) == 0:
+		return nil, false, nil
+	case len(values) > 1:
+		// Which copy a stack keeps differs; refusing is the only answer
+		// every party agrees on.
+		return nil, true, fmt.Errorf("%s header sent %d times", name, len(values))
+	}
+	v := strings.TrimSpace(values[0])
+	if len(v) > maxPaymentHeaderBytes {
+		return nil, true, fmt.Errorf("%s header exceeds %d bytes", name, maxPaymentHeaderBytes)
+	}
+	data, err = base64.StdEncoding.DecodeString(v)
+	if err != nil {
+		// Unpadded standard base64 decodes to the same bytes; accept it as
+		// the reference servers' lenient decoders do.
+		if data, err = base64.RawStdEncoding.DecodeString(v); err != nil {
+			return nil, true, fmt.Errorf("%s header is not base64", name)
+		}
+	}
+	if err := checkJSON(data); err != nil {
+		return nil, true, fmt.Errorf("%s header: %v", name, err)
+	}
+	return data, true, nil
+}
+
+// --- v2 -----------------------------------------------------------------
+
+func (p *PaidAPI) serveV2(w http.ResponseWriter, r *http.Request, rt *Route) {
+	url := requestURL(r)
+	opts, err := p.options(rt, url)
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, errorResponse{Error: err.Error()})
+		return
+	}
+	refuse := func(msg, _ string) { p.requireV2(w, rt, url, opts, msg) }
+
+	// A v2 server reads only PAYMENT-SIGNATURE; X-PAYMENT is not looked at.
+	payload, present, err := paymentHeader(r, headerPaymentSignature)
+	switch {
+	case !present || rt.AlwaysRequirePayment:
+		refuse("PAYMENT-SIGNATURE header is required", "")
+		return
+	case err != nil:
+		refuse(err.Error(), "")
+		return
+	}
+	var pp struct {
+		X402Version int             `json:"x402Version"`
+		Accepted    json.RawMessage `json:"accepted"`
+	}
+	if err := json.Unmarshal(payload, &pp); err != nil {
+		refuse("invalid payment payload: "+err.Error(), "")
+		return
+	}
+	if pp.X402Version != 2 {
+		refuse(fmt.Sprintf("x402Version %d payment sent to a v2 resource", pp.X402Version), "")
+		return
+	}
+	// The option is found by deep equality with what the client says it
+	// accepted, as the reference server does: any change to the option,
+	// even a number turned into a string, is a different option.
+	var chosen json.RawMessage
+	for _, o := range opts {
+		if jsonEqual(pp.Accepted, o) {
+			chosen = o
+			break
+		}
+	}
+	if chosen == nil {
+		refuse("No matching payment requirements", "")
+		return
+	}
+	p.serveWithPayment(w, r, rt, 2, payload, chosen, p.network(chosen), headerPaymentResponse, refuse)
+}
+
+// --- v1 -----------------------------------------------------------------
+
+func (p *PaidAPI) serveV1(w http.ResponseWriter, r *http.Request, rt *Route) {
+	url := requestURL(r)
+	opts, err := p.options(rt, url)
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, errorResponse{Error: err.Error()})
+		return
+	}
+	refuse := func(msg, payer string) { requireV1(w, opts, msg, payer) }
+
+	// A v1 server reads only X-PAYMENT.
+	payload, present, err := paymentHeader(r, headerXPayment)
+	switch {
+	case !present || rt.AlwaysRequirePayment:
+		refuse("X-PAYMENT header is required", "")
+		return
+	case err != nil:
+		refuse(err.Error(), "")
+		return
+	}
+	var pp struct {
+		X402Version int    `json:"x402Version"`
+		Scheme      string `json:"scheme"`
+		Network     string `json:"network"`
+	}
+	if err := json.Unmarshal(payload, &pp); err != nil {
+		refuse("invalid payment payload: "+err.Error(), "")
+		return
+	}
+	if pp.X402Version != 1 {
+		refuse(fmt.Sprintf("x402Version %d payment sent to a v1 resource", pp.X402Version), "")
+		return
+	}
+	// v1 payloads do not repeat the option; the reference server picks the
+	// one with the same scheme and network. Both spellings of the local
+	// network name the same chain.
+	var chosen json.RawMessage
+	for _, o := range opts {
+		var head struct{ Scheme, Network string }
+		if json.Unmarshal(o, &head) == nil && head.Scheme == pp.Scheme && p.sameNetwork(head.Network, pp.Network) {
+			chosen = o
+			break
+		}
+	}
+	if chosen == nil {
+		refuse("No matching payment requirements", "")
+		return
+	}
+	p.serveWithPayment(w, r, rt, 1, payload, chosen, p.network(chosen), headerXPaymentResponse, refuse)
+}
+
+func (p *PaidAPI) sameNetwork(a, b string) bool {
+	canon := func(n string) string {
+		if n == V1NetworkName {
+			return p.chain.Network()
+		}
+		return n
+	}
+	return canon(a) == canon(b)
+}
+
+// network reads an option's network for the settlement header of a failure
+// the facilitator did not answer.
+func (p *PaidAPI) network(opt json.RawMessage) string {
+	var o struct{ Network string }
+	_ = json.Unmarshal(opt, &o)
+	return o.Network
+}
+
+// --- verify, serve, settle ----------------------------------------------
+
+// serveWithPayment is the common tail of both versions: verify, run the
+// handler into a buffer, settle, and release the response only once the
+// money moved. refuse answers a fresh 402 in the route's version.
+func (p *PaidAPI) serveWithPayment(w http.ResponseWriter, r *http.Request, rt *Route, version int,
+	payload, requirements json.RawMessage, network, responseHeader string, refuse func(msg, payer string)) {
+	body := facilitatorRequest{X402Version: version, PaymentPayload: payload, PaymentRequirements: requirements}
+
+	var vr verifyResponse
+	if err := p.callFacilitator(r.Context(), "/verify", body, &vr); err != nil {
+		refuse("payment verification failed: "+err.Error(), "")
+		return
+	}
+	if !vr.IsValid {
+		reason := vr.InvalidReason
+		if reason == "" {
+			reason = "payment is invalid"
+		}
+		refuse(reason, vr.Payer)
+		return
+	}
+
+	buf := &bufferedResponse{header: make(http.Header)}
+	p.run(rt, buf, r)
+	if buf.status == 0 {
+		buf.status = http.StatusOK
+	}
+	if buf.status >= 400 {
+		// The resource was not delivered, so it is not charged for; the
+		// authorization stays unused.
+		buf.flush(w)
+		return
+	}
+
+	// Settlement outlives a client that hung up: the handler already ran,
+	// and a half-finished settlement is worse than a finished one.
+	ctx := context.WithoutCancel(r.Context())
+	var sr settleResponse
+	if err := p.callFacilitator(ctx, "/settle", body, &sr); err != nil {
+		sr = settleResponse{ErrorReason: reasonUnexpectedSettle, ErrorMessage: err.Error(), Network: network}
+	}
+	settlement, err := marshalJSON(sr)
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, errorResponse{Error: err.Error()})
+		return
+	}
+	w.Header().Set(responseHeader, base64.StdEncoding.EncodeToString(settlement))
+	if !sr.Success {
+		// The handler's output is withheld: it was not paid for.
+		writeJSON(w, http.StatusPaymentRequired, struct{}{})
+		return
+	}
+	buf.flush(w)
+}
+
+// callFacilitator POSTs body as JSON to the facilitator and decodes its
+// bounded answer into out.
+func (p *PaidAPI) callFacilitator(ctx context.Context, path string, body, out any) error {
+	data, err := marshalJSON(body)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.facilitatorURL+path, bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxRequestBytes+1))
+	if err != nil {
+		return fmt.Errorf("reading facilitator %s answer: %w", path, err)
+	}
+	if len(answer) > maxRequestBytes {
+		return fmt.Errorf("facilitator %s answer exceeds %d bytes", path, maxRequestBytes)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("facilitator %s answered %s: %s", path, resp.Status, bytes.TrimSpace(answer[:min(len(answer), 512)]))
+	}
+	if err := decodeStrict(answer, out); err != nil {
+		return fmt.Errorf("facilitator %s answer: %w", path, err)
+	}
+	return nil
+}
+
+// bufferedResponse holds a handler's response until the payment settled.
+type bufferedResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedResponse) Header() http.Header { return b.header }
+
+func (b *bufferedResponse) WriteHeader(status int) {
+	if b.status == 0 {
+		b.status = status
+	}
+}
+
+func (b *bufferedResponse) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	return b.body.Write(p)
+}
+
+// flush copies the buffered response to w, keeping any header w already
+// has (the settlement header).
+func (b *bufferedResponse) flush(w http.ResponseWriter) {
+	for k, vs := range b.header {
+		w.Header()[k] = append([]string(nil), vs...)
+	}
+	w.WriteHeader(b.status)
+	_, _ = w.Write(b.body.Bytes())
+}

@@ -1,0 +1,109 @@
+package pay
+
+import (
+	"fmt"
+	"math/big"
+
+	"github.com/x402-mcp/x402-mcp/policy"
+	"github.com/x402-mcp/x402-mcp/tokens"
+	"github.com/x402-mcp/x402-mcp/x402"
+)
+
+// Option is one payment option of a 402 as this client sees it.
+type Option struct {
+	Wire *x402.Option
+	// Token is the registry entry for the option's (network, asset); nil
+	// when the token is unknown, which makes the option unpayable.
+	Token *tokens.Token
+	// Payable is false when the option cannot be paid at all; Reason says
+	// why. A payable option may still be denied by the policy (Verdict).
+	Payable bool
+	Reason  string
+	Verdict policy.Verdict
+}
+
+// Quote is what the server asks for a request, and what this client would
+// do about it.
+type Quote struct {
+	// URL is where the 402 came from (after redirects).
+	URL    string
+	Host   string
+	Status int
+	Free   bool
+	// Required is the parsed 402; nil when the resource is free.
+	Required *x402.PaymentRequired
+	Options  []Option
+	// Chosen is the option that would be paid, or the best payable option
+	// the policy denied; nil when nothing is payable.
+	Chosen *Option
+}
+
+// Allowed reports whether the chosen option passes the policy.
+func (q *Quote) Allowed() bool { return q.Chosen != nil && q.Chosen.Verdict.Allowed }
+
+// assess looks at every option of a 402 and picks the one to pay: among
+// payable options, the cheapest one the policy allows (USD value, exact),
+// the server's order breaking ties. If the policy allows none, the cheapest
+// payable option is chosen so its verdict can explain the denial.
+func assess(pr *x402.PaymentRequired, reg *tokens.Registry, pol policy.Policy, base policy.Request) []Option {
+	out := make([]Option, len(pr.Options))
+	for i := range pr.Options {
+		w := &pr.Options[i]
+		o := Option{Wire: w}
+		out[i] = o
+		if w.Err != nil {
+			out[i].Reason = w.Err.Error()
+			continue
+		}
+		t, ok := reg.Lookup(w.CAIP2, w.Asset)
+		if !ok {
+			out[i].Reason = fmt.Sprintf("option %d: token %s on %s is not in the token registry", w.Index, w.Asset.Hex(), w.CAIP2)
+			continue
+		}
+		out[i].Token = &t
+		if w.ExtraName != "" && w.ExtraName != t.Name {
+			out[i].Reason = fmt.Sprintf("option %d: the 402 names the token's EIP-712 domain %q but the registry says %q", w.Index, clip(w.ExtraName, 64), t.Name)
+			continue
+		}
+		if w.ExtraVersion != "" && w.ExtraVersion != t.Version {
+			out[i].Reason = fmt.Sprintf("option %d: the 402 gives EIP-712 version %q but the registry says %q", w.Index, clip(w.ExtraVersion, 64), t.Version)
+			continue
+		}
+		out[i].Payable = true
+		r := base
+		r.Token, r.PayTo, r.Amount = t, w.PayTo, w.Amount
+		out[i].Verdict = pol.Check(r)
+	}
+	return out
+}
+
+func choose(opts []Option) *Option {
+	var best, bestAllowed *Option
+	for i := range opts {
+		o := &opts[i]
+		if !o.Payable {
+			continue
+		}
+		if best == nil || cheaper(o, best) {
+			best = o
+		}
+		if o.Verdict.Allowed && (bestAllowed == nil || cheaper(o, bestAllowed)) {
+			bestAllowed = o
+		}
+	}
+	if bestAllowed != nil {
+		return bestAllowed
+	}
+	return best
+}
+
+// cheaper compares a.amount/10^a.decimals < b.amount/10^b.decimals exactly.
+func cheaper(a, b *Option) bool {
+	l := new(big.Int).Mul(a.Wire.Amount, pow10(b.Token.Decimals))
+	r := new(big.Int).Mul(b.Wire.Amount, pow10(a.Token.Decimals))
+	return l.Cmp(r) < 0
+}
+
+func pow10(d uint8) *big.Int {
+	return new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(d)), nil)
+}

@@ -1,0 +1,16 @@
+// Package pay is the one code path in x402-mcp that spends money.
+//
+// A call goes: request → 402 → choose an option → policy check → sign →
+// retry once → read the settlement → return.
+//
+// Invariants:
+//   - At most one signature per call. A 402 that answers the paid retry is
+//     reported as a failed or ambiguous payment and never paid again.
+//   - Nothing is signed unless the policy issued an approval for exactly
+//     the authorization being signed (see package policy).
+//   - Only registry tokens are payable; decimals and the EIP-712 domain come
+//     from the registry. An option whose `extra` disagrees is refused.
+//   - The payment header is sent only to the origin that issued the 402; it
+//     is dropped from any redirect to another origin, and never logged.
+//   - Everything read from the network is size-bounded.
+package pay

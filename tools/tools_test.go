@@ -1,0 +1,215 @@
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/tidwall/gjson"
+
+	"github.com/x402-mcp/x402-mcp/localnet"
+	"github.com/x402-mcp/x402-mcp/pay"
+	"github.com/x402-mcp/x402-mcp/policy"
+	"github.com/x402-mcp/x402-mcp/signer"
+	"github.com/x402-mcp/x402-mcp/tokens"
+)
+
+var update = flag.Bool("update", false, "rewrite the tool schema snapshots in testdata/toolsnaps")
+
+type fixture struct {
+	net   *localnet.Network
+	payer *big.Int
+	mcp   *client.Client
+	addr  string
+}
+
+// start runs the local network and an in-process MCP session with our
+// server; payments are real, on the simulated chain.
+func start(t *testing.T) *fixture {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n, err := localnet.Start(ctx, localnet.NetworkConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	key, addr, err := n.NewPayer(ctx, big.NewInt(1_000_000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := tokens.Builtin()
+	if err := reg.Add(tokens.Token{Network: n.Chain.Network(), Address: n.Chain.TokenAddress(), Symbol: "USDC",
+		Name: n.Chain.TokenName(), Version: n.Chain.TokenVersion(), Decimals: 6, Currency: "USD"}); err != nil {
+		t.Fatal(err)
+	}
+	pc, err := pay.New(pay.Config{Registry: reg, Policy: policy.Default(), Signer: signer.New(signer.NewKey(key))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.NewInProcessClient(NewServer(pc, "test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	init.Params.ClientInfo = mcp.Implementation{Name: "test", Version: "1"}
+	if _, err := c.Initialize(ctx, init); err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{net: n, mcp: c, addr: addr.Hex()}
+}
+
+func (f *fixture) call(t *testing.T, name string, args map[string]any) (*mcp.CallToolResult, string) {
+	t.Helper()
+	r, err := f.mcp.CallTool(context.Background(), mcp.CallToolRequest{Params: mcp.CallToolParams{Name: name, Arguments: args}})
+	if err != nil {
+		t.Fatalf("%s: protocol error %v", name, err)
+	}
+	var text strings.Builder
+	for _, c := range r.Content {
+		if tc, ok := c.(mcp.TextContent); ok {
+			text.WriteString(tc.Text)
+		}
+	}
+	if r.StructuredContent != nil {
+		b, _ := json.Marshal(r.StructuredContent)
+		return r, string(b)
+	}
+	return r, text.String()
+}
+
+func TestToolSchemaSnapshots(t *testing.T) {
+	for _, st := range Tools(nil) {
+		got, err := json.MarshalIndent(st.Tool, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, '\n')
+		path := filepath.Join("testdata", "toolsnaps", st.Tool.Name+".json")
+		if *update {
+			if err := os.WriteFile(path, got, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run go test ./tools -update to create it)", err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("tool %s changed what the model sees; review and run go test ./tools -update\n--- got\n%s", st.Tool.Name, got)
+		}
+	}
+}
+
+// TestAnnotationInvariants: a tool that can spend is marked destructive and
+// not read-only; every other tool is read-only.
+func TestAnnotationInvariants(t *testing.T) {
+	paying := map[string]bool{"x402_fetch": true}
+	for _, st := range Tools(nil) {
+		a := st.Tool.Annotations
+		if a.ReadOnlyHint == nil || a.DestructiveHint == nil || a.OpenWorldHint == nil || a.IdempotentHint == nil {
+			t.Errorf("%s: every annotation must be set explicitly", st.Tool.Name)
+			continue
+		}
+		if paying[st.Tool.Name] {
+			if *a.ReadOnlyHint || !*a.DestructiveHint || *a.IdempotentHint {
+				t.Errorf("%s spends money but is not marked destructive/non-idempotent", st.Tool.Name)
+			}
+		} else if !*a.ReadOnlyHint || *a.DestructiveHint {
+			t.Errorf("%s must be read-only", st.Tool.Name)
+		}
+		if st.Tool.RawInputSchema == nil || !gjson.GetBytes(st.Tool.RawInputSchema, "properties.url").Exists() {
+			t.Errorf("%s: no typed input schema", st.Tool.Name)
+		}
+	}
+}
+
+func TestQuoteAndFetchThroughMCP(t *testing.T) {
+	f := start(t)
+	ctx := context.Background()
+	weather := f.net.APIURL + "/v2/weather?city=Lisbon"
+
+	r, out := f.call(t, "x402_quote", map[string]any{"url": weather})
+	if r.IsError {
+		t.Fatalf("quote: %s", out)
+	}
+	if gjson.Get(out, "verdict").String() != "allowed" || gjson.Get(out, "options.0.amount").String() != "0.01" ||
+		gjson.Get(out, "options.0.amount_atomic").String() != "10000" || gjson.Get(out, "chosen").Int() != 0 ||
+		gjson.Get(out, "payer").String() != f.addr {
+		t.Errorf("quote output %s", out)
+	}
+
+	payee0, _ := f.net.Chain.BalanceOf(ctx, f.net.PayTo)
+	r, out = f.call(t, "x402_fetch", map[string]any{"url": weather, "max_price": "0.02"})
+	if r.IsError {
+		t.Fatalf("fetch: %s", out)
+	}
+	if gjson.Get(out, "status").Int() != 200 || gjson.Get(out, "body_encoding").String() != "text" ||
+		!strings.Contains(gjson.Get(out, "body").String(), "Lisbon") || gjson.Get(out, "payment.amount").String() != "0.01" ||
+		!strings.HasPrefix(gjson.Get(out, "payment.transaction").String(), "0x") || !gjson.Get(out, "payment.settled").Bool() {
+		t.Errorf("fetch output %s", out)
+	}
+	payee1, _ := f.net.Chain.BalanceOf(ctx, f.net.PayTo)
+	if d := new(big.Int).Sub(payee1, payee0); d.Int64() != 10000 {
+		t.Errorf("payee received %s, want 10000", d)
+	}
+
+	r, out = f.call(t, "x402_fetch", map[string]any{"url": f.net.APIURL + "/v2/report"})
+	if !r.IsError || !strings.Contains(out, "Payment denied by the operator's policy") || !strings.Contains(out, "Nothing was signed") {
+		t.Errorf("over-cap fetch: error=%v %s", r.IsError, out)
+	}
+	r, out = f.call(t, "x402_quote", map[string]any{"url": f.net.APIURL + "/v2/report"})
+	if r.IsError || gjson.Get(out, "verdict").String() != "denied" || !strings.Contains(gjson.Get(out, "reasons.0").String(), "per-payment cap") {
+		t.Errorf("over-cap quote: %s", out)
+	}
+}
+
+func TestInvalidInputIsAToolError(t *testing.T) {
+	f := start(t)
+	for name, args := range map[string]map[string]any{
+		"missing url":      {},
+		"unknown property": {"url": f.net.APIURL + "/free/status", "pay_anyway": true},
+		"wrong type":       {"url": 42},
+		"bad max_price":    {"url": f.net.APIURL + "/v2/weather", "max_price": "ten dollars"},
+		"negative price":   {"url": f.net.APIURL + "/v2/weather", "max_price": "-1"},
+		"bad scheme":       {"url": "file:///etc/passwd"},
+	} {
+		r, out := f.call(t, "x402_fetch", args)
+		if !r.IsError {
+			t.Errorf("%s: accepted: %s", name, out)
+		}
+	}
+}
+
+func TestIsText(t *testing.T) {
+	for _, tc := range []struct {
+		ct   string
+		body []byte
+		want bool
+	}{
+		{"application/json; charset=utf-8", []byte(`{"a":1}`), true},
+		{"text/plain", []byte("héllo"), true},
+		{"text/plain", []byte("h\xc3"), true}, // cut inside a rune by truncation
+		{"image/png", []byte("\x89PNG"), false},
+		{"", []byte{0xff, 0xfe, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05}, false},
+		{"application/octet-stream", []byte("abc"), false},
+	} {
+		if got := isText(tc.ct, tc.body); got != tc.want {
+			t.Errorf("isText(%q, %q) = %v", tc.ct, tc.body, got)
+		}
+	}
+}
