@@ -160,15 +160,40 @@ func (p *PaidAPI) DiscoveryItems(baseURL string) ([]DiscoveryItem, error) {
 		if err != nil {
 			return nil, err
 		}
+		meta, err := withDescription(rt.Bazaar, rt.Description)
+		if err != nil {
+			return nil, fmt.Errorf("route %s: bazaar metadata: %w", rt.Path, err)
+		}
 		items = append(items, DiscoveryItem{
 			Resource:    url,
 			Type:        "http",
 			X402Version: rt.Version,
 			Accepts:     opts,
-			Metadata:    rt.Bazaar,
+			Metadata:    meta,
 		})
 	}
 	return items, nil
+}
+
+// withDescription adds the route's description to its discovery metadata:
+// v2 options carry none of their own, and a listing without one tells an
+// agent nothing about what it would buy.
+func withDescription(bazaar json.RawMessage, description string) (json.RawMessage, error) {
+	if description == "" {
+		return bazaar, nil
+	}
+	m := map[string]json.RawMessage{}
+	if len(bazaar) > 0 {
+		if err := json.Unmarshal(bazaar, &m); err != nil {
+			return nil, err
+		}
+	}
+	d, err := json.Marshal(description)
+	if err != nil {
+		return nil, err
+	}
+	m["description"] = d
+	return json.Marshal(m)
 }
 
 // closeIdle drops the idle connections to the facilitator, so a stopped

@@ -9,6 +9,9 @@ import (
 	"github.com/x402-mcp/x402-mcp/x402"
 )
 
+// minTimeoutSeconds is the shortest authorization window worth signing.
+const minTimeoutSeconds = 10
+
 // Option is one payment option of a 402 as this client sees it.
 type Option struct {
 	Wire *x402.Option
@@ -67,6 +70,13 @@ func assess(pr *x402.PaymentRequired, reg *tokens.Registry, pol policy.Policy, b
 		}
 		if w.ExtraVersion != "" && w.ExtraVersion != t.Version {
 			out[i].Reason = fmt.Sprintf("option %d: the 402 gives EIP-712 version %q but the registry says %q", w.Index, clip(w.ExtraVersion, 64), t.Version)
+			continue
+		}
+		if w.MaxTimeoutSeconds < minTimeoutSeconds {
+			// Facilitators want validBefore at least 6 s away; a shorter
+			// window cannot settle, so signing it would only leak an
+			// authorization.
+			out[i].Reason = fmt.Sprintf("option %d: maxTimeoutSeconds %d is too short for a payment to settle (at least %d)", w.Index, w.MaxTimeoutSeconds, minTimeoutSeconds)
 			continue
 		}
 		out[i].Payable = true

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -46,7 +47,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	d := &demoRun{out: stdout, start: time.Now()}
-	var serverLog bytes.Buffer
+	var serverLog syncBuffer
 	logSink := io.Writer(&serverLog)
 	if *verbose {
 		logSink = stderr
@@ -355,6 +356,31 @@ func firstNonEmpty(ss ...string) string {
 		}
 	}
 	return ""
+}
+
+// syncBuffer collects the server's stderr, written by the client's drain
+// goroutine while the demo may read it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *syncBuffer) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Len()
 }
 
 func tail(s string, n int) string {

@@ -182,7 +182,7 @@ func devnet(t *testing.T) (*localnet.Network, string, string) {
 func TestStdioPaysOnChain(t *testing.T) {
 	n, cfg, payer := devnet(t)
 	ctx := context.Background()
-	var serverLog bytes.Buffer
+	var serverLog syncBuffer
 	c, err := startStdioClient(ctx, bin, cfg, &serverLog)
 	if err != nil {
 		t.Fatal(err)
