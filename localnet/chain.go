@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,19 +34,6 @@ const (
 	// so x402 code that assumes those EIP-712 domain values works unchanged.
 	DefaultTokenName    = "USD Coin"
 	DefaultTokenVersion = "2"
-
-	// gasHeadroom is added to every estimate: a transaction estimated
-	// against the latest block may execute after others in the same block
-	// that change which storage slots it finds empty. Unused gas is refunded.
-	gasHeadroom = 50_000
-	// maxMineAttempts bounds how many blocks a caller waits for a transaction
-	// the pool accepted; a valid one lands in the next block, so running out
-	// means it is stuck.
-	maxMineAttempts = 8
-	// maxGather caps how long the miner holds a block for submitters that are
-	// still on their way (see Chain.gather), so one slow caller cannot stall
-	// everybody else's receipts.
-	maxGather = 250 * time.Millisecond
 )
 
 var (
@@ -61,9 +47,6 @@ var (
 	// deployerFunds is effectively unlimited native coin for the deployer,
 	// which pays for every account NewAccount funds.
 	deployerFunds = new(big.Int).Mul(big.NewInt(1_000_000_000), big.NewInt(params.Ether))
-	// gasTip is far above the simulated miner's minimum tip, so transactions
-	// are never left out of a block for being too cheap.
-	gasTip = big.NewInt(params.GWei)
 )
 
 // ChainConfig configures NewChain. The zero value is usable.
@@ -137,15 +120,6 @@ type Chain struct {
 	minerDone chan struct{}
 	closeOnce sync.Once
 	closeErr  error
-}
-
-// senderState serialises transaction submission per account. Sending under
-// the lock in nonce order keeps every transaction executable the moment it
-// reaches the pool, so a burst from one key never leaves nonce gaps.
-type senderState struct {
-	mu    sync.Mutex
-	next  uint64
-	known bool
 }
 
 // NewChain starts a simulated chain, deploys the token from a freshly
@@ -335,88 +309,6 @@ func (c *Chain) Now(ctx context.Context) (uint64, error) {
 	return h.Time, nil
 }
 
-// SimulateTransferWithAuthorization runs the settlement as an eth_call from
-// sender against the latest block. A rejection is returned as a *RevertError.
-func (c *Chain) SimulateTransferWithAuthorization(ctx context.Context, sender common.Address, a Authorization, sig []byte) error {
-	data, err := c.packTransferWithAuthorization(a, sig)
-	if err != nil {
-		return err
-	}
-	_, err = c.call(ctx, sender, data)
-	return err
-}
-
-// TransferWithAuthorization simulates the settlement, then submits it signed
-// by sender and waits until it is mined. A rejection before sending returns a
-// *RevertError and sends nothing. If the mined transaction failed anyway, the
-// receipt is returned together with an error wrapping ErrTxReverted.
-func (c *Chain) TransferWithAuthorization(ctx context.Context, sender *ecdsa.PrivateKey, a Authorization, sig []byte) (*types.Receipt, error) {
-	data, err := c.packTransferWithAuthorization(a, sig)
-	if err != nil {
-		return nil, err
-	}
-	done := c.beginSubmit()
-	defer done()
-	if _, err := c.call(ctx, crypto.PubkeyToAddress(sender.PublicKey), data); err != nil {
-		return nil, err
-	}
-	tx, err := c.send(ctx, sender, &c.tokenAddr, nil, data)
-	if err != nil {
-		return nil, err
-	}
-	r, err := c.waitMined(ctx, tx.Hash(), done)
-	if err != nil {
-		return nil, err
-	}
-	if r.Status != types.ReceiptStatusSuccessful {
-		return r, fmt.Errorf("%w: %s in block %d", ErrTxReverted, tx.Hash(), r.BlockNumber)
-	}
-	return r, nil
-}
-
-// WaitMined asks the miner for blocks until the transaction is included and
-// returns its receipt. It is how a transaction sent through Client gets
-// mined.
-func (c *Chain) WaitMined(ctx context.Context, hash common.Hash) (*types.Receipt, error) {
-	return c.waitMined(ctx, hash, func() {})
-}
-
-// waitMined is WaitMined for callers registered with beginSubmit: requested
-// is called once the first block request has reached the miner.
-func (c *Chain) waitMined(ctx context.Context, hash common.Hash, requested func()) (*types.Receipt, error) {
-	for attempt := 0; ; attempt++ {
-		r, err := c.client.TransactionReceipt(ctx, hash)
-		if err == nil {
-			return r, nil
-		}
-		if !notFound(err) {
-			return nil, err
-		}
-		if attempt > 0 {
-			// A block was built since the transaction was sent; if the pool no
-			// longer holds it either, no later block will include it.
-			if _, _, err := c.client.TransactionByHash(ctx, hash); notFound(err) {
-				return nil, fmt.Errorf("localnet: transaction %s was dropped from the pool", hash)
-			}
-		}
-		if attempt == maxMineAttempts {
-			return nil, fmt.Errorf("localnet: transaction %s not mined after %d blocks", hash, maxMineAttempts)
-		}
-		if err := c.requestBlock(ctx, requested); err != nil {
-			return nil, err
-		}
-	}
-}
-
-// notFound reports whether a lookup by transaction hash found nothing. Until
-// the node's background transaction indexer finishes its initial pass, which
-// on a fresh chain can outlast the first blocks, geth answers "indexing in
-// progress" instead of null for unknown hashes; mined transactions are
-// indexed on insertion, so that answer also means "not mined yet".
-func notFound(err error) bool {
-	return errors.Is(err, ethereum.NotFound) || strings.Contains(err.Error(), "transaction indexing is in progress")
-}
-
 // Close stops the miner and shuts the chain down. Calls waiting for blocks
 // return ErrClosed. Close is idempotent.
 func (c *Chain) Close() error {
@@ -428,161 +320,6 @@ func (c *Chain) Close() error {
 		c.closeErr = c.backend.Close()
 	})
 	return c.closeErr
-}
-
-// beginSubmit registers a caller that is about to send transactions and will
-// then ask for a block. The returned function deregisters it; it is
-// idempotent, and is called as soon as the block request is in (or on any
-// early return) so the miner never waits on a caller that is itself waiting.
-func (c *Chain) beginSubmit() func() {
-	c.submitting.Add(1)
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			if c.submitting.Add(-1) == 0 {
-				select {
-				case c.idle <- struct{}{}:
-				default: // a wake-up is already pending
-				}
-			}
-		})
-	}
-}
-
-// requestBlock returns once a block has been committed after the call began,
-// so any transaction the caller had already handed to the pool is in it.
-// requested is called once the miner has taken the request.
-func (c *Chain) requestBlock(ctx context.Context, requested func()) error {
-	done := make(chan struct{})
-	select {
-	case c.mineReq <- done:
-		requested()
-	case <-c.quit:
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case <-done:
-		return nil
-	case <-c.minerDone:
-		// The miner may have quit with our request still batched.
-		select {
-		case <-done:
-			return nil
-		default:
-			return ErrClosed
-		}
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// mine is the only goroutine that commits blocks. Requests that arrive while
-// a block is being built, while the miner waits for the clock, or while other
-// submitters are still sending are all served by the next single Commit; that
-// keeps the block count, and with it chain time, proportional to elapsed time
-// rather than to the number of transactions.
-func (c *Chain) mine() {
-	defer close(c.minerDone)
-	var batch []chan struct{}
-	receive := func(done chan struct{}) { batch = append(batch, done) }
-	for {
-		if len(batch) == 0 {
-			select {
-			case <-c.quit:
-				return
-			case done := <-c.mineReq:
-				receive(done)
-			}
-		}
-		for wait := c.clockWait(); wait > 0; wait = c.clockWait() {
-			if !c.sleep(wait, receive) {
-				return
-			}
-		}
-		if !c.gather(receive) {
-			return
-		}
-		c.backend.Commit()
-		for _, done := range batch {
-			close(done)
-		}
-		batch = nil
-	}
-}
-
-// sleep waits for d while still taking requests. It returns false if the
-// chain is closing.
-func (c *Chain) sleep(d time.Duration, receive func(chan struct{})) bool {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	for {
-		select {
-		case <-c.quit:
-			return false
-		case done := <-c.mineReq:
-			receive(done)
-		case <-timer.C:
-			return true
-		}
-	}
-}
-
-// gather holds the block until every registered submitter has either asked
-// for it or given up, at most maxGather. Callers released by one block
-// together come back as a burst whose sends are serialised per account, so
-// without this the burst would trickle into many small blocks, each costing a
-// second of chain time. It returns false if the chain is closing.
-func (c *Chain) gather(receive func(chan struct{})) bool {
-	timer := time.NewTimer(maxGather)
-	defer timer.Stop()
-	for c.submitting.Load() > 0 {
-		select {
-		case <-c.quit:
-			return false
-		case done := <-c.mineReq:
-			receive(done)
-		case <-c.idle:
-		case <-timer.C:
-			return true
-		}
-	}
-	// Take requests already queued behind the ones we have.
-	for {
-		select {
-		case done := <-c.mineReq:
-			receive(done)
-		default:
-			return true
-		}
-	}
-}
-
-// clockWait returns how long to hold the next block so that its timestamp,
-// max(now, parent+1) in whole seconds, stays within drift of wall-clock time.
-func (c *Chain) clockWait() time.Duration {
-	h, err := c.client.HeaderByNumber(context.Background(), nil)
-	if err != nil {
-		// Nothing sensible to wait for; Commit will surface a broken chain
-		// to the callers through their receipt lookups.
-		return 0
-	}
-	next := time.Unix(int64(h.Time)+1, 0)
-	return time.Until(next.Add(-c.drift))
-}
-
-func (c *Chain) packTransferWithAuthorization(a Authorization, sig []byte) ([]byte, error) {
-	if len(sig) != crypto.SignatureLength {
-		return nil, fmt.Errorf("localnet: signature must be %d bytes, got %d", crypto.SignatureLength, len(sig))
-	}
-	if a.Value == nil || a.ValidAfter == nil || a.ValidBefore == nil {
-		return nil, errors.New("localnet: authorization value, validAfter and validBefore are required")
-	}
-	var r, s [32]byte
-	copy(r[:], sig[:32])
-	copy(s[:], sig[32:64])
-	return c.token.TryPackTransferWithAuthorization(a.From, a.To, a.Value, a.ValidAfter, a.ValidBefore, a.Nonce, sig[64], r, s)
 }
 
 // call runs an eth_call against the token at the latest block and turns a
@@ -612,94 +349,4 @@ func revertError(err error) error {
 	}
 	reason, _ := abi.UnpackRevert(data)
 	return &RevertError{Reason: reason, Data: data}
-}
-
-// send signs and submits a dynamic-fee transaction from key with the next
-// nonce of that account. A transaction that would revert is reported as a
-// *RevertError by the gas estimate and never sent.
-func (c *Chain) send(ctx context.Context, key *ecdsa.PrivateKey, to *common.Address, value *big.Int, data []byte) (*types.Transaction, error) {
-	from := crypto.PubkeyToAddress(key.PublicKey)
-	// Estimated outside the sender lock: it is the slow part and needs no
-	// nonce.
-	gas, err := c.client.EstimateGas(ctx, ethereum.CallMsg{From: from, To: to, Value: value, Data: data})
-	if err != nil {
-		return nil, revertError(err)
-	}
-	gas += gasHeadroom
-	head, err := c.client.HeaderByNumber(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	// Twice the base fee leaves room for several full blocks of base-fee
-	// growth before the transaction would become unminable.
-	feeCap := new(big.Int).Add(gasTip, new(big.Int).Mul(head.BaseFee, big.NewInt(2)))
-	if value == nil {
-		value = new(big.Int)
-	}
-
-	st := c.sender(from)
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	// A nonce error means the key was also used outside this Chain; one
-	// resync from the pool's view repairs that.
-	for attempt := 0; ; attempt++ {
-		if !st.known {
-			n, err := c.client.PendingNonceAt(ctx, from)
-			if err != nil {
-				return nil, err
-			}
-			st.next, st.known = n, true
-		}
-		tx, err := types.SignNewTx(key, c.signer, &types.DynamicFeeTx{
-			ChainID:   c.chainID,
-			Nonce:     st.next,
-			GasTipCap: gasTip,
-			GasFeeCap: feeCap,
-			Gas:       gas,
-			To:        to,
-			Value:     value,
-			Data:      data,
-		})
-		if err != nil {
-			return nil, err
-		}
-		if err := c.client.SendTransaction(ctx, tx); err != nil {
-			// The pool refused it, so whether the nonce is free is
-			// something only the pool knows now.
-			st.known = false
-			if attempt == 0 && strings.Contains(err.Error(), "nonce") {
-				continue
-			}
-			return nil, err
-		}
-		st.next++
-		return tx, nil
-	}
-}
-
-func (c *Chain) sender(addr common.Address) *senderState {
-	c.sendersMu.Lock()
-	defer c.sendersMu.Unlock()
-	st, ok := c.senders[addr]
-	if !ok {
-		st = &senderState{}
-		c.senders[addr] = st
-	}
-	return st
-}
-
-// waitAllSucceeded waits for txs (all already sent) and requires each to have
-// succeeded; funding and deployment have no business failing.
-func (c *Chain) waitAllSucceeded(ctx context.Context, txs []*types.Transaction, requested func()) error {
-	defer requested()
-	for _, tx := range txs {
-		r, err := c.waitMined(ctx, tx.Hash(), requested)
-		if err != nil {
-			return err
-		}
-		if r.Status != types.ReceiptStatusSuccessful {
-			return fmt.Errorf("%w: %s", ErrTxReverted, tx.Hash())
-		}
-	}
-	return nil
 }

@@ -56,7 +56,7 @@ func quoteTool(client *pay.Client) server.ServerTool {
 		var unpayable *pay.UnpayableError
 		switch {
 		case errors.As(err, &unpayable):
-			out := QuoteOutput{Status: 402, Verdict: "unpayable", Reasons: unpayable.Reasons}
+			out := QuoteOutput{URL: in.URL, Status: 402, Verdict: "unpayable", Reasons: unpayable.Reasons}
 			return structured(out), nil
 		case err != nil:
 			return agentError(err)
