@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -217,6 +218,21 @@ func (t Token) token() (tokens.Token, error) {
 	}, nil
 }
 
+var goTypeError = regexp.MustCompile(`^cannot decode TOML (\w+) into struct field \S+ of type (\S+)$`)
+
+// plainTypeError rewords go-toml's type errors without Go type names.
+func plainTypeError(msg string) string {
+	m := goTypeError.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	want := map[string]string{"int64": "a whole number", "*int": "a whole number", "string": "a quoted string", "[]string": "a list of quoted strings"}[m[2]]
+	if want == "" {
+		want = "another type"
+	}
+	return fmt.Sprintf("expected %s, found a %s", want, m[1])
+}
+
 func resolve(dir, p string) string {
 	if p == "" {
 		return ""
@@ -244,8 +260,14 @@ func tomlError(path string, data []byte, err error) error {
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
 		row, _ := de.Position()
-		msg := strings.TrimPrefix(de.Error(), "toml: ")
-		return &Error{Path: path, Line: row, Key: strings.Join(de.Key(), "."), Msg: msg}
+		e := &Error{Path: path, Line: row, Key: strings.Join(de.Key(), "."), Msg: plainTypeError(strings.TrimPrefix(de.Error(), "toml: "))}
+		if e.Key == "" {
+			e.Key = keyAt(data, row)
+		}
+		if strings.Contains(e.Msg, "float") || strings.Contains(e.Msg, "integer cannot be assigned to string") {
+			e.Hint = "amounts are quoted decimal strings, e.g. max_per_payment = \"0.10\""
+		}
+		return e
 	}
 	e := &Error{Path: path, Msg: strings.TrimPrefix(err.Error(), "toml: ")}
 	if strings.Contains(e.Msg, "already defined") {

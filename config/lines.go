@@ -7,6 +7,19 @@ import (
 	"strings"
 )
 
+// keyAt names the key set on a line, or "".
+func keyAt(data []byte, line int) string {
+	var found string
+	scanKeys(data, func(full string, n int) bool {
+		if n == line {
+			found = full
+			return false
+		}
+		return true
+	})
+	return found
+}
+
 // duplicateKey finds the first key set twice in one table.
 func duplicateKey(data []byte) (string, int) {
 	seen := map[string]bool{}
@@ -51,7 +64,7 @@ func scanKeys(data []byte, f func(full string, line int) bool) {
 		switch {
 		case strings.HasPrefix(line, "[["):
 			entry++
-			table = fmt.Sprintf("%s#%d", strings.Trim(line, "[] "), entry)
+			table = fmt.Sprintf("%s[%d]", strings.Trim(line, "[] "), entry-1)
 		case strings.HasPrefix(line, "["):
 			table = strings.Trim(line, "[] ")
 		case line == "" || strings.HasPrefix(line, "#"):

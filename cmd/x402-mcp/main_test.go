@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/accounts/keystore"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/google/uuid"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/tidwall/gjson"
 
@@ -130,6 +133,29 @@ func TestOperatorErrors(t *testing.T) {
 	r = runBin(t, nil, "serve", testKey)
 	if r.code != 2 || strings.Contains(r.stderr+r.stdout, testKey[6:]) {
 		t.Errorf("key on argv: %+v", r)
+	}
+
+	// An encrypted keystore with a passphrase file unlocks, and the server
+	// names the payer address, never the key.
+	priv, err := crypto.HexToECDSA(testKey[2:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := keystore.EncryptKey(&keystore.Key{Id: uuid.New(), Address: crypto.PubkeyToAddress(priv.PublicKey), PrivateKey: priv}, "correct horse", 16, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("key.json", string(ks), 0o600)
+	write("pass", "correct horse\n", 0o600)
+	cfg = write("ks.toml", "[wallet]\nkeystore = \"key.json\"\npassphrase_file = \"pass\"\n", 0o600)
+	r = runBin(t, nil, "serve", "--config", cfg)
+	if r.code != 0 || !strings.Contains(r.stderr, "payer=0x70997970C51812dc3A010C7d01b50e0d17dc79C8") || strings.Contains(r.stderr, testKey[2:]) {
+		t.Errorf("keystore: %+v", r)
+	}
+	write("pass", "zebra-42-wrong\n", 0o600)
+	r = runBin(t, nil, "serve", "--config", cfg)
+	if r.code == 0 || strings.Contains(r.stderr, "zebra-42") {
+		t.Errorf("wrong passphrase: %+v", r)
 	}
 
 	// The environment variable works, with a warning, and the key is never echoed.
