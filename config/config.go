@@ -23,10 +23,11 @@ const maxFileSize = 1 << 20
 
 // File mirrors the TOML document.
 type File struct {
-	Wallet Wallet  `toml:"wallet"`
-	Policy Policy  `toml:"policy"`
-	HTTP   HTTP    `toml:"http"`
-	Tokens []Token `toml:"tokens"`
+	PolicyFile string  `toml:"policy_file"`
+	Ledger     string  `toml:"ledger"`
+	Wallet     Wallet  `toml:"wallet"`
+	HTTP       HTTP    `toml:"http"`
+	Tokens     []Token `toml:"tokens"`
 }
 
 // Wallet says where the key comes from: an encrypted keystore with a
@@ -36,13 +37,6 @@ type Wallet struct {
 	Keystore       string `toml:"keystore"`
 	PassphraseFile string `toml:"passphrase_file"`
 	KeyFile        string `toml:"key_file"`
-}
-
-// Policy holds the spending limits.
-type Policy struct {
-	MaxPerPayment           string   `toml:"max_per_payment"`
-	Networks                []string `toml:"networks"`
-	MaxAuthorizationSeconds int64    `toml:"max_authorization_seconds"`
 }
 
 // HTTP tunes the outgoing requests.
@@ -65,12 +59,16 @@ type Token struct {
 // Config is the checked configuration.
 type Config struct {
 	// Path is the file it came from; empty for the defaults.
-	Path     string
-	Wallet   Wallet
-	Policy   policy.Policy
-	Registry *tokens.Registry
-	Timeout  time.Duration
-	MaxBody  int64
+	Path string
+	// PolicyPath is the policy file; empty means the default policy.
+	PolicyPath string
+	// LedgerPath is the ledger file; empty means the default location.
+	LedgerPath string
+	Wallet     Wallet
+	Policy     policy.Policy
+	Registry   *tokens.Registry
+	Timeout    time.Duration
+	MaxBody    int64
 }
 
 // Error is a problem in a configuration file, with the line when known.
@@ -151,26 +149,6 @@ func Parse(path string, data []byte) (*Config, error) {
 		return nil, fail("wallet.passphrase_file", "passphrase_file is set without keystore", "add keystore = \"path/to/keystore.json\"")
 	}
 
-	if s := doc.Policy.MaxPerPayment; s != "" {
-		u, err := policy.ParseUSD(s)
-		if err != nil {
-			return nil, fail("policy.max_per_payment", err.Error(), "write a quoted USD amount such as \"0.10\"")
-		}
-		c.Policy.MaxPerPayment = u
-	}
-	for _, n := range doc.Policy.Networks {
-		if _, err := tokens.ParseNetwork(n); err != nil {
-			return nil, fail("policy.networks", err.Error(), "use CAIP-2 ids such as \"eip155:8453\" (Base) or \"eip155:84532\" (Base Sepolia)")
-		}
-	}
-	c.Policy.Networks = doc.Policy.Networks
-	if s := doc.Policy.MaxAuthorizationSeconds; s != 0 {
-		if s < 10 || s > 86400 {
-			return nil, fail("policy.max_authorization_seconds", fmt.Sprintf("%d is out of range", s), "use a number of seconds from 10 to 86400")
-		}
-		c.Policy.MaxWindow = time.Duration(s) * time.Second
-	}
-
 	c.Timeout = time.Duration(doc.HTTP.TimeoutSeconds) * time.Second
 	if s := doc.HTTP.TimeoutSeconds; s < 0 || s > 600 {
 		return nil, fail("http.timeout_seconds", fmt.Sprintf("%d is out of range", s), "use 1 to 600 seconds")
@@ -191,8 +169,16 @@ func Parse(path string, data []byte) (*Config, error) {
 			return nil, &Error{Path: path, Line: tableLine(data, "tokens", i), Key: key, Msg: err.Error()}
 		}
 	}
-	if err := c.Policy.Validate(); err != nil {
-		return nil, &Error{Path: path, Key: "policy", Msg: err.Error()}
+	c.LedgerPath = resolve(dir, doc.Ledger)
+	if doc.PolicyFile != "" {
+		c.PolicyPath = resolve(dir, doc.PolicyFile)
+		// The policy is read after the tokens: its per-token rules are in
+		// token units, which need the registry's decimals.
+		p, err := policy.Load(c.PolicyPath, c.Registry)
+		if err != nil {
+			return nil, err
+		}
+		c.Policy = p
 	}
 	return c, nil
 }
@@ -218,19 +204,31 @@ func (t Token) token() (tokens.Token, error) {
 	}, nil
 }
 
-var goTypeError = regexp.MustCompile(`^cannot decode TOML (\w+) into struct field \S+ of type (\S+)$`)
+// go-toml's two phrasings of a type mismatch.
+var (
+	goDecodeError = regexp.MustCompile(`^cannot decode TOML (\w+) into struct field \S+ of type (\S+)$`)
+	goAssignError = regexp.MustCompile(`^(\w+) cannot be assigned to (\S+)$`)
+)
 
 // plainTypeError rewords go-toml's type errors without Go type names.
 func plainTypeError(msg string) string {
-	m := goTypeError.FindStringSubmatch(msg)
-	if m == nil {
+	found, goType := "", ""
+	if m := goDecodeError.FindStringSubmatch(msg); m != nil {
+		found, goType = m[1], m[2]
+	} else if m := goAssignError.FindStringSubmatch(msg); m != nil {
+		found, goType = m[1], m[2]
+	} else {
 		return msg
 	}
-	want := map[string]string{"int64": "a whole number", "*int": "a whole number", "string": "a quoted string", "[]string": "a list of quoted strings"}[m[2]]
+	want := map[string]string{"int64": "a whole number", "*int": "a whole number", "int": "a whole number", "string": "a quoted string", "[]string": "a list of quoted strings"}[goType]
 	if want == "" {
 		want = "another type"
 	}
-	return fmt.Sprintf("expected %s, found a %s", want, m[1])
+	article := "a"
+	if strings.ContainsRune("aeiou", rune(found[0])) {
+		article = "an"
+	}
+	return fmt.Sprintf("expected %s, found %s %s", want, article, found)
 }
 
 func resolve(dir, p string) string {
@@ -264,8 +262,8 @@ func tomlError(path string, data []byte, err error) error {
 		if e.Key == "" {
 			e.Key = keyAt(data, row)
 		}
-		if strings.Contains(e.Msg, "float") || strings.Contains(e.Msg, "integer cannot be assigned to string") {
-			e.Hint = "amounts are quoted decimal strings, e.g. max_per_payment = \"0.10\""
+		if strings.HasPrefix(e.Msg, "expected a quoted string, found") {
+			e.Hint = "write the value in quotes"
 		}
 		return e
 	}

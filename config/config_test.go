@@ -10,13 +10,10 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 )
 
-const good = `[wallet]
-key_file = "payer.key"
+const good = `ledger = "ledger.db"
 
-[policy]
-max_per_payment = "0.25"
-networks = ["eip155:1337"]
-max_authorization_seconds = 120
+[wallet]
+key_file = "payer.key"
 
 [http]
 timeout_seconds = 30
@@ -40,8 +37,8 @@ func TestParseGood(t *testing.T) {
 	if c.Wallet.KeyFile != "/etc/x402/payer.key" {
 		t.Errorf("key file not resolved against the config's directory: %q", c.Wallet.KeyFile)
 	}
-	if c.Policy.MaxPerPayment.String() != "0.25" || c.Policy.MaxWindow != 2*time.Minute || len(c.Policy.Networks) != 1 {
-		t.Errorf("policy = %+v", c.Policy)
+	if c.LedgerPath != "/etc/x402/ledger.db" || c.PolicyPath != "" || c.Policy.MaxPerPayment.String() != "0.1" {
+		t.Errorf("ledger %q, policy %q %+v", c.LedgerPath, c.PolicyPath, c.Policy)
 	}
 	if c.Timeout != 30*time.Second || c.MaxBody != 1000 {
 		t.Errorf("http = %v %v", c.Timeout, c.MaxBody)
@@ -60,7 +57,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Policy.MaxPerPayment.String() != "0.1" || c.Policy.MaxWindow != 5*time.Minute || c.Policy.Networks != nil {
+	if c.Policy.MaxPerPayment.String() != "0.1" || c.Policy.MaxWindow != 5*time.Minute {
 		t.Errorf("default policy = %+v", c.Policy)
 	}
 }
@@ -70,20 +67,19 @@ func TestErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, doc, want string
 	}{
-		{"unknown key", "[policy]\nmax_per_paymnt = \"1\"\n", "c.toml:2: policy.max_per_paymnt: unknown key"},
+		{"unknown key", "[wallet]\nkey_fil = \"1\"\n", "c.toml:2: wallet.key_fil: unknown key"},
 		{"unknown table", "[polcy]\nx = 1\n", "c.toml:1: polcy: unknown key"},
-		{"duplicate key", "[policy]\nmax_per_payment = \"1\"\nmax_per_payment = \"2\"\n", "c.toml:3: policy.max_per_payment: key max_per_payment is already defined"},
-		{"float amount", "[policy]\nmax_per_payment = 0.10\n", "c.toml:2: policy.max_per_payment: float cannot be assigned to string\n\thint: amounts are quoted decimal strings"},
-		{"bad amount", "[policy]\nmax_per_payment = \"ten\"\n", "c.toml:2: policy.max_per_payment: USD amount \"ten\" is not a decimal number"},
-		{"negative amount", "[policy]\n\nmax_per_payment = \"-1\"\n", "c.toml:3: policy.max_per_payment"},
-		{"bad network", "[policy]\nnetworks = [\"base\"]\n", "c.toml:2: policy.networks: network \"base\" is not an EVM CAIP-2 id"},
-		{"window", "[policy]\nmax_authorization_seconds = 5\n", "c.toml:2: policy.max_authorization_seconds: 5 is out of range"},
-		{"string for int", "[http]\ntimeout_seconds = \"30\"\n", "c.toml:2: http.timeout_seconds:"},
+		{"policy is a file now", "[policy]\nmax_per_payment = \"1\"\n", "c.toml:1: policy: unknown key"},
+		{"duplicate key", "[http]\ntimeout_seconds = 1\ntimeout_seconds = 2\n", "c.toml:3: http.timeout_seconds: key timeout_seconds is already defined"},
+		{"float for int", "[http]\ntimeout_seconds = 1.5\n", "c.toml:2: http.timeout_seconds: expected a whole number, found a float"},
+		{"string for int", "[http]\ntimeout_seconds = \"30\"\n", "c.toml:2: http.timeout_seconds: expected a whole number, found a string"},
+		{"timeout range", "[http]\n\ntimeout_seconds = 601\n", "c.toml:3: http.timeout_seconds: 601 is out of range"},
+		{"missing policy file", "policy_file = \"nope.toml\"\n", "nope.toml"},
 		{"two key sources", "[wallet]\nkeystore = \"k\"\npassphrase_file = \"p\"\nkey_file = \"f\"\n", "c.toml:4: wallet.key_file: both keystore and key_file are set"},
 		{"keystore without passphrase", "[wallet]\nkeystore = \"k\"\n", "c.toml:2: wallet.keystore: a keystore needs passphrase_file"},
 		{"token without decimals", "[[tokens]]\nnetwork = \"eip155:1\"\naddress = \"0x5FbDB2315678afecb367f032d93F642f64180aa3\"\nname = \"A\"\nversion = \"1\"\n", "c.toml:1: tokens[0]: decimals is missing"},
 		{"token bad address", "[[tokens]]\nnetwork = \"eip155:1\"\naddress = \"0x5FbD\"\nname = \"A\"\nversion = \"1\"\ndecimals = 6\n", "c.toml:1: tokens[0]: address \"0x5FbD\""},
-		{"second token", good + "\n[[tokens]]\nnetwork = \"eip155:1\"\naddress = \"0x5FbDB2315678afecb367f032d93F642f64180aa3\"\nversion = \"1\"\ndecimals = 6\n", "c.toml:22: tokens[1]: token 0x5FbDB2315678afecb367f032d93F642f64180aa3 on eip155:1: EIP-712 name is empty"},
+		{"second token", good + "\n[[tokens]]\nnetwork = \"eip155:1\"\naddress = \"0x5FbDB2315678afecb367f032d93F642f64180aa3\"\nversion = \"1\"\ndecimals = 6\n", "c.toml:19: tokens[1]: token 0x5FbDB2315678afecb367f032d93F642f64180aa3 on eip155:1: EIP-712 name is empty"},
 		{"decimals as string", "[[tokens]]\nnetwork = \"eip155:1\"\ndecimals = \"6\"\n", "c.toml:3: tokens[0].decimals: expected a whole number, found a string"},
 		{"not toml", "[policy\n", "c.toml:1"},
 	} {

@@ -11,18 +11,11 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum"
-	"github.com/ethereum/go-ethereum/accounts/abi"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/ethereum/go-ethereum/eth/ethconfig"
-	"github.com/ethereum/go-ethereum/ethclient/simulated"
-	"github.com/ethereum/go-ethereum/node"
 	"github.com/ethereum/go-ethereum/params"
-	"github.com/ethereum/go-ethereum/rpc"
-
-	"github.com/x402-mcp/x402-mcp/localnet/token"
 )
 
 const (
@@ -88,16 +81,23 @@ func (e *RevertError) Error() string {
 	return "execution reverted: " + e.Reason
 }
 
-// Chain is a simulated EVM chain with the token deployed. All methods are safe
-// for concurrent use.
+// ErrorCode and ErrorData make a RevertError reach JSON-RPC clients the way
+// geth reports a revert (code 3, payload as hex in the error's data), should
+// the chain be served with go-ethereum's rpc package.
+func (e *RevertError) ErrorCode() int { return 3 }
+
+// ErrorData returns the revert payload as 0x-prefixed hex.
+func (e *RevertError) ErrorData() any { return hexutil.Encode(e.Data) }
+
+// Chain is an in-process EVM chain with the token deployed: go-ethereum's
+// state transition over in-memory state, with blocks sealed on demand by a
+// single miner goroutine. All methods are safe for concurrent use.
 type Chain struct {
-	backend *simulated.Backend
-	// client is captured once because Backend.Close clears its own copy and
-	// calls in flight while closing must not race with that write.
-	client    simulated.Client
+	backend   *backend
+	client    *ChainClient
 	chainID   *big.Int
 	signer    types.Signer
-	token     *token.Token
+	token     *tokenCodec
 	tokenAddr common.Address
 	tokenName string
 	tokenVer  string
@@ -115,16 +115,14 @@ type Chain struct {
 	submitting atomic.Int64
 	idle       chan struct{}
 
-	mineReq   chan chan struct{}
+	mineReq   chan chan error
 	quit      chan struct{}
 	minerDone chan struct{}
 	closeOnce sync.Once
-	closeErr  error
 }
 
-// NewChain starts a simulated chain, deploys the token from a freshly
-// generated deployer key and mints cfg.TokenBalances. The chain runs until
-// Close.
+// NewChain starts a chain, deploys the token from a freshly generated
+// deployer key and mints cfg.TokenBalances. The chain runs until Close.
 func NewChain(ctx context.Context, cfg ChainConfig) (*Chain, error) {
 	if cfg.MaxClockDrift <= 0 {
 		cfg.MaxClockDrift = DefaultMaxClockDrift
@@ -135,18 +133,25 @@ func NewChain(ctx context.Context, cfg ChainConfig) (*Chain, error) {
 	if cfg.TokenVersion == "" {
 		cfg.TokenVersion = DefaultTokenVersion
 	}
+	tok, err := newTokenCodec()
+	if err != nil {
+		return nil, err
+	}
 	deployer, err := crypto.GenerateKey()
 	if err != nil {
 		return nil, fmt.Errorf("localnet: generate deployer key: %w", err)
 	}
 	deployerAddr := crypto.PubkeyToAddress(deployer.PublicKey)
-	backend := simulated.NewBackend(types.GenesisAlloc{
-		deployerAddr: {Balance: deployerFunds},
-	}, osakaRules)
+	b, err := newBackend(types.GenesisAlloc{deployerAddr: {Balance: deployerFunds}})
+	if err != nil {
+		return nil, err
+	}
 	c := &Chain{
-		backend:      backend,
-		client:       backend.Client(),
-		token:        token.NewToken(),
+		backend:      b,
+		client:       &ChainClient{b: b},
+		chainID:      new(big.Int).Set(b.config.ChainID),
+		signer:       b.signer,
+		token:        tok,
 		tokenName:    cfg.TokenName,
 		tokenVer:     cfg.TokenVersion,
 		drift:        cfg.MaxClockDrift,
@@ -154,7 +159,7 @@ func NewChain(ctx context.Context, cfg ChainConfig) (*Chain, error) {
 		deployerAddr: deployerAddr,
 		senders:      make(map[common.Address]*senderState),
 		idle:         make(chan struct{}, 1),
-		mineReq:      make(chan chan struct{}),
+		mineReq:      make(chan chan error),
 		quit:         make(chan struct{}),
 		minerDone:    make(chan struct{}),
 	}
@@ -165,33 +170,14 @@ func NewChain(ctx context.Context, cfg ChainConfig) (*Chain, error) {
 	return c, nil
 }
 
-// osakaRules pins the chain to Osaka. The simulated backend otherwise enables
-// every fork go-ethereum knows, including ones still in development (Amsterdam
-// with EIP-8037 state-gas metering, Bogota) under which a first storage write
-// costs several times more gas, so settlement costs would look nothing like
-// those on today's public chains.
-func osakaRules(_ *node.Config, ethConf *ethconfig.Config) {
-	rules := *ethConf.Genesis.Config
-	rules.BPO1Time, rules.BPO2Time, rules.BPO3Time, rules.BPO4Time, rules.BPO5Time = nil, nil, nil, nil, nil
-	rules.AmsterdamTime, rules.BogotaTime, rules.UBTTime = nil, nil, nil
-	ethConf.Genesis.Config = &rules
-}
-
 func (c *Chain) setup(ctx context.Context, cfg ChainConfig) error {
-	id, err := c.client.ChainID(ctx)
+	code, err := c.token.deployData(c.tokenName, c.tokenVer)
 	if err != nil {
-		return fmt.Errorf("localnet: read chain id: %w", err)
-	}
-	c.chainID = id
-	c.signer = types.LatestSignerForChainID(id)
-
-	code, err := hexutil.Decode(token.TokenMetaData.Bin)
-	if err != nil {
-		return fmt.Errorf("localnet: token bytecode: %w", err)
+		return fmt.Errorf("localnet: token constructor: %w", err)
 	}
 	done := c.beginSubmit()
 	defer done()
-	deploy, err := c.send(ctx, c.deployer, nil, nil, append(code, c.token.PackConstructor(c.tokenName, c.tokenVer)...))
+	deploy, err := c.send(ctx, c.deployer, nil, nil, code)
 	if err != nil {
 		return fmt.Errorf("localnet: deploy token: %w", err)
 	}
@@ -207,7 +193,7 @@ func (c *Chain) setup(ctx context.Context, cfg ChainConfig) error {
 		if amount == nil || amount.Sign() <= 0 {
 			continue
 		}
-		mint, err := c.send(ctx, c.deployer, &c.tokenAddr, nil, c.token.PackMint(addr, amount))
+		mint, err := c.sendMint(ctx, addr, amount)
 		if err != nil {
 			return fmt.Errorf("localnet: mint for %s: %w", addr, err)
 		}
@@ -216,7 +202,15 @@ func (c *Chain) setup(ctx context.Context, cfg ChainConfig) error {
 	return c.waitAllSucceeded(ctx, mints, done)
 }
 
-// ChainID returns the simulated chain's id as reported by the chain itself.
+func (c *Chain) sendMint(ctx context.Context, to common.Address, amount *big.Int) (*types.Transaction, error) {
+	data, err := c.token.packMint(to, amount)
+	if err != nil {
+		return nil, err
+	}
+	return c.send(ctx, c.deployer, &c.tokenAddr, nil, data)
+}
+
+// ChainID returns the chain's id (1337, as for geth's dev chain).
 func (c *Chain) ChainID() *big.Int { return new(big.Int).Set(c.chainID) }
 
 // Network returns the CAIP-2 id x402 uses for this chain, e.g. "eip155:1337".
@@ -235,9 +229,10 @@ func (c *Chain) TokenVersion() string { return c.tokenVer }
 // MaxClockDrift returns the effective drift bound (after defaulting).
 func (c *Chain) MaxClockDrift() time.Duration { return c.drift }
 
-// Client returns an RPC client of the chain. Transactions sent through it
-// directly are only mined once something asks the miner; use WaitMined.
-func (c *Chain) Client() simulated.Client { return c.client }
+// Client returns direct, ethclient-shaped access to the chain. Transactions
+// sent through it are only mined once something asks the miner; use
+// WaitMined.
+func (c *Chain) Client() *ChainClient { return c.client }
 
 // NewAccount creates a random key and, in one block, funds it with eth wei of
 // native coin and mints it tokens atomic units. Either amount may be nil or
@@ -259,7 +254,7 @@ func (c *Chain) NewAccount(ctx context.Context, eth *big.Int, tokens *big.Int) (
 		txs = append(txs, tx)
 	}
 	if tokens != nil && tokens.Sign() > 0 {
-		tx, err := c.send(ctx, c.deployer, &c.tokenAddr, nil, c.token.PackMint(addr, tokens))
+		tx, err := c.sendMint(ctx, addr, tokens)
 		if err != nil {
 			return nil, common.Address{}, fmt.Errorf("localnet: mint for %s: %w", addr, err)
 		}
@@ -273,30 +268,42 @@ func (c *Chain) NewAccount(ctx context.Context, eth *big.Int, tokens *big.Int) (
 
 // BalanceOf returns addr's token balance at the latest block.
 func (c *Chain) BalanceOf(ctx context.Context, addr common.Address) (*big.Int, error) {
-	out, err := c.call(ctx, common.Address{}, c.token.PackBalanceOf(addr))
+	data, err := c.token.packBalanceOf(addr)
 	if err != nil {
 		return nil, err
 	}
-	return c.token.UnpackBalanceOf(out)
+	out, err := c.call(ctx, common.Address{}, data)
+	if err != nil {
+		return nil, err
+	}
+	return unpack[*big.Int](c.token, "balanceOf", out)
 }
 
 // AuthorizationState reports whether from has used (or cancelled) nonce.
 func (c *Chain) AuthorizationState(ctx context.Context, from common.Address, nonce [32]byte) (bool, error) {
-	out, err := c.call(ctx, common.Address{}, c.token.PackAuthorizationState(from, nonce))
+	data, err := c.token.packAuthorizationState(from, nonce)
 	if err != nil {
 		return false, err
 	}
-	return c.token.UnpackAuthorizationState(out)
+	out, err := c.call(ctx, common.Address{}, data)
+	if err != nil {
+		return false, err
+	}
+	return unpack[bool](c.token, "authorizationState", out)
 }
 
 // DomainSeparator returns the token's EIP-712 domain separator as the
 // contract computes it.
 func (c *Chain) DomainSeparator(ctx context.Context) ([32]byte, error) {
-	out, err := c.call(ctx, common.Address{}, c.token.PackDOMAINSEPARATOR())
+	data, err := c.token.packDomainSeparator()
 	if err != nil {
 		return [32]byte{}, err
 	}
-	return c.token.UnpackDOMAINSEPARATOR(out)
+	out, err := c.call(ctx, common.Address{}, data)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return unpack[[32]byte](c.token, "DOMAIN_SEPARATOR", out)
 }
 
 // Now returns the latest block's timestamp, the clock authorizations are
@@ -310,43 +317,20 @@ func (c *Chain) Now(ctx context.Context) (uint64, error) {
 }
 
 // Close stops the miner and shuts the chain down. Calls waiting for blocks
-// return ErrClosed. Close is idempotent.
+// return ErrClosed, as do all later calls. Close is idempotent.
 func (c *Chain) Close() error {
 	c.closeOnce.Do(func() {
 		close(c.quit)
-		// The miner must be gone before the backend is closed: Commit on a
-		// closed backend would dereference its cleared beacon.
+		// The miner must be gone first so no block is half sealed when the
+		// backend starts refusing everything.
 		<-c.minerDone
-		c.closeErr = c.backend.Close()
+		c.backend.close()
 	})
-	return c.closeErr
+	return nil
 }
 
-// call runs an eth_call against the token at the latest block and turns a
-// revert into a *RevertError.
+// call runs an eth_call against the token at the latest block; a revert
+// comes back as a *RevertError.
 func (c *Chain) call(ctx context.Context, from common.Address, data []byte) ([]byte, error) {
-	out, err := c.client.CallContract(ctx, ethereum.CallMsg{From: from, To: &c.tokenAddr, Data: data}, nil)
-	if err != nil {
-		return nil, revertError(err)
-	}
-	return out, nil
-}
-
-// revertError extracts the contract's revert payload from an RPC error. The
-// payload travels as hex in the JSON-RPC error's data field.
-func revertError(err error) error {
-	var de rpc.DataError
-	if !errors.As(err, &de) {
-		return err
-	}
-	hexData, ok := de.ErrorData().(string)
-	if !ok {
-		return err
-	}
-	data, decErr := hexutil.Decode(hexData)
-	if decErr != nil {
-		return err
-	}
-	reason, _ := abi.UnpackRevert(data)
-	return &RevertError{Reason: reason, Data: data}
+	return c.client.CallContract(ctx, ethereum.CallMsg{From: from, To: &c.tokenAddr, Data: data}, nil)
 }

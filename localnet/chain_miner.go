@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -58,14 +57,10 @@ func (c *Chain) waitMined(ctx context.Context, hash common.Hash, requested func(
 	}
 }
 
-// notFound reports whether a lookup by transaction hash found nothing. Until
-// the node's background transaction indexer finishes its initial pass, which
-// on a fresh chain can outlast the first blocks, geth answers "indexing in
-// progress" instead of null for unknown hashes; mined transactions are
-// indexed on insertion, so that answer also means "not mined yet". A nil
+// notFound reports whether a lookup by transaction hash found nothing. A nil
 // error (the lookup found the transaction) is not "not found".
 func notFound(err error) bool {
-	return err != nil && (errors.Is(err, ethereum.NotFound) || strings.Contains(err.Error(), "transaction indexing is in progress"))
+	return errors.Is(err, ethereum.NotFound)
 }
 
 // beginSubmit registers a caller that is about to send transactions and will
@@ -87,11 +82,13 @@ func (c *Chain) beginSubmit() func() {
 	}
 }
 
-// requestBlock returns once a block has been committed after the call began,
-// so any transaction the caller had already handed to the pool is in it.
-// requested is called once the miner has taken the request.
+// requestBlock returns once a block has been sealed after the call began,
+// so any transaction the caller had already handed to the pool is in it (or
+// was dropped as invalid). requested is called once the miner has taken the
+// request.
 func (c *Chain) requestBlock(ctx context.Context, requested func()) error {
-	done := make(chan struct{})
+	// Buffered so the miner never blocks handing over the outcome.
+	done := make(chan error, 1)
 	select {
 	case c.mineReq <- done:
 		requested()
@@ -101,13 +98,13 @@ func (c *Chain) requestBlock(ctx context.Context, requested func()) error {
 		return ctx.Err()
 	}
 	select {
-	case <-done:
-		return nil
+	case err := <-done:
+		return err
 	case <-c.minerDone:
 		// The miner may have quit with our request still batched.
 		select {
-		case <-done:
-			return nil
+		case err := <-done:
+			return err
 		default:
 			return ErrClosed
 		}
@@ -116,15 +113,15 @@ func (c *Chain) requestBlock(ctx context.Context, requested func()) error {
 	}
 }
 
-// mine is the only goroutine that commits blocks. Requests that arrive while
+// mine is the only goroutine that seals blocks. Requests that arrive while
 // a block is being built, while the miner waits for the clock, or while other
-// submitters are still sending are all served by the next single Commit; that
+// submitters are still sending are all served by the next single seal; that
 // keeps the block count, and with it chain time, proportional to elapsed time
 // rather than to the number of transactions.
 func (c *Chain) mine() {
 	defer close(c.minerDone)
-	var batch []chan struct{}
-	receive := func(done chan struct{}) { batch = append(batch, done) }
+	var batch []chan error
+	receive := func(done chan error) { batch = append(batch, done) }
 	for {
 		if len(batch) == 0 {
 			select {
@@ -142,9 +139,9 @@ func (c *Chain) mine() {
 		if !c.gather(receive) {
 			return
 		}
-		c.backend.Commit()
+		err := c.backend.seal(time.Now())
 		for _, done := range batch {
-			close(done)
+			done <- err
 		}
 		batch = nil
 	}
@@ -152,7 +149,7 @@ func (c *Chain) mine() {
 
 // sleep waits for d while still taking requests. It returns false if the
 // chain is closing.
-func (c *Chain) sleep(d time.Duration, receive func(chan struct{})) bool {
+func (c *Chain) sleep(d time.Duration, receive func(chan error)) bool {
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	for {
@@ -172,7 +169,7 @@ func (c *Chain) sleep(d time.Duration, receive func(chan struct{})) bool {
 // together come back as a burst whose sends are serialised per account, so
 // without this the burst would trickle into many small blocks, each costing a
 // second of chain time. It returns false if the chain is closing.
-func (c *Chain) gather(receive func(chan struct{})) bool {
+func (c *Chain) gather(receive func(chan error)) bool {
 	timer := time.NewTimer(maxGather)
 	defer timer.Stop()
 	for c.submitting.Load() > 0 {
@@ -200,12 +197,6 @@ func (c *Chain) gather(receive func(chan struct{})) bool {
 // clockWait returns how long to hold the next block so that its timestamp,
 // max(now, parent+1) in whole seconds, stays within drift of wall-clock time.
 func (c *Chain) clockWait() time.Duration {
-	h, err := c.client.HeaderByNumber(context.Background(), nil)
-	if err != nil {
-		// Nothing sensible to wait for; Commit will surface a broken chain
-		// to the callers through their receipt lookups.
-		return 0
-	}
-	next := time.Unix(int64(h.Time)+1, 0)
+	next := time.Unix(int64(c.backend.CurrentHeader().Time)+1, 0)
 	return time.Until(next.Add(-c.drift))
 }

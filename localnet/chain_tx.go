@@ -21,8 +21,8 @@ import (
 // that change which storage slots it finds empty. Unused gas is refunded.
 const gasHeadroom = 50_000
 
-// gasTip is far above the simulated miner's minimum tip, so transactions
-// are never left out of a block for being too cheap.
+// gasTip pays the block's coinbase like a transaction on a public chain
+// would; the local miner includes every valid transaction whatever its tip.
 var gasTip = big.NewInt(params.GWei)
 
 // senderState serialises transaction submission per account. Sending under
@@ -83,7 +83,7 @@ func (c *Chain) packTransferWithAuthorization(a Authorization, sig []byte) ([]by
 	var r, s [32]byte
 	copy(r[:], sig[:32])
 	copy(s[:], sig[32:64])
-	return c.token.TryPackTransferWithAuthorization(a.From, a.To, a.Value, a.ValidAfter, a.ValidBefore, a.Nonce, sig[64], r, s)
+	return c.token.packTransferWithAuthorization(a, sig[64], r, s)
 }
 
 // send signs and submits a dynamic-fee transaction from key with the next
@@ -95,7 +95,7 @@ func (c *Chain) send(ctx context.Context, key *ecdsa.PrivateKey, to *common.Addr
 	// nonce.
 	gas, err := c.client.EstimateGas(ctx, ethereum.CallMsg{From: from, To: to, Value: value, Data: data})
 	if err != nil {
-		return nil, revertError(err)
+		return nil, err
 	}
 	gas += gasHeadroom
 	head, err := c.client.HeaderByNumber(ctx, nil)

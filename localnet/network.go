@@ -21,7 +21,7 @@ import (
 )
 
 // facilitatorGas is the native coin given to the facilitator's account. A
-// settlement costs well under 0.001 ETH at the simulated chain's base fee,
+// settlement costs well under 0.001 ETH at the local chain's base fee,
 // so this pays for millions of them.
 var facilitatorGas = new(big.Int).Mul(big.NewInt(1000), big.NewInt(params.Ether))
 

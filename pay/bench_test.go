@@ -10,13 +10,12 @@ import (
 	"github.com/x402-mcp/x402-mcp/policy"
 )
 
-// BenchmarkClientWork measures this client's own work on a paid fetch,
-// apart from server and settlement time: parse the 402, choose, check the
-// policy, sign and encode the payment header. The 402 is a real one from
-// the local network, read once.
-func BenchmarkClientWork(b *testing.B) {
+// benchClient is a client with no budgets or rate limit (so a benchmark
+// can reserve without end) and a real 402 from the local network, read
+// once.
+func benchClient(b *testing.B) (*Client, *response, Request) {
 	n := startNet(b, localnet.NetworkConfig{}, funding)
-	c := n.client(b, policy.Default())
+	c := n.client(b, policy.Policy{MaxPerPayment: policy.MustUSD("0.10"), MaxWindow: 5 * time.Minute})
 	r := Request{URL: n.APIURL + "/v2/weather?city=Lisbon"}
 	u, err := r.validate()
 	if err != nil {
@@ -26,9 +25,44 @@ func BenchmarkClientWork(b *testing.B) {
 	if err != nil || first.status != 402 {
 		b.Fatalf("first request: %v %v", first, err)
 	}
+	return c, first, r
+}
+
+// BenchmarkClientWork measures this client's own CPU work on a paid fetch,
+// apart from server, settlement and disk: parse the 402, choose, check the
+// policy, sign and encode the payment header.
+func BenchmarkClientWork(b *testing.B) {
+	c, first, r := benchClient(b)
+	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := c.prepare(first, &r); err != nil {
+		q, err := c.decide(ctx, first, &r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p, auth, now, err := c.newPayment(q)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.sign(p, &r, auth, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkClientWorkDurable adds the durable ledger reservation (one
+// fsync'd SQLite transaction checking every budget) to BenchmarkClientWork:
+// everything that happens before a payment header may leave.
+func BenchmarkClientWorkDurable(b *testing.B) {
+	c, first, r := benchClient(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		q, err := c.decide(ctx, first, &r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.authorize(ctx, q, &r); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -43,8 +77,7 @@ func longWindowNet(b *testing.B) (*testNet, *Client) {
 		routes[i].MaxTimeoutSeconds = 86400
 	}
 	n := startNet(b, localnet.NetworkConfig{Routes: routes, MaxClockDrift: 12 * time.Hour}, 1_000_000_000_000)
-	p := policy.Default()
-	p.MaxWindow = 24 * time.Hour
+	p := policy.Policy{MaxPerPayment: policy.MustUSD("0.10"), MaxWindow: 24 * time.Hour}
 	return n, n.client(b, p)
 }
 

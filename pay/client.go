@@ -14,6 +14,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/x402-mcp/x402-mcp/ledger"
 	"github.com/x402-mcp/x402-mcp/policy"
 	"github.com/x402-mcp/x402-mcp/tokens"
 )
@@ -44,6 +45,9 @@ type Config struct {
 	Policy   policy.Policy
 	// Signer may be nil: quotes and free fetches still work.
 	Signer Signer
+	// Ledger records every payment and enforces the budgets; required
+	// with a Signer.
+	Ledger *ledger.Ledger
 	// MaxResponseBytes bounds the body returned to the agent.
 	MaxResponseBytes int64
 	// Timeout bounds one call, both requests included.
@@ -67,6 +71,9 @@ type Client struct {
 func New(cfg Config) (*Client, error) {
 	if cfg.Registry == nil {
 		return nil, errors.New("pay: no token registry")
+	}
+	if cfg.Signer != nil && cfg.Ledger == nil {
+		return nil, errors.New("pay: a wallet without a ledger: every payment must be recorded")
 	}
 	if err := cfg.Policy.Validate(); err != nil {
 		return nil, fmt.Errorf("pay: policy: %w", err)
@@ -96,6 +103,9 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// Policy is the policy in force.
+func (c *Client) Policy() policy.Policy { return c.cfg.Policy }
+
 // Payer is the wallet address, or the zero address without a signer.
 func (c *Client) Payer() common.Address {
 	if c.cfg.Signer == nil {
@@ -112,6 +122,10 @@ type Request struct {
 	Body    []byte
 	// MaxPrice is the agent's cap for this call in USD; unset means none.
 	MaxPrice policy.USD
+	// HumanApproved is the binding of a payment a human approved (see
+	// ApprovalNeededError). The flow pays a payment that needs approval
+	// only if its binding is exactly this.
+	HumanApproved *[32]byte
 }
 
 // forbiddenHeaders are set by this client or the transport; an agent

@@ -92,3 +92,19 @@ func clip(s string, n int) string {
 	}
 	return s
 }
+
+// ApprovalNeededError means the payment is above the operator's approval
+// threshold: a human must approve exactly this payment (Binding) first.
+// Nothing was reserved or signed.
+type ApprovalNeededError struct {
+	Quote   *Quote
+	Binding [32]byte
+	Ask     Ask
+	// Changed is set when an approval was given for another payment: the
+	// server changed what it asks for since.
+	Changed bool
+}
+
+func (e *ApprovalNeededError) Error() string {
+	return fmt.Sprintf("payment of %s %s to %s needs the user's approval", e.Ask.Amount, e.Ask.Token, e.Ask.Host)
+}

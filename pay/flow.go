@@ -7,8 +7,10 @@ import (
 	"math/big"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/ledger"
 	"github.com/x402-mcp/x402-mcp/policy"
 	"github.com/x402-mcp/x402-mcp/tokens"
 	"github.com/x402-mcp/x402-mcp/x402"
@@ -44,6 +46,8 @@ type Receipt struct {
 	// server sent no settlement.
 	Transaction string
 	Settled     bool
+	// LedgerID is the payment's record in the ledger.
+	LedgerID int64
 }
 
 // unpaid makes the first request and returns the response with the body
@@ -95,11 +99,19 @@ func (c *Client) Quote(ctx context.Context, r Request) (*Quote, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.quote(resp, &r)
+	q, err := c.quote(resp, &r)
+	if err != nil {
+		return nil, err
+	}
+	return q, c.budgetCheck(ctx, q)
 }
 
 func (c *Client) quote(resp *response, r *Request) (*Quote, error) {
-	q := &Quote{URL: resp.url.String(), Host: resp.url.Hostname(), Status: resp.status}
+	host, err := policy.NormalizeHost(resp.url)
+	if err != nil {
+		return nil, &RequestError{Msg: "the host that answered cannot be paid", Err: err}
+	}
+	q := &Quote{URL: resp.url.String(), Host: host, Status: resp.status}
 	if resp.status != http.StatusPaymentRequired {
 		q.Free = true
 		return q, nil
@@ -118,7 +130,8 @@ func (c *Client) quote(resp *response, r *Request) (*Quote, error) {
 }
 
 // Fetch gets the resource, paying for it if the server asks and the policy
-// allows. It makes at most one payment.
+// allows. It makes at most one payment, and every payment is reserved in the
+// ledger before it is signed.
 func (c *Client) Fetch(ctx context.Context, r Request) (*Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
@@ -133,22 +146,33 @@ func (c *Client) Fetch(ctx context.Context, r Request) (*Result, error) {
 	if first.status != http.StatusPaymentRequired {
 		return resultOf(first, nil), nil
 	}
-	p, err := c.prepare(first, &r)
+	q, err := c.decide(ctx, first, &r)
+	if err != nil {
+		return nil, err
+	}
+	p, err := c.authorize(ctx, q, &r)
 	if err != nil {
 		return nil, err
 	}
 
+	// From here on the signature exists: record that it is leaving before
+	// it leaves, so a crash can never hide a payment.
+	if err := c.cfg.Ledger.MarkSent(ctx, p.record.ID); err != nil {
+		c.release(p, "the payment could not be recorded as sent, so it was not sent")
+		return nil, fmt.Errorf("pay: recording the payment: %w", err)
+	}
 	// The retry repeats the request to the URL that issued the 402. If a
 	// redirect turned the method into GET, the body went with it.
 	body := r.Body
 	if first.method != r.Method {
 		body = nil
 	}
-	c.log.Info("payment signed", "host", p.quote.Host, "amount", p.receipt.Amount, "token", p.receipt.Token,
-		"network", p.receipt.Network, "pay_to", p.receipt.PayTo, "nonce", p.receipt.Nonce)
+	c.log.Info("payment signed", "host", q.Host, "amount", p.receipt.Amount, "token", p.receipt.Token,
+		"network", p.receipt.Network, "pay_to", p.receipt.PayTo, "nonce", p.receipt.Nonce, "ledger_id", p.record.ID)
 	second, err := c.send(ctx, first.method, first.url, &r, body, p.headerName, p.headerValue)
 	if err != nil {
 		// The signature may have reached the server: report, never re-sign.
+		c.unknown(p, "no answer to the paid request: "+err.Error())
 		return nil, &PaymentFailedError{Receipt: p.receipt, ServerError: err.Error()}
 	}
 	return c.finish(second, p)
@@ -157,14 +181,15 @@ func (c *Client) Fetch(ctx context.Context, r Request) (*Result, error) {
 // pending is a signed payment ready to send.
 type pending struct {
 	quote       *Quote
+	record      ledger.Record
 	headerName  string
 	headerValue string
 	receipt     *Receipt
 }
 
-// prepare turns a 402 into a signed payment header: parse, choose, policy,
-// sign, encode. It is all of the client's own work on a paid fetch.
-func (c *Client) prepare(first *response, r *Request) (*pending, error) {
+// decide reads the 402 and picks what to pay, or says why nothing will be.
+// Nothing is recorded or signed.
+func (c *Client) decide(ctx context.Context, first *response, r *Request) (*Quote, error) {
 	q, err := c.quote(first, r)
 	if err != nil {
 		return nil, err
@@ -176,16 +201,67 @@ func (c *Client) prepare(first *response, r *Request) (*pending, error) {
 		}
 		return nil, &UnpayableError{Required: q.Required, Reasons: reasons}
 	}
+	if err := c.budgetCheck(ctx, q); err != nil {
+		return nil, err
+	}
 	if !q.Chosen.Verdict.Allowed {
 		return nil, &DeniedError{Quote: q, Verdict: q.Chosen.Verdict}
 	}
 	if c.cfg.Signer == nil {
 		return nil, NoWalletError{}
 	}
+	if q.Chosen.Verdict.NeedsApproval {
+		binding := q.binding(r, c.cfg.Signer.Address())
+		if r.HumanApproved == nil || *r.HumanApproved != binding {
+			ask, err := c.ask(ctx, q)
+			if err != nil {
+				return nil, err
+			}
+			return nil, &ApprovalNeededError{Quote: q, Binding: binding, Ask: ask, Changed: r.HumanApproved != nil}
+		}
+	}
+	return q, nil
+}
+
+// authorize reserves the payment in the ledger (every budget checked in
+// one transaction), obtains the policy's approval for the exact
+// authorization, signs it and encodes the header.
+func (c *Client) authorize(ctx context.Context, q *Quote, r *Request) (*pending, error) {
+	p, auth, now, err := c.newPayment(q)
+	if err != nil {
+		return nil, err
+	}
+	tok := *q.Chosen.Token
+	p.record, err = c.cfg.Ledger.Reserve(ctx, ledger.Record{
+		URL: q.URL, Host: q.Host, Network: tok.Network, Asset: p.receipt.Asset, Token: tok.Symbol, Decimals: tok.Decimals,
+		Amount: auth.Value, USDNano: usdNanoCeil(auth.Value, tok), PayTo: p.receipt.PayTo, Payer: p.receipt.Payer,
+		Nonce: p.receipt.Nonce, ValidBefore: p.receipt.ValidBefore,
+	}, c.limits(q.Host))
+	var over *ledger.BudgetError
+	switch {
+	case errors.As(err, &over):
+		v := q.Chosen.Verdict
+		v.Allowed = false
+		v.Reasons = []string{over.Error() + " (policy: " + limitKey(over.Limit) + ")"}
+		return nil, &DeniedError{Quote: q, Verdict: v}
+	case err != nil:
+		return nil, fmt.Errorf("pay: reserving the payment in the ledger: %w", err)
+	}
+	p.receipt.LedgerID = p.record.ID
+	if err := c.sign(p, r, auth, now); err != nil {
+		c.release(p, "not signed: "+err.Error())
+		return nil, err
+	}
+	return p, nil
+}
+
+// newPayment draws the nonce and builds the authorization for the chosen
+// option: validAfter in the past, validBefore within the policy's window.
+func (c *Client) newPayment(q *Quote) (*pending, x402.Authorization, time.Time, error) {
 	opt, tok := q.Chosen.Wire, *q.Chosen.Token
 	nonce, err := newNonce()
 	if err != nil {
-		return nil, err
+		return nil, x402.Authorization{}, time.Time{}, err
 	}
 	now := c.cfg.Now()
 	auth := x402.Authorization{
@@ -196,23 +272,7 @@ func (c *Client) prepare(first *response, r *Request) (*pending, error) {
 		ValidBefore: big.NewInt(now.Add(c.cfg.Policy.Window(opt.MaxTimeoutSeconds)).Unix()),
 		Nonce:       nonce,
 	}
-	approval, err := c.cfg.Policy.Approve(policy.Request{URL: q.URL, Host: q.Host, Token: tok, PayTo: opt.PayTo, Amount: opt.Amount, MaxPrice: r.MaxPrice}, auth, now)
-	if err != nil {
-		var d *policy.DeniedError
-		if errors.As(err, &d) {
-			return nil, &DeniedError{Quote: q, Verdict: policy.Verdict{Reasons: d.Reasons}}
-		}
-		return nil, err
-	}
-	sig, err := c.cfg.Signer.Sign(approval)
-	if err != nil {
-		return nil, fmt.Errorf("pay: signing: %w", err)
-	}
-	name, value, err := x402.PaymentHeader(q.Required, opt, auth, sig)
-	if err != nil {
-		return nil, fmt.Errorf("pay: encoding the payment: %w", err)
-	}
-	return &pending{quote: q, headerName: name, headerValue: value, receipt: &Receipt{
+	return &pending{quote: q, receipt: &Receipt{
 		Amount:       tokens.FormatUnits(opt.Amount, tok.Decimals),
 		AmountAtomic: opt.Amount.String(),
 		Token:        tok.Symbol,
@@ -222,10 +282,38 @@ func (c *Client) prepare(first *response, r *Request) (*pending, error) {
 		Payer:        auth.From.Hex(),
 		Nonce:        fmt.Sprintf("0x%x", nonce),
 		ValidBefore:  auth.ValidBefore.Int64(),
-	}}, nil
+	}}, auth, now, nil
 }
 
-// finish reads the answer to the paid retry.
+// sign obtains the policy's approval for exactly auth, signs it and
+// encodes the payment header into p.
+func (c *Client) sign(p *pending, r *Request, auth x402.Authorization, now time.Time) error {
+	q := p.quote
+	opt, tok := q.Chosen.Wire, *q.Chosen.Token
+	// decide already held a payment needing approval to the binding the
+	// human approved; the policy checks the confirmation again itself.
+	confirmed := r.HumanApproved != nil && *r.HumanApproved == q.binding(r, c.cfg.Signer.Address())
+	approval, err := c.cfg.Policy.Approve(policy.Request{URL: q.URL, Host: q.Host, Token: tok, PayTo: opt.PayTo, Amount: opt.Amount,
+		MaxPrice: r.MaxPrice, Confirmed: confirmed}, auth, now)
+	if err != nil {
+		var d *policy.DeniedError
+		if errors.As(err, &d) {
+			return &DeniedError{Quote: q, Verdict: policy.Verdict{Reasons: d.Reasons}}
+		}
+		return err
+	}
+	sig, err := c.cfg.Signer.Sign(approval)
+	if err != nil {
+		return fmt.Errorf("pay: signing: %w", err)
+	}
+	p.headerName, p.headerValue, err = x402.PaymentHeader(q.Required, opt, auth, sig)
+	if err != nil {
+		return fmt.Errorf("pay: encoding the payment: %w", err)
+	}
+	return nil
+}
+
+// finish reads the answer to the paid retry and records the outcome.
 func (c *Client) finish(resp *response, p *pending) (*Result, error) {
 	st, stErr := x402.ParseSettlement(resp.header)
 	if stErr != nil {
@@ -234,9 +322,10 @@ func (c *Client) finish(resp *response, p *pending) (*Result, error) {
 	if st != nil && st.Success {
 		p.receipt.Settled = true
 		p.receipt.Transaction = st.Transaction
-		if st.Payer != "" && st.Payer != p.receipt.Payer {
+		if st.Payer != "" && !strings.EqualFold(st.Payer, p.receipt.Payer) {
 			c.log.Warn("settlement names another payer", "host", p.quote.Host, "payer", st.Payer)
 		}
+		c.settled(p, st)
 	}
 	ok := resp.status >= 200 && resp.status < 400
 	if !ok || (st != nil && !st.Success) {
@@ -247,11 +336,17 @@ func (c *Client) finish(resp *response, p *pending) (*Result, error) {
 			}
 		}
 		e.Body = clip(string(resp.body), 500)
+		if !p.receipt.Settled {
+			c.unknown(p, fmt.Sprintf("the server answered %d to the paid request", resp.status))
+		}
 		c.log.Warn("payment not accepted", "host", p.quote.Host, "status", resp.status, "nonce", p.receipt.Nonce)
 		return nil, e
 	}
+	if !p.receipt.Settled {
+		c.unknown(p, "the server delivered without a settlement header")
+	}
 	c.log.Info("payment settled", "host", p.quote.Host, "amount", p.receipt.Amount, "network", p.receipt.Network,
-		"transaction", p.receipt.Transaction, "nonce", p.receipt.Nonce)
+		"transaction", p.receipt.Transaction, "nonce", p.receipt.Nonce, "ledger_id", p.record.ID)
 	return resultOf(resp, p.receipt), nil
 }
 

@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"math/big"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/x402-mcp/x402-mcp/ledger"
 	"github.com/x402-mcp/x402-mcp/localnet"
 	"github.com/x402-mcp/x402-mcp/policy"
 	"github.com/x402-mcp/x402-mcp/signer"
@@ -62,11 +64,27 @@ func startNet(t testing.TB, cfg localnet.NetworkConfig, funding int64) *testNet 
 
 func (n *testNet) client(t testing.TB, p policy.Policy) *Client {
 	t.Helper()
-	c, err := New(Config{Registry: n.reg, Policy: p, Signer: n.signer})
+	return n.clientWith(t, p, openLedger(t))
+}
+
+func (n *testNet) clientWith(t testing.TB, p policy.Policy, led *ledger.Ledger) *Client {
+	t.Helper()
+	c, err := New(Config{Registry: n.reg, Policy: p, Signer: n.signer, Ledger: led})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// openLedger opens a fresh ledger file in a temporary directory.
+func openLedger(t testing.TB) *ledger.Ledger {
+	t.Helper()
+	led, err := ledger.Open(filepath.Join(t.TempDir(), "ledger.db"), ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { led.Close() })
+	return led
 }
 
 func (n *testNet) balances(t testing.TB) (payer, payee *big.Int) {

@@ -1,5 +1,10 @@
 // Package policy decides whether a payment may be signed.
 //
+// The rules come from the operator's policy file (Load, Parse), or from
+// Default when there is none. Check applies every static rule to one
+// request; the budgets over time and the payment rate are only declared
+// here (Budgets, MaxPaymentsPerMinute) and summed by the ledger.
+//
 // Invariants:
 //   - No signature without an approval. The signer accepts only an
 //     *Approval, and only this package can issue one that is valid: the zero
@@ -7,10 +12,16 @@
 //   - An approval covers exactly one authorization (token, payee, amount,
 //     window, nonce) and can be consumed once.
 //   - Limits come from the operator. The agent can only tighten them (a
-//     per-call max_price lowers the cap, never raises it).
+//     per-call max_price lowers the cap, never raises it), and a payment
+//     above approval_above needs the human's confirmation, not the agent's.
+//   - All rules apply together; the strictest wins.
 //   - Money is compared in integer atomic units; USD limits are exact decimal
 //     numbers, converted with the registry's decimals for the token at hand.
+//   - Hosts are matched on the parsed URL's host in one canonical form (see
+//     NormalizeHost), never on the text of the URL; a host that cannot be
+//     put in that form is refused, not guessed at.
 //   - Anything unknown fails closed: a token without a USD value under a USD
 //     cap, a network outside the allow list, an authorization that does not
-//     match what was checked.
+//     match what was checked, a policy file with a key this package does
+//     not know.
 package policy

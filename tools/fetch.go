@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"mime"
 	"strings"
 	"unicode/utf8"
@@ -44,7 +45,7 @@ type PaymentOut struct {
 	Settled      bool   `json:"settled" jsonschema:"True when the server reported a successful settlement."`
 }
 
-func fetchTool(client *pay.Client) server.ServerTool {
+func fetchTool(client *pay.Client, appr *approvals) server.ServerTool {
 	tool := mcp.NewTool("x402_fetch",
 		mcp.WithDescription("Fetch an HTTP resource, paying for it through x402 if the server asks for payment and the operator's policy allows it. Pays at most once per call and never more than max_price (if given) or the operator's cap. Returns status, content type, body (text, or base64 for binary; cut at a size limit) and, when it paid, the payment receipt with the settlement transaction."),
 		mcp.WithTitleAnnotation("Fetch, paying with x402 if needed"),
@@ -55,7 +56,11 @@ func fetchTool(client *pay.Client) server.ServerTool {
 		mcp.WithIdempotentHintAnnotation(false),
 		mcp.WithOpenWorldHintAnnotation(true),
 	)
-	return server.ServerTool{Tool: tool, Handler: typed(func(ctx context.Context, in FetchInput) (*mcp.CallToolResult, error) {
+	return server.ServerTool{Tool: tool, Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		var in FetchInput
+		if err := req.BindArguments(&in); err != nil {
+			return mcp.NewToolResultError("invalid arguments: " + err.Error()), nil
+		}
 		var maxPrice policy.USD
 		if in.MaxPrice != "" {
 			var err error
@@ -63,12 +68,29 @@ func fetchTool(client *pay.Client) server.ServerTool {
 				return mcp.NewToolResultError("max_price: " + err.Error() + ". Give a decimal USD amount such as \"0.05\"."), nil
 			}
 		}
-		res, err := client.Fetch(ctx, in.request(maxPrice))
+		r := in.request(maxPrice)
+		if answered(req) {
+			// The retry that carries the human's answer: it is honoured only
+			// with the state token this server issued for this payment.
+			binding, refusal := approvalAnswer(appr, req)
+			if refusal != nil {
+				return refusal, nil
+			}
+			r.HumanApproved = &binding
+		}
+		res, err := client.Fetch(ctx, r)
+		var need *pay.ApprovalNeededError
+		if errors.As(err, &need) {
+			if r.HumanApproved != nil {
+				return mcp.NewToolResultError("The user approved a different payment than the server now asks for (its price, payee or terms changed). Nothing was paid. Call x402_fetch again to ask the user about the new payment."), nil
+			}
+			return askHuman(ctx, appr, need)
+		}
 		if err != nil {
 			return agentError(err)
 		}
 		return structured(fetchOutput(res)), nil
-	})}
+	}}
 }
 
 func fetchOutput(r *pay.Result) FetchOutput {

@@ -13,8 +13,10 @@ import (
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
 	"github.com/tidwall/gjson"
 
+	"github.com/x402-mcp/x402-mcp/ledger"
 	"github.com/x402-mcp/x402-mcp/localnet"
 	"github.com/x402-mcp/x402-mcp/pay"
 	"github.com/x402-mcp/x402-mcp/policy"
@@ -25,15 +27,19 @@ import (
 var update = flag.Bool("update", false, "rewrite the tool schema snapshots in testdata/toolsnaps")
 
 type fixture struct {
-	net   *localnet.Network
-	payer *big.Int
-	mcp   *client.Client
-	addr  string
+	net  *localnet.Network
+	mcp  *client.Client
+	srv  *server.MCPServer
+	addr string
 }
 
 // start runs the local network and an in-process MCP session with our
 // server; payments are real, on the simulated chain.
 func start(t *testing.T) *fixture {
+	return startWith(t, policy.Default())
+}
+
+func startWith(t *testing.T, pol policy.Policy, opts ...client.ClientOption) *fixture {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -51,11 +57,20 @@ func start(t *testing.T) *fixture {
 		Name: n.Chain.TokenName(), Version: n.Chain.TokenVersion(), Decimals: 6, Currency: "USD"}); err != nil {
 		t.Fatal(err)
 	}
-	pc, err := pay.New(pay.Config{Registry: reg, Policy: policy.Default(), Signer: signer.New(signer.NewKey(key))})
+	led, err := ledger.Open(filepath.Join(t.TempDir(), "ledger.db"), ledger.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.NewInProcessClient(NewServer(pc, "test"))
+	t.Cleanup(func() { led.Close() })
+	pc, err := pay.New(pay.Config{Registry: reg, Policy: pol, Signer: signer.New(signer.NewKey(key)), Ledger: led})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := NewServer(pc, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.NewInProcessClientWithOptions(srv, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +84,7 @@ func start(t *testing.T) *fixture {
 	if _, err := c.Initialize(ctx, init); err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{net: n, mcp: c, addr: addr.Hex()}
+	return &fixture{net: n, mcp: c, srv: srv, addr: addr.Hex()}
 }
 
 func (f *fixture) call(t *testing.T, name string, args map[string]any) (*mcp.CallToolResult, string) {
@@ -119,6 +134,7 @@ func TestToolSchemaSnapshots(t *testing.T) {
 // not read-only; every other tool is read-only.
 func TestAnnotationInvariants(t *testing.T) {
 	paying := map[string]bool{"x402_fetch": true}
+	openWorld := map[string]bool{"x402_fetch": true, "x402_quote": true}
 	for _, st := range Tools(nil) {
 		a := st.Tool.Annotations
 		if a.ReadOnlyHint == nil || a.DestructiveHint == nil || a.OpenWorldHint == nil || a.IdempotentHint == nil {
@@ -132,7 +148,10 @@ func TestAnnotationInvariants(t *testing.T) {
 		} else if !*a.ReadOnlyHint || *a.DestructiveHint {
 			t.Errorf("%s must be read-only", st.Tool.Name)
 		}
-		if st.Tool.RawInputSchema == nil || !gjson.GetBytes(st.Tool.RawInputSchema, "properties.url").Exists() {
+		if *a.OpenWorldHint != openWorld[st.Tool.Name] {
+			t.Errorf("%s: openWorldHint = %v", st.Tool.Name, *a.OpenWorldHint)
+		}
+		if st.Tool.RawInputSchema == nil || !gjson.GetBytes(st.Tool.RawInputSchema, "properties").Exists() {
 			t.Errorf("%s: no typed input schema", st.Tool.Name)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -31,8 +30,6 @@ import (
 
 // demoFunding is what the demo payer starts with: 5 USDC.
 var demoFunding = big.NewInt(5_000_000)
-
-const demoCap = "0.10"
 
 // demo runs the local x402 network in-process, starts this binary's MCP
 // server over stdio as a subprocess, and drives it with a real MCP client,
@@ -68,6 +65,7 @@ type demoRun struct {
 	net   *localnet.Network
 	token tokens.Token
 	mcp   *client.Client
+	asked int
 }
 
 func (d *demoRun) step(format string, a ...any) {
@@ -110,7 +108,7 @@ func (d *demoRun) run(ctx context.Context, serverLog io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	cfgPath, err := writeDemoConfig(dir, signer.NewKey(payerKey), d.token)
+	cfgPath, err := writeDemoConfig(dir, signer.NewKey(payerKey), d.token, fmt.Sprintf(demoPolicy, d.token.Network))
 	if err != nil {
 		return err
 	}
@@ -118,7 +116,7 @@ func (d *demoRun) run(ctx context.Context, serverLog io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("finding this program: %w", err)
 	}
-	c, err := startStdioClient(ctx, exe, cfgPath, serverLog)
+	c, err := startStdioClient(ctx, exe, cfgPath, serverLog, client.WithElicitationHandler(demoHuman{d}))
 	if err != nil {
 		return err
 	}
@@ -133,10 +131,11 @@ func (d *demoRun) run(ctx context.Context, serverLog io.Writer) error {
 		names = append(names, t.Name)
 	}
 	d.step("MCP server")
-	d.line("started `x402-mcp serve --config %s` over stdio; per-payment cap %s USD", filepath.Base(cfgPath), demoCap)
+	d.line("started `x402-mcp serve --config %s` over stdio", filepath.Base(cfgPath))
 	d.line("tools: %s", strings.Join(names, ", "))
+	d.line("operator's policy: at most 0.10 USD a payment, ask the human above 0.025 USD, at most 0.06 USD a day")
 
-	weather := net.APIURL + "/v2/weather?city=Lisbon"
+	weather := d.net.APIURL + "/v2/weather?city=Lisbon"
 	d.step("x402_quote GET /v2/weather?city=Lisbon")
 	q, err := d.call(ctx, "x402_quote", map[string]any{"url": weather})
 	if err != nil {
@@ -158,41 +157,70 @@ func (d *demoRun) run(ctx context.Context, serverLog io.Writer) error {
 	d.line("payer %s USDC, payee %s USDC", tokens.FormatUnits(payerBefore, 6), tokens.FormatUnits(payeeBefore, 6))
 
 	paid := new(big.Int)
-	for _, f := range []struct{ title, url string }{
-		{"GET /v2/weather?city=Lisbon (x402 v2)", weather},
-		{"GET /v1/joke (x402 v1)", net.APIURL + "/v1/joke"},
+	for _, f := range []struct {
+		title string
+		args  map[string]any
+	}{
+		{"GET /v2/weather?city=Lisbon (x402 v2, 0.01)", map[string]any{"url": weather}},
+		{"GET /v1/joke (x402 v1, 0.02)", map[string]any{"url": d.net.APIURL + "/v1/joke"}},
+		{"POST /v2/summarize (x402 v2, 0.03: above the approval threshold)", map[string]any{"url": d.net.APIURL + "/v2/summarize", "method": "POST",
+			"headers": map[string]any{"Content-Type": "application/json"}, "body": `{"text":"Agents pay per request with x402. No accounts are needed."}`}},
+	} {
+		d.step("x402_fetch %s", f.title)
+		r, err := d.call(ctx, "x402_fetch", f.args)
+		if err != nil {
+			return err
+		}
+		if r.IsError {
+			return fmt.Errorf("x402_fetch %s failed: %s", f.args["url"], resultText(r))
+		}
+		s := structuredJSON(r)
+		d.line("%d %s  %s", gjson.Get(s, "status").Int(), gjson.Get(s, "content_type"), clipLine(gjson.Get(s, "body").String(), 90))
+		p := gjson.Get(s, "payment")
+		if !p.Exists() || p.Get("transaction").String() == "" {
+			return fmt.Errorf("x402_fetch %s returned no settled payment", f.args["url"])
+		}
+		d.line("paid %s %s to %s, transaction %s", p.Get("amount"), p.Get("token"), p.Get("pay_to"), p.Get("transaction"))
+		amt, ok := new(big.Int).SetString(p.Get("amount_atomic").String(), 10)
+		if !ok {
+			return fmt.Errorf("x402_fetch %s: unreadable amount", f.args["url"])
+		}
+		paid.Add(paid, amt)
+	}
+	if d.asked != 1 {
+		return fmt.Errorf("the human was asked %d times, want once", d.asked)
+	}
+
+	for _, f := range []struct{ title, url, want string }{
+		{"GET /v2/report (0.50: above the per-payment cap)", d.net.APIURL + "/v2/report", "per-payment cap"},
+		{"GET /v1/fx (0.005: the daily budget is spent)", d.net.APIURL + "/v1/fx?base=EUR&quote=USD", "daily budget"},
 	} {
 		d.step("x402_fetch %s", f.title)
 		r, err := d.call(ctx, "x402_fetch", map[string]any{"url": f.url})
 		if err != nil {
 			return err
 		}
-		if r.IsError {
-			return fmt.Errorf("x402_fetch %s failed: %s", f.url, resultText(r))
+		text := resultText(r)
+		if !r.IsError || !strings.Contains(text, f.want) {
+			return fmt.Errorf("x402_fetch %s was not refused for its %s: %s", f.url, f.want, text)
 		}
-		s := structuredJSON(r)
-		d.line("%d %s  %s", gjson.Get(s, "status").Int(), gjson.Get(s, "content_type"), clipLine(gjson.Get(s, "body").String(), 90))
-		p := gjson.Get(s, "payment")
-		if !p.Exists() || p.Get("transaction").String() == "" {
-			return fmt.Errorf("x402_fetch %s returned no settled payment", f.url)
-		}
-		d.line("paid %s %s to %s, transaction %s", p.Get("amount"), p.Get("token"), p.Get("pay_to"), p.Get("transaction"))
-		amt, ok := new(big.Int).SetString(p.Get("amount_atomic").String(), 10)
-		if !ok {
-			return fmt.Errorf("x402_fetch %s: unreadable amount", f.url)
-		}
-		paid.Add(paid, amt)
+		d.line("refused: %s", text)
 	}
 
-	d.step("x402_fetch GET /v2/report (priced at 0.50 USDC, above the cap)")
-	r, err := d.call(ctx, "x402_fetch", map[string]any{"url": net.APIURL + "/v2/report"})
+	d.step("x402_spending")
+	sp, err := d.call(ctx, "x402_spending", map[string]any{"recent": 5})
 	if err != nil {
 		return err
 	}
-	if !r.IsError {
-		return errors.New("the payment above the per-payment cap was not refused")
+	ss := structuredJSON(sp)
+	for _, b := range gjson.Get(ss, "budgets").Array() {
+		if b.Get("limit_usd").String() != "" {
+			d.line("%s: %s USD spent, %s USD left of %s", b.Get("name"), b.Get("spent_usd"), b.Get("left_usd"), b.Get("limit_usd"))
+		} else {
+			d.line("%s: %d of %d", b.Get("name"), b.Get("count").Int(), b.Get("max_count").Int())
+		}
 	}
-	d.line("refused: %s", resultText(r))
+	d.line("%d payments in the ledger, latest %s", len(gjson.Get(ss, "recent").Array()), gjson.Get(ss, "recent.0.state"))
 
 	payerAfter, payeeAfter, err := d.balances(ctx, payer)
 	if err != nil {
@@ -206,9 +234,26 @@ func (d *demoRun) run(ctx context.Context, serverLog io.Writer) error {
 	if spent.Cmp(paid) != 0 || got.Cmp(paid) != 0 {
 		return fmt.Errorf("balances moved by %s (payer) and %s (payee), but the receipts add up to %s atomic units", spent, got, paid)
 	}
-	d.line("✓ both moved by exactly the %s USDC the receipts show; the refused payment moved nothing", tokens.FormatUnits(paid, 6))
+	d.line("✓ both moved by exactly the %s USDC the receipts show; the refused payments moved nothing", tokens.FormatUnits(paid, 6))
 	fmt.Fprintf(d.out, "\nDone in %.1fs.\n", time.Since(d.start).Seconds())
 	return nil
+}
+
+// demoHuman stands in for the person at the MCP host: it prints the
+// approval question the server asks and approves.
+type demoHuman struct{ d *demoRun }
+
+func (h demoHuman) Elicit(_ context.Context, req mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
+	h.d.asked++
+	h.d.line("the server asks the human:")
+	for _, l := range strings.Split(req.Params.Message, "\n") {
+		h.d.line("  │ %s", l)
+	}
+	h.d.line("the human approves")
+	return &mcp.ElicitationResult{ElicitationResponse: mcp.ElicitationResponse{
+		Action:  mcp.ElicitationResponseActionAccept,
+		Content: map[string]any{"approve": true},
+	}}, nil
 }
 
 func (d *demoRun) listEndpoints(ctx context.Context) error {
@@ -264,19 +309,32 @@ func (d *demoRun) call(ctx context.Context, name string, args map[string]any) (*
 	return r, nil
 }
 
-// writeDemoConfig writes a key file (0600) and a config naming it, the
-// local token and the demo's cap.
-func writeDemoConfig(dir string, key *signer.Key, t tokens.Token) (string, error) {
+// demoPolicy is the operator's policy in the demo: small caps, a human
+// asked above 0.025 USD, and a daily budget the demo runs out of.
+const demoPolicy = `# written by x402-mcp demo
+max_per_payment = "0.10"
+approval_above = "0.025"
+networks = [%q]
+
+[budget]
+day = "0.06"
+`
+
+// writeDemoConfig writes a key file (0600), a policy file and a config
+// naming them, the ledger and the local token.
+func writeDemoConfig(dir string, key *signer.Key, t tokens.Token, policyText string) (string, error) {
 	if err := key.WriteHexFile(filepath.Join(dir, "payer.key")); err != nil {
 		return "", err
 	}
+	if err := os.WriteFile(filepath.Join(dir, "policy.toml"), []byte(policyText), 0o600); err != nil {
+		return "", err
+	}
 	cfg := fmt.Sprintf(`# written by x402-mcp demo
+policy_file = "policy.toml"
+ledger = "ledger.db"
+
 [wallet]
 key_file = "payer.key"
-
-[policy]
-max_per_payment = %q
-networks = [%q]
 
 [[tokens]]
 network = %q
@@ -286,7 +344,7 @@ name = %q
 version = %q
 decimals = 6
 currency = "USD"
-`, demoCap, t.Network, t.Network, t.Address.Hex(), t.Name, t.Version)
+`, t.Network, t.Address.Hex(), t.Name, t.Version)
 	p := filepath.Join(dir, "config.toml")
 	return p, os.WriteFile(p, []byte(cfg), 0o600)
 }
@@ -294,14 +352,14 @@ currency = "USD"
 // startStdioClient starts `exe serve --config cfg` and initialises an MCP
 // session with it. The child gets no X402_PRIVATE_KEY from our
 // environment: its key comes from the config.
-func startStdioClient(ctx context.Context, exe, cfg string, stderr io.Writer) (*client.Client, error) {
+func startStdioClient(ctx context.Context, exe, cfg string, stderr io.Writer, opts ...client.ClientOption) (*client.Client, error) {
 	env := make([]string, 0, len(os.Environ()))
 	for _, e := range os.Environ() {
 		if !strings.HasPrefix(e, signer.EnvPrivateKey+"=") {
 			env = append(env, e)
 		}
 	}
-	c, err := client.NewStdioMCPClientWithOptions(exe, nil, []string{"serve", "--config", cfg},
+	t := transport.NewStdioWithOptions(exe, nil, []string{"serve", "--config", cfg},
 		transport.WithCommandFunc(func(ctx context.Context, command string, _ []string, args []string) (*exec.Cmd, error) {
 			cmd := exec.CommandContext(ctx, command, args...)
 			cmd.Env = env
@@ -309,9 +367,10 @@ func startStdioClient(ctx context.Context, exe, cfg string, stderr io.Writer) (*
 		}),
 		transport.WithCommandStderrWriter(stderr),
 	)
-	if err != nil {
+	if err := t.Start(ctx); err != nil {
 		return nil, fmt.Errorf("starting the MCP server: %w", err)
 	}
+	c := client.NewClient(t, opts...)
 	init := mcp.InitializeRequest{}
 	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
 	init.Params.ClientInfo = mcp.Implementation{Name: "x402-mcp-demo", Version: version}

@@ -21,6 +21,8 @@ const usage = `x402-mcp: pay for HTTP APIs with x402, within the operator's limi
 Usage:
   x402-mcp serve [--config FILE] [--log-level LEVEL]   run the MCP server on stdio
   x402-mcp demo                                         run the whole flow on a local network
+  x402-mcp policy check FILE [--config FILE]            validate a policy file and say what it allows
+  x402-mcp history [--config FILE] [--json] [-n N]      list recorded payments, newest first
   x402-mcp version                                      print the version
 
 The wallet key is read from a file named in the config (an encrypted keystore
@@ -63,6 +65,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return serve(ctx, args[1:], stdin, stdout, stderr)
 	case "demo":
 		return demo(ctx, args[1:], stdout, stderr)
+	case "policy":
+		return policyCommand(args[1:], stdout, stderr)
+	case "history":
+		return history(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version", "-v":
 		fmt.Fprintf(stdout, "x402-mcp %s\n", version)
 		return nil
@@ -71,5 +77,5 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
-	return &exitError{code: 2, err: fmt.Errorf("unknown command %q\n\thint: the commands are serve, demo and version", args[0])}
+	return &exitError{code: 2, err: fmt.Errorf("unknown command %q\n\thint: the commands are serve, demo, policy check, history and version", args[0])}
 }

@@ -117,9 +117,9 @@ func TestOperatorErrors(t *testing.T) {
 		}
 		return p
 	}
-	bad := write("bad.toml", "[policy]\nmax_per_payment = \"0.10\"\nmax_per_paymnet = \"5\"\n", 0o600)
+	bad := write("bad.toml", "[http]\ntimeout_seconds = 30\ntimeout_secs = 5\n", 0o600)
 	r := runBin(t, nil, "serve", "--config", bad)
-	if r.code != 1 || !strings.Contains(r.stderr, bad+":3: policy.max_per_paymnet: unknown key") {
+	if r.code != 1 || !strings.Contains(r.stderr, bad+":3: http.timeout_secs: unknown key") {
 		t.Errorf("bad config: %+v", r)
 	}
 
@@ -170,13 +170,14 @@ func TestDemo(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("demo exited %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
-	for _, want := range []string{"Priced endpoints", "x402_quote", "(x402 v2)", "(x402 v1)", "refused: Payment denied", "✓ both moved by exactly"} {
+	for _, want := range []string{"Priced endpoints", "x402_quote", "(x402 v2, 0.01)", "(x402 v1, 0.02)", "the server asks the human", "the human approves",
+		"above the operator's per-payment cap", "daily budget: 0.06 USD of 0.06 spent", "x402_spending", "✓ both moved by exactly the 0.06 USDC"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, r.stdout)
 		}
 	}
-	if n := strings.Count(r.stdout, "transaction 0x"); n != 2 {
-		t.Errorf("demo shows %d transactions, want 2:\n%s", n, r.stdout)
+	if n := strings.Count(r.stdout, "transaction 0x"); n != 3 {
+		t.Errorf("demo shows %d transactions, want 3:\n%s", n, r.stdout)
 	}
 }
 
@@ -196,7 +197,7 @@ func devnet(t *testing.T) (*localnet.Network, string, string) {
 		t.Fatal(err)
 	}
 	tok := tokens.Token{Network: n.Chain.Network(), Address: n.Chain.TokenAddress(), Name: n.Chain.TokenName(), Version: n.Chain.TokenVersion()}
-	cfg, err := writeDemoConfig(t.TempDir(), signer.NewKey(key), tok)
+	cfg, err := writeDemoConfig(t.TempDir(), signer.NewKey(key), tok, "max_per_payment = \"0.10\"\n")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,6 +44,10 @@ func configKeys() []string {
 		f := ft.Field(i)
 		table := tomlName(f)
 		et := f.Type
+		if et.Kind() != reflect.Struct && et.Kind() != reflect.Slice {
+			out = append(out, table)
+			continue
+		}
 		if et.Kind() == reflect.Slice {
 			out = append(out, "[["+table+"]]")
 			et = et.Elem()

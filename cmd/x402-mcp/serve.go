@@ -9,11 +9,12 @@ import (
 	"log"
 	"log/slog"
 	"os"
-	"strings"
+	"time"
 
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/x402-mcp/x402-mcp/config"
+	"github.com/x402-mcp/x402-mcp/ledger"
 	"github.com/x402-mcp/x402-mcp/pay"
 	"github.com/x402-mcp/x402-mcp/signer"
 	"github.com/x402-mcp/x402-mcp/tools"
@@ -28,7 +29,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return &exitError{code: 2, err: err}
 	}
 	if fs.NArg() > 0 {
-		return &exitError{code: 2, err: fmt.Errorf("unexpected argument %q\n\thint: a key is never passed on the command line; name a key file in the config", clipArg(fs.Arg(0)))}
+		return &exitError{code: 2, err: errors.New("unexpected argument (not shown)\n\thint: a key is never passed on the command line; name a key file in the config")}
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -36,11 +37,23 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	client, err := newClient(*configPath, logger, stderr)
+	cfg, err := loadConfig(*configPath)
 	if err != nil {
 		return err
 	}
-	s := tools.NewServer(client, version)
+	led, err := openLedger(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer led.Close()
+	client, err := newClient(cfg, led, logger, stderr)
+	if err != nil {
+		return err
+	}
+	s, err := tools.NewServer(client, version)
+	if err != nil {
+		return err
+	}
 	logger.Info("x402-mcp serving on stdio", "version", version, "payer", payerString(client))
 	stdio := server.NewStdioServer(s)
 	stdio.SetErrorLogger(log.New(stderr, "x402-mcp: ", 0))
@@ -50,16 +63,51 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	return nil
 }
 
-// newClient loads the configuration and the key and builds the paying
-// client.
-func newClient(configPath string, logger *slog.Logger, stderr io.Writer) (*pay.Client, error) {
-	cfg := config.Default()
-	if configPath != "" {
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return config.Default(), nil
+	}
+	return config.Load(path)
+}
+
+// openLedger opens the payment ledger and settles what earlier processes
+// left pending.
+func openLedger(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*ledger.Ledger, error) {
+	path := cfg.LedgerPath
+	if path == "" {
 		var err error
-		if cfg, err = config.Load(configPath); err != nil {
-			return nil, err
+		if path, err = ledger.DefaultPath(); err != nil {
+			return nil, fmt.Errorf("finding the ledger location: %w\n\thint: set ledger = \"/path/to/ledger.db\" in the config", err)
 		}
 	}
+	led, err := ledger.Open(path, ledger.Options{Lease: ledgerLease(cfg)})
+	if err != nil {
+		return nil, err
+	}
+	report, err := led.Reconcile(ctx, nil)
+	if err != nil {
+		led.Close()
+		return nil, fmt.Errorf("reconciling the ledger %s: %w", path, err)
+	}
+	logger.Info("ledger open", "path", path, "reconciled", len(report.Changes), "unknown", report.Unknown)
+	for _, ch := range report.Changes {
+		logger.Warn("ledger: a payment left pending by an earlier process was resolved", "ledger_id", ch.ID, "from", ch.From, "to", ch.To)
+	}
+	return led, nil
+}
+
+// ledgerLease is how long a reservation may stay in flight: longer than
+// any call can take, so no process settles another's live payment.
+func ledgerLease(cfg *config.Config) time.Duration {
+	t := cfg.Timeout
+	if t <= 0 {
+		t = pay.DefaultTimeout
+	}
+	return 2*t + time.Minute
+}
+
+// newClient builds the paying client from the configuration and the key.
+func newClient(cfg *config.Config, led *ledger.Ledger, logger *slog.Logger, stderr io.Writer) (*pay.Client, error) {
 	key, err := loadKey(cfg.Wallet, stderr)
 	if err != nil {
 		return nil, err
@@ -74,6 +122,7 @@ func newClient(configPath string, logger *slog.Logger, stderr io.Writer) (*pay.C
 		Registry:         cfg.Registry,
 		Policy:           cfg.Policy,
 		Signer:           s,
+		Ledger:           led,
 		MaxResponseBytes: cfg.MaxBody,
 		Timeout:          cfg.Timeout,
 		Logger:           logger,
@@ -104,13 +153,4 @@ func payerString(c *pay.Client) string {
 		return p.Hex()
 	}
 	return "none"
-}
-
-// clipArg shortens an argument before echoing it: it might be a key pasted
-// by mistake, so show only its start.
-func clipArg(s string) string {
-	if len(s) > 8 {
-		return s[:6] + "…"
-	}
-	return strings.TrimSpace(s)
 }

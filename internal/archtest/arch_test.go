@@ -11,14 +11,16 @@ const module = "github.com/x402-mcp/x402-mcp"
 // forbidden maps a package to import paths (prefixes) that must not appear
 // among its dependencies, direct or not.
 var forbidden = map[string][]string{
-	"tokens":   {module + "/", "github.com/mark3labs/mcp-go", "net/http"},
-	"x402":     {module + "/", "github.com/mark3labs/mcp-go", "net/http/httptest"},
-	"policy":   {module + "/pay", module + "/signer", module + "/tools", module + "/config", module + "/localnet", "github.com/mark3labs/mcp-go", "net/http/httptest"},
-	"signer":   {module + "/pay", module + "/tools", module + "/config", module + "/localnet", "github.com/mark3labs/mcp-go", "net/http/httptest"},
-	"pay":      {module + "/tools", module + "/config", module + "/localnet", module + "/signer", "github.com/mark3labs/mcp-go"},
-	"config":   {module + "/pay", module + "/tools", module + "/signer", module + "/localnet", "github.com/mark3labs/mcp-go"},
-	"tools":    {module + "/signer", module + "/localnet", module + "/config"},
-	"localnet": {module + "/x402", module + "/pay", module + "/signer", module + "/policy", module + "/tokens", module + "/tools"},
+	"tokens":       {module + "/", "github.com/mark3labs/mcp-go", "net/http"},
+	"x402":         {module + "/", "github.com/mark3labs/mcp-go", "net/http/httptest"},
+	"policy":       {module + "/pay", module + "/signer", module + "/tools", module + "/config", module + "/localnet", "github.com/mark3labs/mcp-go", "net/http/httptest"},
+	"signer":       {module + "/pay", module + "/tools", module + "/config", module + "/localnet", "github.com/mark3labs/mcp-go", "net/http/httptest"},
+	"pay":          {module + "/tools", module + "/config", module + "/localnet", module + "/signer", "github.com/mark3labs/mcp-go"},
+	"cmd/x402-mcp": {"github.com/ethereum/go-ethereum/node", "github.com/ethereum/go-ethereum/p2p", "github.com/ethereum/go-ethereum/eth/catalyst", "github.com/ethereum/go-ethereum/ethclient/simulated", "github.com/cockroachdb/pebble", "github.com/syndtr/goleveldb"},
+	"ledger":       {module + "/", "github.com/mark3labs/mcp-go", "net/http"},
+	"config":       {module + "/pay", module + "/tools", module + "/signer", module + "/localnet", "github.com/mark3labs/mcp-go"},
+	"tools":        {module + "/signer", module + "/localnet", module + "/config"},
+	"localnet":     {module + "/x402", module + "/pay", module + "/signer", module + "/policy", module + "/tokens", module + "/tools"},
 }
 
 func TestDependencyDirection(t *testing.T) {

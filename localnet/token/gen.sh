@@ -9,7 +9,7 @@ set -euo pipefail
 
 SOLC_VERSION="${SOLC_VERSION:-0.8.28}"
 # shanghai is the newest fork whose opcodes every chain we target runs; the
-# simulated backend runs later forks too, so it is safe there.
+# local chain runs later forks (Osaka) too, so it is safe there.
 EVM_VERSION="${EVM_VERSION:-shanghai}"
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

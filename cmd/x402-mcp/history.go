@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/x402-mcp/x402-mcp/ledger"
+	"github.com/x402-mcp/x402-mcp/tokens"
+)
+
+// history prints the ledger: a table for people, JSON for machines.
+func history(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("history", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "configuration file (TOML)")
+	asJSON := fs.Bool("json", false, "print JSON, one array of records")
+	n := fs.Int("n", 50, "how many records, newest first (at most 1000)")
+	if err := fs.Parse(args); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	if fs.NArg() > 0 || *n < 1 || *n > 1000 {
+		return &exitError{code: 2, err: fmt.Errorf("usage: x402-mcp history [--config FILE] [--json] [-n 1..1000]")}
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	path := cfg.LedgerPath
+	if path == "" {
+		if path, err = ledger.DefaultPath(); err != nil {
+			return err
+		}
+	}
+	led, err := ledger.Open(path, ledger.Options{Lease: ledgerLease(cfg)})
+	if err != nil {
+		return err
+	}
+	defer led.Close()
+	recs, err := led.Recent(ctx, *n)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		type row struct {
+			ID          int64  `json:"id"`
+			Created     string `json:"created"`
+			Updated     string `json:"updated"`
+			State       string `json:"state"`
+			URL         string `json:"url"`
+			Host        string `json:"host"`
+			Amount      string `json:"amount"`
+			AmountAtom  string `json:"amount_atomic"`
+			Token       string `json:"token"`
+			Asset       string `json:"asset"`
+			Network     string `json:"network"`
+			PayTo       string `json:"pay_to"`
+			Payer       string `json:"payer"`
+			Nonce       string `json:"nonce"`
+			ValidBefore int64  `json:"valid_before"`
+			Transaction string `json:"transaction,omitempty"`
+			Settlement  string `json:"settlement,omitempty"`
+			Note        string `json:"note,omitempty"`
+		}
+		rows := make([]row, 0, len(recs))
+		for _, r := range recs {
+			rows = append(rows, row{r.ID, r.Created.UTC().Format(time.RFC3339), r.Updated.UTC().Format(time.RFC3339), string(r.State), r.URL, r.Host,
+				tokens.FormatUnits(r.Amount, r.Decimals), r.Amount.String(), r.Token, r.Asset, r.Network, r.PayTo, r.Payer, r.Nonce, r.ValidBefore,
+				r.Transaction, r.Settlement, r.Note})
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	if len(recs) == 0 {
+		fmt.Fprintf(stdout, "no payments recorded in %s\n", path)
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTIME (UTC)\tSTATE\tAMOUNT\tNETWORK\tHOST\tTRANSACTION")
+	for _, r := range recs {
+		tx := r.Transaction
+		if tx == "" {
+			tx = "-"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s %s\t%s\t%s\t%s\n", r.ID, r.Created.UTC().Format("2006-01-02 15:04:05"), r.State,
+			tokens.FormatUnits(r.Amount, r.Decimals), r.Token, r.Network, r.Host, tx)
+	}
+	return tw.Flush()
+}

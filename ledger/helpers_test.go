@@ -1,0 +1,127 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/big"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// clock is a settable time source for Options.Now.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func openTest(t testing.TB, opts Options) *Ledger {
+	t.Helper()
+	l, err := Open(filepath.Join(t.TempDir(), "ledger.db"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+var nonceSeq atomic.Uint64
+
+const (
+	testPayer = "0xAbCdEf0000000000000000000000000000001111"
+	testPayTo = "0x2222222222222222222222222222222222222222"
+	testAsset = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"
+)
+
+// rec returns a valid record for host costing usd nano-USD, with a nonce
+// unique in this test binary.
+func rec(host string, usd int64) Record {
+	return Record{
+		URL:         "https://" + host + "/weather",
+		Host:        host,
+		Network:     "eip155:8453",
+		Asset:       testAsset,
+		Token:       "USDC",
+		Decimals:    6,
+		Amount:      big.NewInt(usd/1000 + 1),
+		USDNano:     usd,
+		PayTo:       testPayTo,
+		Payer:       testPayer,
+		Nonce:       fmt.Sprintf("0xfeed%060x", nonceSeq.Add(1)),
+		ValidBefore: time.Date(2026, 3, 1, 13, 0, 0, 0, time.UTC).Unix(),
+	}
+}
+
+func mustReserve(t testing.TB, l *Ledger, r Record, limits ...Limit) Record {
+	t.Helper()
+	out, err := l.Reserve(context.Background(), r, limits)
+	if err != nil {
+		t.Fatalf("Reserve: %v", err)
+	}
+	return out
+}
+
+func stateOf(t testing.TB, l *Ledger, id int64) State {
+	t.Helper()
+	r, err := l.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.State
+}
+
+// recount sums counted records from the records table directly, to check
+// the trigger-maintained sums and Usage against the plain definition.
+func recount(t testing.TB, l *Ledger, host string) (int64, int) {
+	t.Helper()
+	var spent int64
+	var n int
+	q := `SELECT coalesce(sum(usd_nano), 0), count(*) FROM records WHERE state <> 'failed'`
+	args := []any{}
+	if host != "" {
+		q += ` AND host = ?`
+		args = append(args, host)
+	}
+	if err := l.rdb.QueryRow(q, args...).Scan(&spent, &n); err != nil {
+		t.Fatal(err)
+	}
+	return spent, n
+}
+
+func usage(t testing.TB, l *Ledger, lim Limit) Usage {
+	t.Helper()
+	u, err := l.Usage(context.Background(), []Limit{lim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u[0]
+}
+
+// rawDB opens the file without the ledger, for tests that must reach
+// under it.
+func rawDB(t testing.TB, path string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}

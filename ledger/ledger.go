@@ -1,0 +1,252 @@
+package ledger
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+)
+
+// State is where a payment record is in its life.
+type State string
+
+const (
+	Reserved State = "reserved" // budget taken; the signature has not left the process
+	Sent     State = "sent"     // the signed request is (about to be) on the wire
+	Settled  State = "settled"  // the payment went through
+	Failed   State = "failed"   // the authorization was never sent, or can never be used
+	Unknown  State = "unknown"  // the outcome is ambiguous; treated as spent
+)
+
+// Counted reports whether a record in this state counts as spent: every
+// state but Failed. Unknown counts because the server may still hold a
+// usable authorization.
+func (s State) Counted() bool { return s != Failed }
+
+func (s State) valid() bool {
+	switch s {
+	case Reserved, Sent, Settled, Failed, Unknown:
+		return true
+	}
+	return false
+}
+
+// Record is one payment, from reservation to outcome.
+type Record struct {
+	ID      int64
+	Created time.Time
+	Updated time.Time
+
+	URL  string
+	Host string // normalised by the caller: lower-case, punycode, no port
+
+	Network  string   // CAIP-2, e.g. eip155:8453
+	Asset    string   // token contract, 0x-hex
+	Token    string   // symbol, display only
+	Decimals uint8    // of Asset, display only
+	Amount   *big.Int // atomic units
+	USDNano  int64    // USD value in 1e-9 USD, rounded up by the caller; what budgets sum
+
+	PayTo       string
+	Payer       string
+	Nonce       string // 0x-hex, 32 bytes; unique per payer
+	ValidBefore int64  // unix seconds
+
+	State       State
+	Transaction string // settlement transaction hash, when known
+	Settlement  string // raw settlement JSON, cut to maxSettlement bytes
+	Note        string // why a record is failed or unknown, cut to maxNote bytes
+
+	Owner      string    // process instance that reserved it (set by the ledger)
+	LeaseUntil time.Time // until when the owner may still be working on it (set by the ledger)
+}
+
+// Limit is one budget. Reserve refuses a payment that would make any of the
+// given limits overflow.
+type Limit struct {
+	Name       string        // for messages, e.g. "daily budget"
+	Window     time.Duration // rolling window ending now; 0 = lifetime
+	Host       string        // "" = all hosts; else only records with exactly this Host
+	MaxUSDNano int64         // 0 = no money limit
+	MaxCount   int           // 0 = no count limit
+}
+
+// Usage is what counts against a limit right now.
+type Usage struct {
+	Limit        Limit
+	SpentUSDNano int64
+	Count        int
+	LeftUSDNano  int64 // MaxUSDNano-SpentUSDNano, never negative; meaningful if MaxUSDNano > 0
+}
+
+// Options tune Open. The zero value is what production uses.
+type Options struct {
+	// Lease is how long a record may stay in flight (reserved or sent)
+	// before another process may reconcile it. It must exceed the longest
+	// time the paying flow takes from Reserve to its outcome; default 15 min.
+	Lease time.Duration
+	// Now replaces time.Now, for tests.
+	Now func() time.Time
+}
+
+// DefaultLease is the lease used when Options.Lease is zero.
+const DefaultLease = 15 * time.Minute
+
+// busyTimeout bounds how long a call waits for another process holding the
+// write lock. Transactions here last milliseconds, so reaching it means a
+// stuck process, not load.
+const busyTimeout = 10 * time.Second
+
+// Ledger is an open ledger file. It is safe for concurrent use.
+type Ledger struct {
+	path  string
+	owner string
+	lease time.Duration
+	now   func() time.Time
+
+	wdb   *sql.DB              // one connection, used only by the writer goroutine
+	stmts map[string]*sql.Stmt // prepared on wdb; see wtx
+	rdb   *sql.DB              // readers; WAL lets them run beside the writer
+
+	mu      sync.RWMutex // guards closed against sends on ops
+	closed  bool
+	ops     chan *writeOp
+	stopped chan struct{}
+}
+
+// Open opens the ledger at path, creating it (directory 0700, file 0600) if
+// needed and migrating its schema. It refuses a file that is not an
+// x402-mcp ledger, or one written by a newer version, without changing it.
+func Open(path string, opts Options) (*Ledger, error) {
+	if path == "" {
+		return nil, fmt.Errorf("%w: empty ledger path", ErrInvalid)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: %w", err)
+	}
+	if opts.Lease < 0 {
+		return nil, fmt.Errorf("%w: negative lease %v", ErrInvalid, opts.Lease)
+	}
+	if opts.Lease == 0 {
+		opts.Lease = DefaultLease
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		return nil, fmt.Errorf("ledger: create directory: %w", err)
+	}
+	// Create the file ourselves so it is born 0600 (SQLite would use 0644),
+	// and the -wal and -shm files SQLite derives from it inherit that mode.
+	// O_EXCL means we open no descriptor on an existing file: closing one
+	// would drop the POSIX locks another connection in this process holds.
+	if f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		if err := f.Close(); err != nil {
+			return nil, fmt.Errorf("ledger: %w", err)
+		}
+	} else if !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("ledger: create %s: %w", abs, err)
+	}
+
+	connector, err := sqlite.NewConnector(dsn(abs))
+	if err != nil {
+		return nil, fmt.Errorf("ledger: %w", err)
+	}
+	l := &Ledger{
+		path:    abs,
+		owner:   newOwner(),
+		lease:   opts.Lease,
+		now:     opts.Now,
+		wdb:     sql.OpenDB(connector),
+		rdb:     sql.OpenDB(connector),
+		ops:     make(chan *writeOp, 256),
+		stopped: make(chan struct{}),
+	}
+	// One writer connection: the writer goroutine is its only user, and a
+	// second one would only contend with it for the file lock.
+	l.wdb.SetMaxOpenConns(1)
+	l.wdb.SetMaxIdleConns(1)
+	l.wdb.SetConnMaxLifetime(0)
+	l.rdb.SetMaxOpenConns(4)
+	l.rdb.SetMaxIdleConns(4)
+
+	if err := migrate(context.Background(), l.wdb, abs); err != nil {
+		l.wdb.Close()
+		l.rdb.Close()
+		return nil, err
+	}
+	if l.stmts, err = prepare(context.Background(), l.wdb); err != nil {
+		l.wdb.Close()
+		l.rdb.Close()
+		return nil, err
+	}
+	go l.run()
+	return l, nil
+}
+
+// dsn builds a SQLite URI for path. Going through a file: URI with an
+// escaped path keeps a '?' or '#' in the path from being read as a query.
+//
+// synchronous=FULL makes every commit fsync the WAL: a committed
+// reservation survives power loss, which NORMAL does not promise in WAL
+// mode. _txlock=immediate makes write transactions take the write lock
+// when they begin, so a budget check can never be invalidated by another
+// writer between its read and its insert.
+func dsn(abs string) string {
+	p := filepath.ToSlash(abs)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // Windows: C:/x → /C:/x
+	}
+	u := url.URL{Scheme: "file", Path: p}
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", "synchronous(FULL)")
+	// Savepoints (one per call in a batch) keep their undo log in a
+	// temporary file by default: thousands of small writes per commit.
+	q.Add("_pragma", "temp_store(MEMORY)")
+	q.Add("_txlock", "immediate")
+	return u.String() + "?" + q.Encode()
+}
+
+// newOwner names this Ledger instance. The pid helps a human reading the
+// file; the random part keeps two Opens in one process, or a recycled pid,
+// from being mistaken for each other.
+func newOwner() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return fmt.Sprintf("pid%d-%s", os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// Path returns the absolute path of the ledger file.
+func (l *Ledger) Path() string { return l.path }
+
+// Owner returns the name this instance writes into the records it reserves.
+func (l *Ledger) Owner() string { return l.owner }
+
+// Close waits for pending writes to commit and closes the file. Calls made
+// after Close return ErrClosed.
+func (l *Ledger) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	close(l.ops)
+	l.mu.Unlock()
+	<-l.stopped
+	return errors.Join(l.rdb.Close(), l.wdb.Close())
+}

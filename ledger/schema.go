@@ -1,0 +1,241 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// applicationID marks a SQLite file as an x402-mcp ledger ("x402" in
+// ASCII), so Open can tell its own file from any other database.
+const applicationID = 0x78343032
+
+// migrations[i] takes the schema from user_version i to i+1. Append only:
+// a released migration is never edited, since files in the field have run it.
+var migrations = []string{
+	// v1.
+	`
+CREATE TABLE records (
+	id           INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused, even after a rollback
+	created      INTEGER NOT NULL,                  -- unix ns; rolling windows use it
+	updated      INTEGER NOT NULL,                  -- unix ns
+	url          TEXT    NOT NULL,
+	host         TEXT    NOT NULL,
+	network      TEXT    NOT NULL,
+	asset        TEXT    NOT NULL,
+	token        TEXT    NOT NULL,
+	decimals     INTEGER NOT NULL CHECK (decimals BETWEEN 0 AND 255),
+	-- atomic units as decimal text: uint256 does not fit an INTEGER
+	amount       TEXT    NOT NULL CHECK (length(amount) BETWEEN 1 AND 78
+	                                     AND amount NOT GLOB '*[^0-9]*' AND amount NOT GLOB '0*'),
+	usd_nano     INTEGER NOT NULL CHECK (usd_nano >= 0),
+	pay_to       TEXT    NOT NULL,
+	payer        TEXT    NOT NULL,
+	nonce        TEXT    NOT NULL,
+	valid_before INTEGER NOT NULL,
+	state        TEXT    NOT NULL CHECK (state IN ('reserved', 'sent', 'settled', 'failed', 'unknown')),
+	tx           TEXT    NOT NULL DEFAULT '',
+	settlement   TEXT    NOT NULL DEFAULT '',
+	note         TEXT    NOT NULL DEFAULT '',
+	owner        TEXT    NOT NULL,
+	lease_until  INTEGER NOT NULL                   -- unix ns
+) STRICT;
+
+-- One record per authorization. lower(): hex case carries no meaning.
+CREATE UNIQUE INDEX records_payer_nonce ON records (lower(payer), lower(nonce));
+-- Covering indexes for the edge of a rolling window (see sums).
+CREATE INDEX records_created ON records (created, state, usd_nano);
+CREATE INDEX records_host_created ON records (host, created, state, usd_nano);
+-- Pending and Reconcile.
+CREATE INDEX records_state ON records (state, lease_until);
+
+-- Sums of counted records per host and time bucket, kept by the triggers
+-- below, so that checking a limit reads a bounded number of rows however
+-- many records the ledger holds:
+--   span 0, start 0:        lifetime total
+--   span 1 h, start = hour: that hour's total
+--   span 1 min:             that minute's total
+-- A rolling window adds whole hours, then whole minutes, then the records
+-- of its first, partial minute (see sum in reserve.go). host '' is the sum
+-- over all hosts; a record's host is never empty. Times are unix ns.
+CREATE TABLE sums (
+	host     TEXT    NOT NULL,
+	span     INTEGER NOT NULL,
+	start    INTEGER NOT NULL,
+	usd_nano INTEGER NOT NULL CHECK (usd_nano >= 0),
+	count    INTEGER NOT NULL CHECK (count >= 0),
+	PRIMARY KEY (host, span, start)
+) STRICT, WITHOUT ROWID;
+
+-- Overflow: usd_nano + x past int64 becomes a REAL, which a STRICT
+-- INTEGER column refuses, failing the insert: totals never wrap.
+CREATE TRIGGER records_count AFTER INSERT ON records WHEN NEW.state <> 'failed'
+BEGIN
+	INSERT INTO sums (host, span, start, usd_nano, count) VALUES
+		('',       0, 0, NEW.usd_nano, 1),
+		(NEW.host, 0, 0, NEW.usd_nano, 1),
+		('',       3600000000000, NEW.created - (NEW.created % 3600000000000 + 3600000000000) % 3600000000000, NEW.usd_nano, 1),
+		(NEW.host, 3600000000000, NEW.created - (NEW.created % 3600000000000 + 3600000000000) % 3600000000000, NEW.usd_nano, 1),
+		('',       60000000000, NEW.created - (NEW.created % 60000000000 + 60000000000) % 60000000000, NEW.usd_nano, 1),
+		(NEW.host, 60000000000, NEW.created - (NEW.created % 60000000000 + 60000000000) % 60000000000, NEW.usd_nano, 1)
+	ON CONFLICT (host, span, start) DO UPDATE SET usd_nano = usd_nano + excluded.usd_nano, count = count + 1;
+END;
+
+CREATE TRIGGER records_uncount AFTER UPDATE OF state ON records
+WHEN OLD.state <> 'failed' AND NEW.state = 'failed'
+BEGIN
+	UPDATE sums SET usd_nano = usd_nano - OLD.usd_nano, count = count - 1
+	WHERE host IN ('', OLD.host) AND (
+		(span = 0 AND start = 0) OR
+		(span = 3600000000000 AND start = OLD.created - (OLD.created % 3600000000000 + 3600000000000) % 3600000000000) OR
+		(span = 60000000000 AND start = OLD.created - (OLD.created % 60000000000 + 60000000000) % 60000000000));
+END;
+
+-- Backstops for the invariants in doc.go, so that no code path (nor a
+-- future bug) can rewrite history.
+CREATE TRIGGER records_transition BEFORE UPDATE OF state ON records
+WHEN NOT (OLD.state = NEW.state
+	OR (OLD.state = 'reserved' AND NEW.state IN ('sent', 'failed'))
+	OR (OLD.state = 'sent'     AND NEW.state IN ('settled', 'unknown'))
+	OR (OLD.state = 'unknown'  AND NEW.state IN ('settled', 'failed')))
+BEGIN
+	SELECT RAISE(ABORT, 'ledger: forbidden state transition');
+END;
+
+CREATE TRIGGER records_immutable BEFORE UPDATE OF
+	id, created, url, host, network, asset, token, decimals, amount, usd_nano,
+	pay_to, payer, nonce, valid_before, owner ON records
+BEGIN
+	SELECT RAISE(ABORT, 'ledger: payment fields are immutable');
+END;
+
+CREATE TRIGGER records_keep BEFORE DELETE ON records
+BEGIN
+	SELECT RAISE(ABORT, 'ledger: records are never deleted');
+END;
+
+CREATE TRIGGER sums_keep BEFORE DELETE ON sums
+BEGIN
+	SELECT RAISE(ABORT, 'ledger: sums are never deleted');
+END;
+`,
+}
+
+// schemaVersion is the version this program writes.
+var schemaVersion = len(migrations)
+
+// migrate checks that the file at path is ours (or empty), switches it to
+// WAL and brings its schema up to date. It changes nothing in a file that
+// fails the check: the identity test runs before the first write.
+func migrate(ctx context.Context, db *sql.DB, path string) error {
+	if err := identify(ctx, db, path); err != nil {
+		return err
+	}
+	// WAL lets readers run beside the writer and makes a commit one
+	// sequential append + fsync. The mode is persistent, stored in the file.
+	var mode string
+	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
+		return openError(path, err)
+	}
+	if mode != "wal" {
+		return fmt.Errorf("ledger: %s: cannot use WAL mode (got %q); the ledger needs a local file system", path, mode)
+	}
+	var sync int
+	if err := db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
+		return openError(path, err)
+	}
+	if sync != 2 { // FULL; the DSN sets it, this makes sure the driver honoured it
+		return fmt.Errorf("ledger: %s: synchronous is %d, want 2 (FULL)", path, sync)
+	}
+
+	tx, err := db.BeginTx(ctx, nil) // IMMEDIATE: two processes opening a new file migrate once
+	if err != nil {
+		return openError(path, err)
+	}
+	defer tx.Rollback()
+	// Identify again under the write lock: another process may have
+	// initialised the file since the first look.
+	app, version, objects, err := header(ctx, tx)
+	if err != nil {
+		return openError(path, err)
+	}
+	if err := judge(path, app, version, objects); err != nil {
+		return err
+	}
+	if version == schemaVersion {
+		return nil
+	}
+	for v := version; v < schemaVersion; v++ {
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			return fmt.Errorf("ledger: %s: migrate to schema v%d: %w", path, v+1, err)
+		}
+	}
+	// PRAGMA takes no parameters; the values are our own constants.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", applicationID)); err != nil {
+		return openError(path, err)
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
+		return openError(path, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return openError(path, err)
+	}
+	return nil
+}
+
+// identify refuses a foreign file before anything writes to it: setting
+// WAL mode alone would rewrite its header.
+func identify(ctx context.Context, db *sql.DB, path string) error {
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return openError(path, err)
+	}
+	defer tx.Rollback()
+	app, version, objects, err := header(ctx, tx)
+	if err != nil {
+		return openError(path, err)
+	}
+	return judge(path, app, version, objects)
+}
+
+func header(ctx context.Context, tx *sql.Tx) (app, version, objects int, err error) {
+	err = tx.QueryRowContext(ctx, `SELECT
+		(SELECT application_id FROM pragma_application_id()),
+		(SELECT user_version FROM pragma_user_version()),
+		(SELECT count(*) FROM sqlite_schema)`).Scan(&app, &version, &objects)
+	return app, version, objects, err
+}
+
+// judge decides from the header whether the file is ours: either it
+// carries our application_id, or it is an empty database (a new file).
+func judge(path string, app, version, objects int) error {
+	switch {
+	case app == applicationID && version > schemaVersion:
+		return fmt.Errorf("%w: %s has schema v%d, this program knows v%d; upgrade x402-mcp", ErrTooNew, path, version, schemaVersion)
+	case app == applicationID && version >= 1:
+		return nil
+	case app == 0 && version == 0 && objects == 0:
+		return nil // empty: ours to initialise
+	default:
+		return fmt.Errorf("%w: %s is another program's SQLite database; move it aside or choose another path", ErrNotLedger, path)
+	}
+}
+
+// openError turns the SQLite codes a foreign or damaged file produces into
+// ErrNotLedger with a hint; anything else is wrapped as is.
+func openError(path string, err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_NOTADB:
+			return fmt.Errorf("%w: %s is not a database; move it aside or choose another path", ErrNotLedger, path)
+		case sqlite3.SQLITE_CORRUPT:
+			return fmt.Errorf("%w: %s is damaged (%v); move it aside and keep it for inspection", ErrNotLedger, path, err)
+		}
+	}
+	return fmt.Errorf("ledger: open %s: %w", path, err)
+}

@@ -1,0 +1,136 @@
+package ledger
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+)
+
+// Bounds on what a record may hold. Everything in a record comes, one way
+// or another, from a server we do not trust; the ledger file must not grow
+// by megabytes because one answered with a huge header.
+const (
+	maxURL        = 4096
+	maxHost       = 253 // DNS name limit
+	maxToken      = 32
+	maxTx         = 128 // an EVM hash is 66; leave room for other chains' ids
+	maxSettlement = 8 << 10
+	maxNote       = 1 << 10
+	maxLimitName  = 200
+	maxLimits     = 64
+	maxRecent     = 1000
+	maxAmountBits = 256 // EIP-3009 values are uint256
+)
+
+var (
+	reAddress = regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`)
+	reNonce   = regexp.MustCompile(`^0x[0-9a-fA-F]{64}$`)
+	// CAIP-2: namespace:reference.
+	reNetwork = regexp.MustCompile(`^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$`)
+)
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
+}
+
+// validateRecord checks the fields a caller supplies to Reserve.
+func validateRecord(r *Record) error {
+	switch {
+	case r.URL == "" || len(r.URL) > maxURL || !printable(r.URL):
+		return invalid("url must be 1 to %d printable bytes", maxURL)
+	case !validHost(r.Host):
+		return invalid("host %q must be a normalised host name (lower-case, no port)", clip(r.Host, 80))
+	case !reNetwork.MatchString(r.Network):
+		return invalid("network %q is not a CAIP-2 id", clip(r.Network, 80))
+	case !reAddress.MatchString(r.Asset):
+		return invalid("asset %q is not a 0x address", clip(r.Asset, 80))
+	case len(r.Token) > maxToken || !printable(r.Token):
+		return invalid("token symbol must be at most %d printable bytes", maxToken)
+	case r.Amount == nil || r.Amount.Sign() <= 0 || r.Amount.BitLen() > maxAmountBits:
+		return invalid("amount must be a positive uint256")
+	case r.USDNano < 0:
+		return invalid("usd value must not be negative")
+	case !reAddress.MatchString(r.PayTo):
+		return invalid("payTo %q is not a 0x address", clip(r.PayTo, 80))
+	case !reAddress.MatchString(r.Payer):
+		return invalid("payer %q is not a 0x address", clip(r.Payer, 80))
+	case !reNonce.MatchString(r.Nonce):
+		return invalid("nonce %q is not 0x and 64 hex digits", clip(r.Nonce, 80))
+	case r.ValidBefore <= 0:
+		return invalid("validBefore must be a positive unix time")
+	}
+	return nil
+}
+
+func validateLimits(limits []Limit) error {
+	if len(limits) > maxLimits {
+		return invalid("at most %d limits", maxLimits)
+	}
+	for _, lim := range limits {
+		switch {
+		case len(lim.Name) > maxLimitName || !printable(lim.Name):
+			return invalid("limit name must be at most %d printable bytes", maxLimitName)
+		case lim.Window < 0 || lim.MaxUSDNano < 0 || lim.MaxCount < 0:
+			return invalid("limit %q has a negative field", lim.Name)
+		case lim.Host != "" && !validHost(lim.Host):
+			return invalid("limit %q: host %q must be a normalised host name", lim.Name, clip(lim.Host, 80))
+		}
+	}
+	return nil
+}
+
+// validHost accepts what a caller's normalisation produces: non-empty,
+// printable ASCII without spaces, slashes or upper case. The ledger
+// compares hosts byte for byte, so "API.example.com" would silently escape
+// a limit on "api.example.com"; refusing it is safer.
+func validHost(h string) bool {
+	if h == "" || len(h) > maxHost {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if c <= ' ' || c >= 0x7f || c == '/' || ('A' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+func validTx(tx string) bool {
+	if len(tx) > maxTx {
+		return false
+	}
+	for i := 0; i < len(tx); i++ {
+		if tx[i] <= ' ' || tx[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// printable: valid UTF-8 without control characters, which could forge
+// lines in a log or terminal that displays the ledger.
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	return !strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f })
+}
+
+// clip cuts s to at most n bytes without splitting a UTF-8 sequence.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// cleanText makes outside text fit a bounded TEXT column: invalid UTF-8 is
+// replaced, then the result is cut.
+func cleanText(s string, n int) string {
+	return clip(strings.ToValidUTF8(s, "\uFFFD"), n)
+}

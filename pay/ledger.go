@@ -1,0 +1,214 @@
+package pay
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/x402-mcp/x402-mcp/ledger"
+	"github.com/x402-mcp/x402-mcp/policy"
+	"github.com/x402-mcp/x402-mcp/tokens"
+	"github.com/x402-mcp/x402-mcp/x402"
+)
+
+// nanoPerUSD is the ledger's unit: budgets are summed in 1e-9 USD.
+const nanoPerUSD = 1_000_000_000
+
+// ledgerTimeout bounds the bookkeeping done after a payment left, which
+// must happen even when the call's own context has run out.
+const ledgerTimeout = 10 * time.Second
+
+// usdNanoCeil is a USD token amount in nano-USD, rounded up: spending is
+// never under-counted. Non-USD tokens cannot be paid (the policy refuses
+// them), so they count as zero here.
+func usdNanoCeil(amount *big.Int, t tokens.Token) int64 {
+	if t.Currency != "USD" {
+		return 0
+	}
+	n := new(big.Int).Mul(amount, big.NewInt(nanoPerUSD))
+	d := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(t.Decimals)), nil)
+	q, m := new(big.Int).QuoRem(n, d, new(big.Int))
+	if m.Sign() > 0 {
+		q.Add(q, big.NewInt(1))
+	}
+	if !q.IsInt64() {
+		return 1<<63 - 1
+	}
+	return q.Int64()
+}
+
+// usdNanoFloor is a USD limit in nano-USD, rounded down: a limit never
+// grows in conversion.
+func usdNanoFloor(u policy.USD) int64 {
+	n := u.Atomic(9)
+	if n == nil || !n.IsInt64() {
+		return 1<<63 - 1
+	}
+	return n.Int64()
+}
+
+func formatNano(n int64) string {
+	return tokens.FormatUnits(big.NewInt(n), 9)
+}
+
+var periodNames = map[string]string{"hour": "hourly", "day": "daily", "week": "weekly", "month": "monthly (30 days)", "total": "lifetime"}
+
+// limits turns the policy's budgets that apply to a payment to host into
+// ledger limits.
+func (c *Client) limits(host string) []ledger.Limit {
+	var out []ledger.Limit
+	for _, b := range c.cfg.Policy.Budgets() {
+		if b.Host != "" && b.Host != host {
+			continue
+		}
+		name := periodNames[b.Period] + " budget"
+		if b.Host != "" {
+			name += " for " + b.Host
+		}
+		out = append(out, ledger.Limit{Name: name, Window: b.Window, Host: b.Host, MaxUSDNano: usdNanoFloor(b.Limit)})
+	}
+	if n := c.cfg.Policy.MaxPaymentsPerMinute; n > 0 {
+		out = append(out, ledger.Limit{Name: "payments per minute", Window: time.Minute, MaxCount: n})
+	}
+	return out
+}
+
+// limitKey names the policy-file key behind a limit, for messages.
+func limitKey(l ledger.Limit) string {
+	if l.MaxCount > 0 {
+		return "max_payments_per_minute"
+	}
+	period := "total"
+	for _, b := range []struct {
+		name string
+		d    time.Duration
+	}{{"hour", time.Hour}, {"day", 24 * time.Hour}, {"week", 7 * 24 * time.Hour}, {"month", 30 * 24 * time.Hour}} {
+		if l.Window == b.d {
+			period = b.name
+		}
+	}
+	if l.Host != "" {
+		return fmt.Sprintf("hosts.budget.%q.%s", l.Host, period)
+	}
+	return "budget." + period
+}
+
+// bookkeeping runs ledger updates after the call's context may be gone.
+func bookkeeping() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), ledgerTimeout)
+}
+
+// release marks a reservation failed: only for payments whose signature
+// never left this process.
+func (c *Client) release(p *pending, note string) {
+	ctx, cancel := bookkeeping()
+	defer cancel()
+	if err := c.cfg.Ledger.Fail(ctx, p.record.ID, note); err != nil {
+		c.log.Error("ledger: cannot release a reservation; it stays counted", "ledger_id", p.record.ID, "err", err)
+	}
+}
+
+// unknown records that a sent payment has no known outcome: it stays
+// counted as spent until reconciled.
+func (c *Client) unknown(p *pending, note string) {
+	ctx, cancel := bookkeeping()
+	defer cancel()
+	if err := c.cfg.Ledger.MarkUnknown(ctx, p.record.ID, note); err != nil {
+		c.log.Error("ledger: cannot record an unknown outcome; the record stays sent (counted)", "ledger_id", p.record.ID, "err", err)
+	}
+}
+
+func (c *Client) settled(p *pending, st *x402.Settlement) {
+	ctx, cancel := bookkeeping()
+	defer cancel()
+	if err := c.cfg.Ledger.Settle(ctx, p.record.ID, st.Transaction, st.Raw); err != nil {
+		c.log.Error("ledger: cannot record a settlement; the record stays sent (counted)", "ledger_id", p.record.ID, "err", err)
+	}
+}
+
+// binding identifies one payment for a human's approval: what is bought
+// (method, URL, body), what is paid (the exact option the server offered)
+// and by whom. An approval is good only for a payment with the same
+// binding.
+func (q *Quote) binding(r *Request, payer common.Address) [32]byte {
+	h := sha256.New()
+	field := func(b []byte) {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+		h.Write(n[:])
+		h.Write(b)
+	}
+	field([]byte("x402-mcp approval v1"))
+	field([]byte(r.Method))
+	field([]byte(q.URL))
+	body := sha256.Sum256(r.Body)
+	field(body[:])
+	field(q.Chosen.Wire.Raw)
+	field(payer.Bytes())
+	var out [32]byte
+	copy(out[:], h.Sum(nil))
+	return out
+}
+
+// Ask is what a human is shown before approving a payment.
+type Ask struct {
+	URL, Host    string
+	Amount       string // whole tokens
+	AmountAtomic string
+	Token        string
+	Asset        string
+	Network      string
+	PayTo        string
+	// BudgetAfter says, per budget, what would be left after this payment.
+	BudgetAfter []string
+}
+
+func (c *Client) ask(ctx context.Context, q *Quote) (Ask, error) {
+	o := q.Chosen
+	a := Ask{URL: q.URL, Host: q.Host, Amount: tokens.FormatUnits(o.Wire.Amount, o.Token.Decimals), AmountAtomic: o.Wire.Amount.String(),
+		Token: o.Token.Symbol, Asset: o.Token.Address.Hex(), Network: o.Token.Network, PayTo: o.Wire.PayTo.Hex()}
+	usage, err := c.cfg.Ledger.Usage(ctx, c.limits(q.Host))
+	if err != nil {
+		return a, fmt.Errorf("pay: reading the budgets: %w", err)
+	}
+	price := usdNanoCeil(o.Wire.Amount, *o.Token)
+	for _, u := range usage {
+		if u.Limit.MaxUSDNano > 0 {
+			left := u.Limit.MaxUSDNano - u.SpentUSDNano - price
+			if left < 0 {
+				left = 0
+			}
+			a.BudgetAfter = append(a.BudgetAfter, fmt.Sprintf("%s: %s USD left of %s after this payment", u.Limit.Name, formatNano(left), formatNano(u.Limit.MaxUSDNano)))
+		}
+	}
+	return a, nil
+}
+
+// budgetCheck adds to a quote's verdict what the budgets say now. It is a
+// preview: the reservation at payment time is what counts.
+func (c *Client) budgetCheck(ctx context.Context, q *Quote) error {
+	if c.cfg.Ledger == nil || q.Chosen == nil || !q.Chosen.Verdict.Allowed {
+		return nil
+	}
+	usage, err := c.cfg.Ledger.Usage(ctx, c.limits(q.Host))
+	if err != nil {
+		return fmt.Errorf("pay: reading the budgets: %w", err)
+	}
+	price := usdNanoCeil(q.Chosen.Wire.Amount, *q.Chosen.Token)
+	for _, u := range usage {
+		switch {
+		case u.Limit.MaxUSDNano > 0 && u.SpentUSDNano+price > u.Limit.MaxUSDNano:
+			q.Chosen.Verdict.Reasons = append(q.Chosen.Verdict.Reasons, fmt.Sprintf("%s: %s USD of %s spent; this payment (%s USD) would exceed it (policy: %s)",
+				u.Limit.Name, formatNano(u.SpentUSDNano), formatNano(u.Limit.MaxUSDNano), formatNano(price), limitKey(u.Limit)))
+		case u.Limit.MaxCount > 0 && u.Count+1 > u.Limit.MaxCount:
+			q.Chosen.Verdict.Reasons = append(q.Chosen.Verdict.Reasons, fmt.Sprintf("%s: %d payments in the last minute, the most allowed (policy: %s); wait a minute", u.Limit.Name, u.Count, limitKey(u.Limit)))
+		}
+	}
+	q.Chosen.Verdict.Allowed = len(q.Chosen.Verdict.Reasons) == 0
+	return nil
+}
