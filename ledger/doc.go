@@ -50,10 +50,24 @@
 //
 // Any other transition is refused with ErrBadTransition.
 //
-// # Concurrency and throughput
+// # Concurrency and cost
 //
 // Within a process all writes go through one goroutine that groups the
 // calls waiting at the same moment into one transaction, each call isolated
 // by a savepoint. A durable commit costs an fsync whatever it holds, so
 // concurrent callers share it; a lone caller still pays one fsync per call.
+//
+// Checking a limit costs the same however many records the ledger holds:
+// triggers keep lifetime, hourly and per-minute sums per host; a lifetime
+// limit reads one row, and a rolling window adds its whole hours, whole
+// minutes, then the records of its first, partial minute. The result is exact to the nanosecond and the
+// nano-USD, the same as summing the records.
+//
+// # The file
+//
+// WAL mode, synchronous=FULL, created 0600 in a 0700 directory. Keep it on a
+// local file system (SQLite's locks do not work over network shares), and
+// let nothing else in the process open it with os.Open: closing any
+// descriptor of the file drops the POSIX locks SQLite holds on it (see
+// modernc.org/sqlite's OFDLocking for the process-wide way out).
 package ledger

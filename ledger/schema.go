@@ -20,7 +20,9 @@ var migrations = []string{
 	// v1.
 	`
 CREATE TABLE records (
-	id           INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused, even after a rollback
+	-- Records are never deleted, so rowids only grow: no AUTOINCREMENT,
+	-- which would write sqlite_sequence on every insert.
+	id           INTEGER PRIMARY KEY,
 	created      INTEGER NOT NULL,                  -- unix ns; rolling windows use it
 	updated      INTEGER NOT NULL,                  -- unix ns
 	url          TEXT    NOT NULL,
@@ -54,7 +56,8 @@ CREATE INDEX records_host_created ON records (host, created, state, usd_nano);
 CREATE INDEX records_state ON records (state, lease_until);
 
 -- Sums of counted records per host and time bucket, kept by the triggers
--- below, so that checking a limit reads a bounded number of rows however
+-- below, so that checking a limit reads a number of rows bounded by the
+-- window's length (hours + 60 minutes + one minute of records), not by how
 -- many records the ledger holds:
 --   span 0, start 0:        lifetime total
 --   span 1 h, start = hour: that hour's total

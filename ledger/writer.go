@@ -115,6 +115,10 @@ func (l *Ledger) commit(batch []*writeOp) {
 			continue // the caller gave up before we got to it
 		}
 		ran[i] = true
+		if err := op.ctx.Err(); err != nil {
+			errs[i] = err // gave up, and has not noticed yet: record nothing
+			continue
+		}
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
 			tx.Rollback()
 			fail(fmt.Errorf("ledger: savepoint: %w", err))

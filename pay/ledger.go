@@ -52,10 +52,6 @@ func usdNanoFloor(u policy.USD) int64 {
 	return n.Int64()
 }
 
-func formatNano(n int64) string {
-	return tokens.FormatUnits(big.NewInt(n), 9)
-}
-
 var periodNames = map[string]string{"hour": "hourly", "day": "daily", "week": "weekly", "month": "monthly (30 days)", "total": "lifetime"}
 
 // limits turns the policy's budgets that apply to a payment to host into
@@ -183,7 +179,7 @@ func (c *Client) ask(ctx context.Context, q *Quote) (Ask, error) {
 			if left < 0 {
 				left = 0
 			}
-			a.BudgetAfter = append(a.BudgetAfter, fmt.Sprintf("%s: %s USD left of %s after this payment", u.Limit.Name, formatNano(left), formatNano(u.Limit.MaxUSDNano)))
+			a.BudgetAfter = append(a.BudgetAfter, fmt.Sprintf("%s: %s USD left of %s after this payment", u.Limit.Name, ledger.FormatUSDNano(left), ledger.FormatUSDNano(u.Limit.MaxUSDNano)))
 		}
 	}
 	return a, nil
@@ -204,7 +200,7 @@ func (c *Client) budgetCheck(ctx context.Context, q *Quote) error {
 		switch {
 		case u.Limit.MaxUSDNano > 0 && u.SpentUSDNano+price > u.Limit.MaxUSDNano:
 			q.Chosen.Verdict.Reasons = append(q.Chosen.Verdict.Reasons, fmt.Sprintf("%s: %s USD of %s spent; this payment (%s USD) would exceed it (policy: %s)",
-				u.Limit.Name, formatNano(u.SpentUSDNano), formatNano(u.Limit.MaxUSDNano), formatNano(price), limitKey(u.Limit)))
+				u.Limit.Name, ledger.FormatUSDNano(u.SpentUSDNano), ledger.FormatUSDNano(u.Limit.MaxUSDNano), ledger.FormatUSDNano(price), limitKey(u.Limit)))
 		case u.Limit.MaxCount > 0 && u.Count+1 > u.Limit.MaxCount:
 			q.Chosen.Verdict.Reasons = append(q.Chosen.Verdict.Reasons, fmt.Sprintf("%s: %d payments in the last minute, the most allowed (policy: %s); wait a minute", u.Limit.Name, u.Count, limitKey(u.Limit)))
 		}

@@ -62,9 +62,9 @@ func (c *Client) Spending(ctx context.Context, recent int) (*Spending, error) {
 		return nil, fmt.Errorf("pay: reading the budgets: %w", err)
 	}
 	for _, u := range usage {
-		b := BudgetUsage{Name: u.Limit.Name, Key: limitKey(u.Limit), Host: u.Limit.Host, Spent: formatNano(u.SpentUSDNano), Count: u.Count, MaxCount: u.Limit.MaxCount}
+		b := BudgetUsage{Name: u.Limit.Name, Key: limitKey(u.Limit), Host: u.Limit.Host, Spent: ledger.FormatUSDNano(u.SpentUSDNano), Count: u.Count, MaxCount: u.Limit.MaxCount}
 		if u.Limit.MaxUSDNano > 0 {
-			b.Limit, b.Left = formatNano(u.Limit.MaxUSDNano), formatNano(max(0, u.LeftUSDNano))
+			b.Limit, b.Left = ledger.FormatUSDNano(u.Limit.MaxUSDNano), ledger.FormatUSDNano(max(0, u.LeftUSDNano))
 		}
 		s.Budgets = append(s.Budgets, b)
 	}

@@ -66,7 +66,7 @@ func TestApprovalAskedAndGiven(t *testing.T) {
 		t.Fatalf("the human was asked %d times", h.asked.Load())
 	}
 	msg, _ := h.last.Load().(string)
-	for _, want := range []string{"0.02 USDC", "20000 atomic units", f.net.PayTo.Hex(), "/v1/joke", "127.0.0.1", "eip155:1337", "daily budget", "left of 1 after this payment"} {
+	for _, want := range []string{"0.02 USDC", "20000 atomic units", f.net.PayTo.Hex(), "/v1/joke", "127.0.0.1", "eip155:1337", "daily budget", "daily budget: 0.97 USD left of 1.00 after this payment"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("the question lacks %q:\n%s", want, msg)
 		}

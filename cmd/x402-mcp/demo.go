@@ -93,7 +93,7 @@ func (d *demoRun) run(ctx context.Context, serverLog io.Writer) error {
 	}
 
 	d.step("Local x402 network")
-	d.line("chain        %s (go-ethereum simulated chain), token %s %s", d.token.Network, d.token.Symbol, d.token.Address.Hex())
+	d.line("chain        %s (in-memory go-ethereum chain), token %s %s", d.token.Network, d.token.Symbol, d.token.Address.Hex())
 	d.line("facilitator  %s", net.FacilitatorURL)
 	d.line("paid API     %s", net.APIURL)
 	d.line("payer        %s (funded with %s USDC)", payer.Hex(), tokens.FormatUnits(demoFunding, 6))
