@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/big"
 	"os"
 	"os/exec"
@@ -360,5 +361,51 @@ func TestReadmeMatchesCode(t *testing.T) {
 		if !strings.Contains(doc, "`"+key+"`") {
 			t.Errorf("README does not document config key %s", key)
 		}
+	}
+}
+
+func TestPolicyCheckCommand(t *testing.T) {
+	r := runBin(t, nil, "policy", "check", "../../examples/policy.toml")
+	if r.code != 0 || !strings.Contains(r.stdout, "is valid. It allows:") || !strings.Contains(r.stdout, "0.10 USD") {
+		t.Errorf("valid policy: %+v", r)
+	}
+	bad := filepath.Join(t.TempDir(), "p.toml")
+	if err := os.WriteFile(bad, []byte("max_per_payment = \"0.10\"\n[budget]\ndaily = \"1\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = runBin(t, nil, "policy", "check", bad)
+	if r.code != 1 || !strings.Contains(r.stderr, bad+":3: budget.daily") {
+		t.Errorf("bad policy: %+v", r)
+	}
+	r = runBin(t, nil, "policy", "lint", bad)
+	if r.code != 2 {
+		t.Errorf("unknown policy subcommand: %+v", r)
+	}
+}
+
+// TestHistoryCommand pays through the binary, then lists the ledger as a
+// table and as JSON.
+func TestHistoryCommand(t *testing.T) {
+	n, cfg, _ := devnet(t)
+	ctx := context.Background()
+	c, err := startStdioClient(ctx, bin, cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.CallTool(ctx, mcp.CallToolRequest{Params: mcp.CallToolParams{Name: "x402_fetch", Arguments: map[string]any{"url": n.APIURL + "/v1/joke"}}})
+	if err != nil || r.IsError {
+		t.Fatalf("fetch: %v %s", err, resultText(r))
+	}
+	tx := gjson.Get(structuredJSON(r), "payment.transaction").String()
+	c.Close()
+
+	h := runBin(t, nil, "history", "--config", cfg)
+	if h.code != 0 || !strings.Contains(h.stdout, "settled") || !strings.Contains(h.stdout, "0.02 USDC") || !strings.Contains(h.stdout, tx) {
+		t.Errorf("history table: %+v", h)
+	}
+	h = runBin(t, nil, "history", "--config", cfg, "--json")
+	rec := gjson.Get(h.stdout, "0")
+	if h.code != 0 || rec.Get("state").String() != "settled" || rec.Get("amount_atomic").String() != "20000" || rec.Get("transaction").String() != tx {
+		t.Errorf("history --json: %+v", h)
 	}
 }
