@@ -60,8 +60,8 @@
 // Checking a limit costs the same however many records the ledger holds:
 // triggers keep lifetime, hourly and per-minute sums per host; a lifetime
 // limit reads one row, and a rolling window adds its whole hours, whole
-// minutes, then the records of its first, partial minute. The result is exact to the nanosecond and the
-// nano-USD, the same as summing the records.
+// minutes, then the records of its first, partial minute. The result is
+// exact to the nanosecond and the nano-USD: the same as summing the records.
 //
 // # The file
 //

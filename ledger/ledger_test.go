@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -461,5 +462,38 @@ func TestBudgetErrorMessage(t *testing.T) {
 	e = &BudgetError{Limit: Limit{Name: "payments per minute", Window: time.Minute, MaxCount: 10}, Count: 10, RequestUSDNano: 1}
 	if got, want := e.Error(), "payments per minute: 10 of 10 payments made; this payment would exceed it"; got != want {
 		t.Errorf("count: %q\nwant  %q", got, want)
+	}
+}
+
+// Instances in one process that open a new ledger at the same moment all
+// succeed. (Across processes: TestConcurrentOpenAcrossProcesses.)
+func TestConcurrentOpenOfNewFile(t *testing.T) {
+	for round := 0; round < 10; round++ {
+		path := filepath.Join(t.TempDir(), "ledger.db")
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		start := make(chan struct{})
+		for i := 0; i < 8; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				l, err := Open(path, Options{})
+				if err != nil {
+					errs <- err
+					return
+				}
+				_, err = l.Reserve(context.Background(), rec("o.example", 1), nil)
+				errs <- errors.Join(err, l.Close())
+			}()
+		}
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
+	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -140,16 +142,16 @@ func migrate(ctx context.Context, db *sql.DB, path string) error {
 	}
 	// WAL lets readers run beside the writer and makes a commit one
 	// sequential append + fsync. The mode is persistent, stored in the file.
-	var mode string
-	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
-		return openError(path, err)
+	mode, err := switchToWAL(ctx, db)
+	if err != nil {
+		return openError(path, "switch to WAL", err)
 	}
 	if mode != "wal" {
 		return fmt.Errorf("ledger: %s: cannot use WAL mode (got %q); the ledger needs a local file system", path, mode)
 	}
 	var sync int
 	if err := db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
-		return openError(path, err)
+		return openError(path, "read synchronous", err)
 	}
 	if sync != 2 { // FULL; the DSN sets it, this makes sure the driver honoured it
 		return fmt.Errorf("ledger: %s: synchronous is %d, want 2 (FULL)", path, sync)
@@ -157,14 +159,14 @@ func migrate(ctx context.Context, db *sql.DB, path string) error {
 
 	tx, err := db.BeginTx(ctx, nil) // IMMEDIATE: two processes opening a new file migrate once
 	if err != nil {
-		return openError(path, err)
+		return openError(path, "begin", err)
 	}
 	defer tx.Rollback()
 	// Identify again under the write lock: another process may have
 	// initialised the file since the first look.
 	app, version, objects, err := header(ctx, tx)
 	if err != nil {
-		return openError(path, err)
+		return openError(path, "read header", err)
 	}
 	if err := judge(path, app, version, objects); err != nil {
 		return err
@@ -179,15 +181,37 @@ func migrate(ctx context.Context, db *sql.DB, path string) error {
 	}
 	// PRAGMA takes no parameters; the values are our own constants.
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", applicationID)); err != nil {
-		return openError(path, err)
+		return openError(path, "set application_id", err)
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
-		return openError(path, err)
+		return openError(path, "set user_version", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return openError(path, err)
+		return openError(path, "commit", err)
 	}
 	return nil
+}
+
+// switchToWAL sets WAL mode, retrying while other connections hold the
+// file: leaving rollback mode takes an exclusive lock without calling the
+// busy handler, so processes opening a new ledger together would otherwise
+// fail at once with SQLITE_BUSY. Once the file is in WAL mode this is a
+// read that returns at once.
+func switchToWAL(ctx context.Context, db *sql.DB) (string, error) {
+	deadline := time.Now().Add(busyTimeout)
+	for {
+		var mode string
+		err := db.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode)
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return mode, err
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(time.Duration(1+mrand.IntN(20)) * time.Millisecond): // jitter: no lockstep
+		}
+	}
 }
 
 // identify refuses a foreign file before anything writes to it: setting
@@ -195,12 +219,12 @@ func migrate(ctx context.Context, db *sql.DB, path string) error {
 func identify(ctx context.Context, db *sql.DB, path string) error {
 	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return openError(path, err)
+		return openError(path, "begin", err)
 	}
 	defer tx.Rollback()
 	app, version, objects, err := header(ctx, tx)
 	if err != nil {
-		return openError(path, err)
+		return openError(path, "read header", err)
 	}
 	return judge(path, app, version, objects)
 }
@@ -230,7 +254,7 @@ func judge(path string, app, version, objects int) error {
 
 // openError turns the SQLite codes a foreign or damaged file produces into
 // ErrNotLedger with a hint; anything else is wrapped as is.
-func openError(path string, err error) error {
+func openError(path, step string, err error) error {
 	var se *sqlite.Error
 	if errors.As(err, &se) {
 		switch se.Code() & 0xff {
@@ -240,5 +264,5 @@ func openError(path string, err error) error {
 			return fmt.Errorf("%w: %s is damaged (%v); move it aside and keep it for inspection", ErrNotLedger, path, err)
 		}
 	}
-	return fmt.Errorf("ledger: open %s: %w", path, err)
+	return fmt.Errorf("ledger: open %s: %s: %w", path, step, err)
 }
