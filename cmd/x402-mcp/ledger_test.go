@@ -119,7 +119,22 @@ func TestKilledMidPaymentNeverUnderCounts(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		go io.Copy(io.Discard, bufio.NewReader(stdout))
+		// Kill after a random number of answers, so every round makes
+		// progress however slow the machine, and dies with calls in flight.
+		killAfter := 1 + rng.IntN(8)
+		answered := make(chan struct{})
+		go func() {
+			sc := bufio.NewScanner(stdout)
+			sc.Buffer(make([]byte, 0, 1<<20), 8<<20)
+			n := 0
+			for sc.Scan() {
+				if gjson.GetBytes(sc.Bytes(), "id").Int() > 0 {
+					if n++; n == killAfter {
+						close(answered)
+					}
+				}
+			}
+		}()
 		enc := json.NewEncoder(stdin)
 		enc.Encode(map[string]any{"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": map[string]any{
 			"protocolVersion": mcp.LATEST_PROTOCOL_VERSION, "capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "k", "version": "1"}}})
@@ -128,7 +143,11 @@ func TestKilledMidPaymentNeverUnderCounts(t *testing.T) {
 			enc.Encode(map[string]any{"jsonrpc": "2.0", "id": i + 1, "method": "tools/call", "params": map[string]any{
 				"name": "x402_fetch", "arguments": map[string]any{"url": fmt.Sprintf("%s/v2/weather?city=r%di%d", n.APIURL, round, i)}}})
 		}
-		time.Sleep(time.Duration(30+rng.IntN(120)) * time.Millisecond)
+		select {
+		case <-answered:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("round %d: no answers from the server", round)
+		}
 		cmd.Process.Kill() // SIGKILL: no deferred cleanup runs
 		cmd.Wait()
 	}
