@@ -10,6 +10,7 @@ require (
 	github.com/pelletier/go-toml/v2 v2.2.4
 	github.com/tidwall/gjson v1.18.0
 	golang.org/x/net v0.58.0
+	golang.org/x/term v0.46.0
 	modernc.org/sqlite v1.60.1
 )
 

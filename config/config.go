@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,6 +29,10 @@ type File struct {
 	Wallet     Wallet  `toml:"wallet"`
 	HTTP       HTTP    `toml:"http"`
 	Tokens     []Token `toml:"tokens"`
+	// Networks say how to read balances (and, later, authorization
+	// state) on each chain.
+	Networks  []NetworkEntry `toml:"networks"`
+	Discovery Discovery      `toml:"discovery"`
 }
 
 // Wallet says where the key comes from: an encrypted keystore with a
@@ -69,20 +74,47 @@ type Config struct {
 	Registry   *tokens.Registry
 	Timeout    time.Duration
 	MaxBody    int64
+	// Networks are the chains with an RPC endpoint, in file order, then
+	// those added by X402_MCP_RPC_<CHAIN_ID> in chain id order. Every
+	// entry has an RPCURL.
+	Networks []Network
+	// Facilitators are base URLs (no trailing "/") whose
+	// /discovery/resources are searched.
+	Facilitators []string
+	// Catalogs are the operator's catalog files, as resolved paths.
+	Catalogs []string
+	// CacheTTL is how long discovery results are reused; never zero.
+	CacheTTL time.Duration
+
+	// Until finish: where keys are, for messages about them, and which
+	// environment variable named the policy file, if one did.
+	lines     map[string]int
+	data      []byte
+	policyVar string
 }
 
-// Error is a problem in a configuration file, with the line when known.
+// Error is a problem in a configuration file, with the line when known,
+// or in an environment variable that overrides it (Var set, Path empty).
 type Error struct {
 	Path string
 	Line int
+	// Var is the environment variable the bad value came from.
+	Var  string
 	Key  string
 	Msg  string
 	Hint string
+	// Err is the underlying error, when there is one (a policy file's
+	// *policy.FileError, an os error), for errors.As and errors.Is.
+	Err error
 }
 
 func (e *Error) Error() string {
 	var b strings.Builder
-	b.WriteString(e.Path)
+	if e.Var != "" {
+		b.WriteString("environment variable " + e.Var)
+	} else {
+		b.WriteString(e.Path)
+	}
 	if e.Line > 0 {
 		fmt.Fprintf(&b, ":%d", e.Line)
 	}
@@ -97,14 +129,36 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+func (e *Error) Unwrap() error { return e.Err }
+
 // Default is the configuration used without a file: built-in tokens and
-// the default policy, no wallet.
+// the default policy, no wallet, no networks and no discovery sources.
 func Default() *Config {
-	return &Config{Policy: policy.Default(), Registry: tokens.Builtin()}
+	return &Config{Policy: policy.Default(), Registry: tokens.Builtin(), CacheTTL: DefaultCacheTTL}
 }
 
-// Load reads and checks a configuration file.
+// Load reads and checks a configuration file. It does not look at the
+// environment; see LoadWithEnv.
 func Load(path string) (*Config, error) {
+	c, err := read(path)
+	if err != nil {
+		return nil, err
+	}
+	return c, c.finish()
+}
+
+// Parse checks the TOML text of a configuration file; path is used in
+// messages and to resolve relative paths.
+func Parse(path string, data []byte) (*Config, error) {
+	c, err := parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	return c, c.finish()
+}
+
+// read loads a file into a Config that still needs finish.
+func read(path string) (*Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -117,12 +171,15 @@ func Load(path string) (*Config, error) {
 	if len(data) > maxFileSize {
 		return nil, &Error{Path: path, Msg: fmt.Sprintf("file is larger than %d bytes", maxFileSize)}
 	}
-	return Parse(path, data)
+	return parse(path, data)
 }
 
-// Parse checks the TOML text of a configuration file; path is used in
-// messages and to resolve relative paths.
-func Parse(path string, data []byte) (*Config, error) {
+// parse checks everything in the file except what depends on the
+// environment: the policy file is not read yet (X402_MCP_POLICY_FILE may
+// replace it, and a replaced file need not exist) and a network may still
+// lack its RPC URL (X402_MCP_RPC_<CHAIN_ID> may supply it). finish does
+// both.
+func parse(path string, data []byte) (*Config, error) {
 	var doc File
 	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
 	if err := dec.Decode(&doc); err != nil {
@@ -133,7 +190,7 @@ func Parse(path string, data []byte) (*Config, error) {
 		return &Error{Path: path, Line: lines[key], Key: key, Msg: msg, Hint: hint}
 	}
 	dir := filepath.Dir(path)
-	c := &Config{Path: path, Registry: tokens.Builtin(), Policy: policy.Default()}
+	c := &Config{Path: path, Registry: tokens.Builtin(), Policy: policy.Default(), lines: lines, data: data}
 
 	c.Wallet = Wallet{
 		Keystore:       resolve(dir, doc.Wallet.Keystore),
@@ -170,17 +227,80 @@ func Parse(path string, data []byte) (*Config, error) {
 		}
 	}
 	c.LedgerPath = resolve(dir, doc.Ledger)
-	if doc.PolicyFile != "" {
-		c.PolicyPath = resolve(dir, doc.PolicyFile)
+	c.PolicyPath = resolve(dir, doc.PolicyFile)
+
+	nets, err := parseNetworks(path, doc.Networks, func(i int, key string) (int, string) {
+		full := fmt.Sprintf("networks[%d].%s", i, key)
+		if l := lines[full]; l > 0 {
+			return l, full
+		}
+		return tableLine(data, "networks", i), full
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.Networks = nets
+
+	c.Facilitators, err = checkFacilitators(doc.Discovery.Facilitators, func(i int) *Error {
+		return &Error{Path: path, Line: lines["discovery.facilitators"], Key: fmt.Sprintf("discovery.facilitators[%d]", i)}
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(doc.Discovery.Catalogs) > maxCatalogs {
+		return nil, fail("discovery.catalogs", fmt.Sprintf("more than %d catalog files", maxCatalogs), "")
+	}
+	for i, p := range doc.Discovery.Catalogs {
+		key := fmt.Sprintf("discovery.catalogs[%d]", i)
+		line := lines["discovery.catalogs"]
+		p = resolve(dir, strings.TrimSpace(p))
+		if p == "" {
+			return nil, &Error{Path: path, Line: line, Key: key, Msg: "the path is empty", Hint: `write a file name such as "catalog.toml"`}
+		}
+		if slices.Contains(c.Catalogs, p) {
+			return nil, &Error{Path: path, Line: line, Key: key, Msg: fmt.Sprintf("catalog %s is listed twice", p), Hint: "list each catalog file once"}
+		}
+		c.Catalogs = append(c.Catalogs, p)
+	}
+	c.CacheTTL = DefaultCacheTTL
+	if s := doc.Discovery.CacheSeconds; s != nil {
+		if *s < 1 || *s > maxCacheSeconds {
+			return nil, fail("discovery.cache_seconds", fmt.Sprintf("%d is out of range", *s), fmt.Sprintf("use 1 to %d seconds (the default is %d)", maxCacheSeconds, int(DefaultCacheTTL.Seconds())))
+		}
+		c.CacheTTL = time.Duration(*s) * time.Second
+	}
+	return c, nil
+}
+
+// finish does the checks that must wait for the environment: every
+// network has an RPC URL, and the policy file is read.
+func (c *Config) finish() error {
+	for i, n := range c.Networks {
+		if n.RPCURL != "" {
+			continue
+		}
+		key := fmt.Sprintf("networks[%d].rpc_url", i)
+		line := tableLine(c.data, "networks", i)
+		if l := c.lines[fmt.Sprintf("networks[%d].id", i)]; l > 0 {
+			line = l
+		}
+		return &Error{Path: c.Path, Line: line, Key: key, Msg: fmt.Sprintf("network %s has no rpc_url", n.ID),
+			Hint: fmt.Sprintf(`add rpc_url = "https://…" to this table, or set %s%s`, EnvRPCPrefix, n.ChainID)}
+	}
+	if c.PolicyPath != "" {
 		// The policy is read after the tokens: its per-token rules are in
 		// token units, which need the registry's decimals.
 		p, err := policy.Load(c.PolicyPath, c.Registry)
 		if err != nil {
-			return nil, err
+			if c.policyVar != "" {
+				return &Error{Var: c.policyVar, Msg: err.Error(), Err: err}
+			}
+			return err
 		}
 		c.Policy = p
 	}
-	return c, nil
+	c.lines, c.data = nil, nil
+	return nil
 }
 
 func (t Token) token() (tokens.Token, error) {
@@ -220,7 +340,7 @@ func plainTypeError(msg string) string {
 	} else {
 		return msg
 	}
-	want := map[string]string{"int64": "a whole number", "*int": "a whole number", "int": "a whole number", "string": "a quoted string", "[]string": "a list of quoted strings"}[goType]
+	want := map[string]string{"int64": "a whole number", "*int64": "a whole number", "*int": "a whole number", "int": "a whole number", "string": "a quoted string", "[]string": "a list of quoted strings"}[goType]
 	if want == "" {
 		want = "another type"
 	}
@@ -252,7 +372,13 @@ func tomlError(path string, data []byte, err error) error {
 	if errors.As(err, &strict) && len(strict.Errors) > 0 {
 		d := strict.Errors[0]
 		row, _ := d.Position()
-		return &Error{Path: path, Line: row, Key: strings.Join(d.Key(), "."), Msg: "unknown key",
+		key := strings.Join(d.Key(), ".")
+		if k := keyAt(data, row); k != "" {
+			// go-toml names a key in an array of tables without its index
+			// ("networks.rpc"); the scanner knows which entry it is.
+			key = k
+		}
+		return &Error{Path: path, Line: row, Key: key, Msg: "unknown key",
 			Hint: "check the spelling against the configuration reference in README.md"}
 	}
 	var de *toml.DecodeError

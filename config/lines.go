@@ -56,17 +56,22 @@ func keyLines(data []byte) map[string]int {
 // entries is not a duplicate.
 func scanKeys(data []byte, f func(full string, line int) bool) {
 	table := ""
-	entry := 0
+	// Entries are counted per array name: [[tokens]] and [[networks]] are
+	// numbered separately, as the decoder numbers them.
+	entries := map[string]int{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 64<<10), maxFileSize)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		switch {
-		case strings.HasPrefix(line, "[["):
-			entry++
-			table = fmt.Sprintf("%s[%d]", strings.Trim(line, "[] "), entry-1)
 		case strings.HasPrefix(line, "["):
-			table = strings.Trim(line, "[] ")
+			name, array := header(line)
+			if array {
+				table = fmt.Sprintf("%s[%d]", name, entries[name])
+				entries[name]++
+			} else {
+				table = name
+			}
 		case line == "" || strings.HasPrefix(line, "#"):
 		default:
 			k, _, ok := strings.Cut(line, "=")
@@ -91,7 +96,7 @@ func tableLine(data []byte, name string, i int) int {
 	sc.Buffer(make([]byte, 0, 64<<10), maxFileSize)
 	seen := 0
 	for n := 1; sc.Scan(); n++ {
-		if strings.TrimSpace(sc.Text()) == "[["+name+"]]" {
+		if got, array := header(strings.TrimSpace(sc.Text())); array && got == name {
 			if seen == i {
 				return n
 			}
@@ -99,4 +104,16 @@ func tableLine(data []byte, name string, i int) int {
 		}
 	}
 	return 0
+}
+
+// header reads a "[table]" or "[[array]]" line, which may end in a comment
+// ("[[networks]]   # one per chain"). Table names in this file are bare
+// keys, so the first "]" ends the name.
+func header(line string) (name string, array bool) {
+	array = strings.HasPrefix(line, "[[")
+	rest := strings.TrimLeft(line, "[")
+	if i := strings.IndexByte(rest, ']'); i >= 0 {
+		rest = rest[:i]
+	}
+	return strings.TrimSpace(rest), array
 }

@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -32,6 +33,48 @@ type NetworkConfig struct {
 	MaxClockDrift time.Duration
 	// Routes of the paid API; nil means DefaultRoutes().
 	Routes []Route
+	// RPC also serves the chain over HTTP JSON-RPC (Network.RPCURL), so
+	// code written against a node, go-ethereum's ethclient or a wallet, can
+	// read and use it.
+	RPC bool
+	// Addrs are the servers' listen addresses; see ListenAddrs.
+	Addrs ListenAddrs
+}
+
+// DefaultListenAddr is the listen address of a server whose address is not
+// configured: a free loopback port chosen by the system.
+const DefaultListenAddr = "127.0.0.1:0"
+
+// ErrNotLoopback is wrapped by the errors Start and CheckLoopback return
+// for a listen address that is not a loopback IP.
+var ErrNotLoopback = errors.New("not a loopback address")
+
+// ListenAddrs are "ip:port" listen addresses for a network's servers; an
+// empty one means DefaultListenAddr. Fixed ports let a configuration
+// written for one run (see Devnet) name the servers. RPC is used only when
+// NetworkConfig.RPC is set.
+type ListenAddrs struct {
+	RPC, Facilitator, API string
+}
+
+// CheckLoopback accepts only an "ip:port" address whose IP is a loopback
+// one. A network's servers take no credentials and its facilitator pays gas
+// for anyone who asks, so they must not be reachable from other machines;
+// a host name is refused because it could resolve to anything.
+func CheckLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not an ip:port address: %w", addr, err)
+	}
+	switch ip, err := netip.ParseAddr(host); {
+	case host == "":
+		return fmt.Errorf("%s is %w (no host means every interface)", addr, ErrNotLoopback)
+	case err != nil:
+		return fmt.Errorf("%s is %w (give an IP such as 127.0.0.1, not a host name)", addr, ErrNotLoopback)
+	case !ip.IsLoopback():
+		return fmt.Errorf("%s is %w", addr, ErrNotLoopback)
+	}
+	return nil
 }
 
 // Network is a complete local x402 network: a chain with the token, a
@@ -42,8 +85,12 @@ type Network struct {
 	API            *PaidAPI
 	FacilitatorURL string // e.g. http://127.0.0.1:40001
 	APIURL         string // e.g. http://127.0.0.1:40002
-	PayTo          common.Address
+	// RPCURL is the chain's JSON-RPC endpoint, e.g. http://127.0.0.1:40003;
+	// empty unless NetworkConfig.RPC is set.
+	RPCURL string
+	PayTo  common.Address
 
+	chainRPC  *chainRPC
 	servers   []*server
 	serveErrs chan error
 	closeOnce sync.Once
@@ -52,8 +99,9 @@ type Network struct {
 
 // Start brings up a network: chain and token, a facilitator account funded
 // with native coin for gas, a fresh payee address, then the facilitator and
-// the paid API, each on 127.0.0.1:0. ctx bounds startup only; the network
-// runs until Close.
+// the paid API (and the JSON-RPC server if cfg.RPC), each on its own
+// loopback address (cfg.Addrs). ctx bounds startup only; the network runs
+// until Close.
 func Start(ctx context.Context, cfg NetworkConfig) (_ *Network, err error) {
 	routes := cfg.Routes
 	if routes == nil {
@@ -62,17 +110,35 @@ func Start(ctx context.Context, cfg NetworkConfig) (_ *Network, err error) {
 	if err := validateRoutes(routes); err != nil {
 		return nil, err
 	}
+	// Ports are taken before the chain is built, so a port in use fails at
+	// once instead of after the token is deployed.
+	lns, err := cfg.Addrs.listen(cfg.RPC)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			lns.close()
+		}
+	}()
 
 	chain, err := NewChain(ctx, ChainConfig{MaxClockDrift: cfg.MaxClockDrift})
 	if err != nil {
 		return nil, err
 	}
-	n := &Network{Chain: chain, serveErrs: make(chan error, 2)}
+	n := &Network{Chain: chain, serveErrs: make(chan error, 3)}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, n.Close())
 		}
 	}()
+
+	if cfg.RPC {
+		if n.chainRPC, err = newChainRPC(chain); err != nil {
+			return nil, err
+		}
+		n.RPCURL = n.serve(n.chainRPC, lns.rpc)
+	}
 
 	facKey, _, err := chain.NewAccount(ctx, facilitatorGas, nil)
 	if err != nil {
@@ -86,13 +152,9 @@ func Start(ctx context.Context, cfg NetworkConfig) (_ *Network, err error) {
 	n.PayTo = crypto.PubkeyToAddress(payeeKey.PublicKey)
 
 	n.Facilitator = NewFacilitator(chain, facKey)
-	if n.FacilitatorURL, err = n.serve(n.Facilitator); err != nil {
-		return nil, fmt.Errorf("localnet: facilitator: %w", err)
-	}
+	n.FacilitatorURL = n.serve(n.Facilitator, lns.facilitator)
 	n.API = NewPaidAPI(chain, n.FacilitatorURL, n.PayTo, routes)
-	if n.APIURL, err = n.serve(n.API); err != nil {
-		return nil, fmt.Errorf("localnet: paid API: %w", err)
-	}
+	n.APIURL = n.serve(n.API, lns.api)
 	items, err := n.API.DiscoveryItems(n.APIURL)
 	if err != nil {
 		return nil, err
@@ -151,12 +213,56 @@ func (s *server) shutdown() error {
 	}
 }
 
-// serve starts h on a fresh loopback port and returns its base URL.
-func (n *Network) serve(h http.Handler) (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+// listeners holds the network's listening sockets between Start taking
+// the ports and handing them to their servers.
+type listeners struct {
+	rpc, facilitator, api net.Listener
+}
+
+// listen checks every address (see CheckLoopback) before taking any port,
+// then listens on each; withRPC says whether the RPC address is used.
+func (a ListenAddrs) listen(withRPC bool) (listeners, error) {
+	var lns listeners
+	type slot struct {
+		name string
+		addr *string
+		ln   *net.Listener
 	}
+	slots := []slot{{"facilitator", &a.Facilitator, &lns.facilitator}, {"paid API", &a.API, &lns.api}}
+	if withRPC {
+		slots = append(slots, slot{"JSON-RPC", &a.RPC, &lns.rpc})
+	}
+	for _, s := range slots {
+		if *s.addr == "" {
+			*s.addr = DefaultListenAddr
+		}
+		if err := CheckLoopback(*s.addr); err != nil {
+			return lns, fmt.Errorf("localnet: %s address %w", s.name, err)
+		}
+	}
+	for _, s := range slots {
+		ln, err := net.Listen("tcp", *s.addr)
+		if err != nil {
+			lns.close()
+			return listeners{}, fmt.Errorf("localnet: %s: %w", s.name, err)
+		}
+		*s.ln = ln
+	}
+	return lns, nil
+}
+
+// close closes the listeners not yet served. Closing one a server already
+// owns is harmless: Close on a closed listener only returns an error.
+func (l listeners) close() {
+	for _, ln := range []net.Listener{l.rpc, l.facilitator, l.api} {
+		if ln != nil {
+			_ = ln.Close()
+		}
+	}
+}
+
+// serve starts h on ln and returns its base URL.
+func (n *Network) serve(h http.Handler, ln net.Listener) string {
 	srv := &server{fresh: make(map[net.Conn]bool)}
 	srv.Server = http.Server{
 		Handler:           h,
@@ -173,11 +279,12 @@ func (n *Network) serve(h http.Handler) (string, error) {
 			n.serveErrs <- err
 		}
 	}()
-	return "http://" + ln.Addr().String(), nil
+	return "http://" + ln.Addr().String()
 }
 
-// Close stops the paid API, then the facilitator, then the chain. It is
-// idempotent and safe to call on a partly started network.
+// Close stops the paid API, then the facilitator, then the JSON-RPC server,
+// then the chain. It is idempotent and safe to call on a partly started
+// network.
 func (n *Network) Close() error {
 	n.closeOnce.Do(func() {
 		var errs []error
@@ -185,6 +292,9 @@ func (n *Network) Close() error {
 		// through the facilitator, which needs the chain.
 		for i := len(n.servers) - 1; i >= 0; i-- {
 			errs = append(errs, n.servers[i].shutdown())
+		}
+		if n.chainRPC != nil {
+			n.chainRPC.stop()
 		}
 		if n.API != nil {
 			n.API.closeIdle()

@@ -16,12 +16,14 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/tidwall/gjson"
 
+	"github.com/x402-mcp/x402-mcp/catalog"
 	"github.com/x402-mcp/x402-mcp/ledger"
 	"github.com/x402-mcp/x402-mcp/localnet"
 	"github.com/x402-mcp/x402-mcp/pay"
 	"github.com/x402-mcp/x402-mcp/policy"
 	"github.com/x402-mcp/x402-mcp/signer"
 	"github.com/x402-mcp/x402-mcp/tokens"
+	"github.com/x402-mcp/x402-mcp/wallet"
 )
 
 var update = flag.Bool("update", false, "rewrite the tool schema snapshots in testdata/toolsnaps")
@@ -43,7 +45,7 @@ func startWith(t *testing.T, pol policy.Policy, opts ...client.ClientOption) *fi
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	n, err := localnet.Start(ctx, localnet.NetworkConfig{})
+	n, err := localnet.Start(ctx, localnet.NetworkConfig{RPC: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +68,13 @@ func startWith(t *testing.T, pol policy.Policy, opts ...client.ClientOption) *fi
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := NewServer(pc, "test")
+	cat, err := catalog.New(catalog.Config{Facilitators: []string{n.FacilitatorURL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := wallet.New(reg, []wallet.Network{{ID: n.Chain.Network(), RPCURL: n.RPCURL}})
+	t.Cleanup(w.Close)
+	srv, err := NewServer(Deps{Pay: pc, Catalog: cat, Wallet: w}, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +115,7 @@ func (f *fixture) call(t *testing.T, name string, args map[string]any) (*mcp.Cal
 }
 
 func TestToolSchemaSnapshots(t *testing.T) {
-	for _, st := range Tools(nil) {
+	for _, st := range Tools(Deps{}) {
 		got, err := json.MarshalIndent(st.Tool, "", "  ")
 		if err != nil {
 			t.Fatal(err)
@@ -134,8 +142,8 @@ func TestToolSchemaSnapshots(t *testing.T) {
 // not read-only; every other tool is read-only.
 func TestAnnotationInvariants(t *testing.T) {
 	paying := map[string]bool{"x402_fetch": true}
-	openWorld := map[string]bool{"x402_fetch": true, "x402_quote": true}
-	for _, st := range Tools(nil) {
+	openWorld := map[string]bool{"x402_fetch": true, "x402_quote": true, "x402_discover": true, "x402_wallet": true}
+	for _, st := range Tools(Deps{}) {
 		a := st.Tool.Annotations
 		if a.ReadOnlyHint == nil || a.DestructiveHint == nil || a.OpenWorldHint == nil || a.IdempotentHint == nil {
 			t.Errorf("%s: every annotation must be set explicitly", st.Tool.Name)
@@ -151,7 +159,7 @@ func TestAnnotationInvariants(t *testing.T) {
 		if *a.OpenWorldHint != openWorld[st.Tool.Name] {
 			t.Errorf("%s: openWorldHint = %v", st.Tool.Name, *a.OpenWorldHint)
 		}
-		if st.Tool.RawInputSchema == nil || !gjson.GetBytes(st.Tool.RawInputSchema, "properties").Exists() {
+		if st.Tool.RawInputSchema == nil || gjson.GetBytes(st.Tool.RawInputSchema, "type").String() != "object" {
 			t.Errorf("%s: no typed input schema", st.Tool.Name)
 		}
 	}

@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math/big"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,7 +79,7 @@ func (d *demoRun) line(format string, a ...any) {
 func (d *demoRun) run(ctx context.Context, serverLog io.Writer) error {
 	fmt.Fprintln(d.out, "x402-mcp demo: an agent pays for HTTP APIs on a local x402 network (no real money, no internet)")
 
-	net, err := localnet.Start(ctx, localnet.NetworkConfig{})
+	net, err := localnet.Start(ctx, localnet.NetworkConfig{RPC: true})
 	if err != nil {
 		return fmt.Errorf("starting the local network: %w", err)
 	}
@@ -94,21 +94,18 @@ func (d *demoRun) run(ctx context.Context, serverLog io.Writer) error {
 
 	d.step("Local x402 network")
 	d.line("chain        %s (in-memory go-ethereum chain), token %s %s", d.token.Network, d.token.Symbol, d.token.Address.Hex())
+	d.line("JSON-RPC     %s", net.RPCURL)
 	d.line("facilitator  %s", net.FacilitatorURL)
 	d.line("paid API     %s", net.APIURL)
 	d.line("payer        %s (funded with %s USDC)", payer.Hex(), tokens.FormatUnits(demoFunding, 6))
 	d.line("payee        %s", net.PayTo.Hex())
-
-	if err := d.listEndpoints(ctx); err != nil {
-		return err
-	}
 
 	dir, err := os.MkdirTemp("", "x402-mcp-demo-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	cfgPath, err := writeDemoConfig(dir, signer.NewKey(payerKey), d.token, fmt.Sprintf(demoPolicy, d.token.Network))
+	cfgPath, err := writeDemoConfig(dir, signer.NewKey(payerKey), d.token, fmt.Sprintf(demoPolicy, d.token.Network), net.RPCURL, net.FacilitatorURL)
 	if err != nil {
 		return err
 	}
@@ -134,6 +131,10 @@ func (d *demoRun) run(ctx context.Context, serverLog io.Writer) error {
 	d.line("started `x402-mcp serve --config %s` over stdio", filepath.Base(cfgPath))
 	d.line("tools: %s", strings.Join(names, ", "))
 	d.line("operator's policy: at most 0.10 USD a payment, ask the human above 0.025 USD, at most 0.06 USD a day")
+
+	if err := d.discover(ctx); err != nil {
+		return err
+	}
 
 	weather := d.net.APIURL + "/v2/weather?city=Lisbon"
 	d.step("x402_quote GET /v2/weather?city=Lisbon")
@@ -256,35 +257,24 @@ func (h demoHuman) Elicit(_ context.Context, req mcp.ElicitationRequest) (*mcp.E
 	}}, nil
 }
 
-func (d *demoRun) listEndpoints(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.net.FacilitatorURL+"/discovery/resources?type=http&limit=50", nil)
+// discover asks the server for priced endpoints, as an agent would.
+func (d *demoRun) discover(ctx context.Context) error {
+	d.step("x402_discover (the facilitator's discovery listing, with the policy's pre-verdict)")
+	r, err := d.call(ctx, "x402_discover", map[string]any{})
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("reading the discovery listing: %w", err)
+	if r.IsError {
+		return fmt.Errorf("x402_discover failed: %s", resultText(r))
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
+	results := gjson.Get(structuredJSON(r), "results").Array()
+	if len(results) == 0 {
+		return errors.New("x402_discover found nothing on the local network")
 	}
-	d.step("Priced endpoints (the facilitator's discovery listing)")
 	tw := tabwriter.NewWriter(d.out, 0, 0, 2, ' ', 0)
-	for _, it := range gjson.GetBytes(body, "items").Array() {
-		a := it.Get("accepts.0")
-		amount := a.Get("amount").String()
-		if amount == "" {
-			amount = a.Get("maxAmountRequired").String()
-		}
-		units, _ := new(big.Int).SetString(amount, 10)
-		method := it.Get("metadata.input.method").String()
-		if method == "" {
-			method = "GET"
-		}
-		path := strings.TrimPrefix(it.Get("resource").String(), d.net.APIURL)
-		fmt.Fprintf(tw, "  %s\t%s\t%s USDC\tx402 v%d\t%s\n", method, path, tokens.FormatUnits(units, 6), it.Get("x402Version").Int(), clipLine(firstNonEmpty(a.Get("description").String(), it.Get("metadata.description").String()), 50))
+	for _, e := range results {
+		fmt.Fprintf(tw, "  %s\t%s\t%s %s\t%s\t%s\n", e.Get("method"), strings.TrimPrefix(e.Get("url").String(), d.net.APIURL),
+			e.Get("price"), e.Get("token"), e.Get("verdict"), clipLine(e.Get("description").String(), 48))
 	}
 	return tw.Flush()
 }
@@ -321,8 +311,9 @@ day = "0.06"
 `
 
 // writeDemoConfig writes a key file (0600), a policy file and a config
-// naming them, the ledger and the local token.
-func writeDemoConfig(dir string, key *signer.Key, t tokens.Token, policyText string) (string, error) {
+// naming them, the ledger, the local token, and when given the chain's
+// JSON-RPC endpoint and the facilitator to discover from.
+func writeDemoConfig(dir string, key *signer.Key, t tokens.Token, policyText, rpcURL, facilitatorURL string) (string, error) {
 	if err := key.WriteHexFile(filepath.Join(dir, "payer.key")); err != nil {
 		return "", err
 	}
@@ -345,17 +336,24 @@ version = %q
 decimals = 6
 currency = "USD"
 `, t.Network, t.Address.Hex(), t.Name, t.Version)
+	if rpcURL != "" {
+		cfg += fmt.Sprintf("\n[[networks]]\nid = %q\nrpc_url = %q\n", t.Network, rpcURL)
+	}
+	if facilitatorURL != "" {
+		cfg += fmt.Sprintf("\n[discovery]\nfacilitators = [%q]\n", facilitatorURL)
+	}
 	p := filepath.Join(dir, "config.toml")
 	return p, os.WriteFile(p, []byte(cfg), 0o600)
 }
 
 // startStdioClient starts `exe serve --config cfg` and initialises an MCP
-// session with it. The child gets no X402_PRIVATE_KEY from our
-// environment: its key comes from the config.
+// session with it. The child gets no X402_PRIVATE_KEY and no X402_MCP_
+// overrides from our environment: everything it uses comes from the
+// config, never from the operator's real key, ledger or policy.
 func startStdioClient(ctx context.Context, exe, cfg string, stderr io.Writer, opts ...client.ClientOption) (*client.Client, error) {
 	env := make([]string, 0, len(os.Environ()))
 	for _, e := range os.Environ() {
-		if !strings.HasPrefix(e, signer.EnvPrivateKey+"=") {
+		if !strings.HasPrefix(e, signer.EnvPrivateKey+"=") && !strings.HasPrefix(e, "X402_MCP_") {
 			env = append(env, e)
 		}
 	}

@@ -19,15 +19,24 @@ var version = "0.1.0-dev"
 const usage = `x402-mcp: pay for HTTP APIs with x402, within the operator's limits
 
 Usage:
+  x402-mcp init [--dir DIR] [--passphrase-file FILE] [--force]
+                                                        create a key, a config and a policy, and print
+                                                        the snippets that register the server
   x402-mcp serve [--config FILE] [--log-level LEVEL]   run the MCP server on stdio
+  x402-mcp serve --http ADDR --token-file FILE [--allow-remote] [--config FILE]
+                                                        run it over streamable HTTP (bearer token)
   x402-mcp demo                                         run the whole flow on a local network
   x402-mcp policy check FILE [--config FILE]            validate a policy file and say what it allows
   x402-mcp history [--config FILE] [--json] [-n N]      list recorded payments, newest first
+  x402-mcp devnet [--dir DIR] [--fund USDC]             run a local x402 network with play money for an MCP host
   x402-mcp version                                      print the version
 
 The wallet key is read from a file named in the config (an encrypted keystore
 with a passphrase file, or a chmod-600 hex key file), or from the environment
 variable X402_PRIVATE_KEY. It is never given on the command line.
+
+The configuration file is --config FILE, else $X402_MCP_CONFIG; environment
+variables X402_MCP_* override its values (see README.md).
 
 See README.md for the configuration reference.
 `
@@ -63,12 +72,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], stdin, stdout, stderr)
+	case "init":
+		return initCommand(args[1:], stdin, stdout, stderr)
 	case "demo":
 		return demo(ctx, args[1:], stdout, stderr)
 	case "policy":
 		return policyCommand(args[1:], stdout, stderr)
 	case "history":
 		return history(ctx, args[1:], stdout, stderr)
+	case "devnet":
+		return devnetCommand(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version", "-v":
 		fmt.Fprintf(stdout, "x402-mcp %s\n", version)
 		return nil
@@ -77,5 +90,5 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
-	return &exitError{code: 2, err: fmt.Errorf("unknown command %q\n\thint: the commands are serve, demo, policy check, history and version", args[0])}
+	return &exitError{code: 2, err: fmt.Errorf("unknown command %q\n\thint: the commands are serve, demo, devnet, policy check, history and version", args[0])}
 }

@@ -78,7 +78,7 @@ func runBin(t *testing.T, env []string, args ...string) runResult {
 func cleanEnv() []string {
 	var env []string
 	for _, e := range os.Environ() {
-		if !strings.HasPrefix(e, signer.EnvPrivateKey+"=") {
+		if !strings.HasPrefix(e, signer.EnvPrivateKey+"=") && !strings.HasPrefix(e, "X402_MCP_") {
 			env = append(env, e)
 		}
 	}
@@ -171,7 +171,7 @@ func TestDemo(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("demo exited %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
-	for _, want := range []string{"Priced endpoints", "x402_quote", "(x402 v2, 0.01)", "(x402 v1, 0.02)", "the server asks the human", "the human approves",
+	for _, want := range []string{"x402_discover", "/v2/weather", "needs_approval", "x402_quote", "(x402 v2, 0.01)", "(x402 v1, 0.02)", "the server asks the human", "the human approves",
 		"above the operator's per-payment cap", "daily budget: 0.06 USD of 0.06 spent", "x402_spending", "✓ both moved by exactly the 0.06 USDC"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, r.stdout)
@@ -198,7 +198,7 @@ func devnet(t *testing.T) (*localnet.Network, string, string) {
 		t.Fatal(err)
 	}
 	tok := tokens.Token{Network: n.Chain.Network(), Address: n.Chain.TokenAddress(), Name: n.Chain.TokenName(), Version: n.Chain.TokenVersion()}
-	cfg, err := writeDemoConfig(t.TempDir(), signer.NewKey(key), tok, "max_per_payment = \"0.10\"\n")
+	cfg, err := writeDemoConfig(t.TempDir(), signer.NewKey(key), tok, "max_per_payment = \"0.10\"\n", "", "")
 	if err != nil {
 		t.Fatal(err)
 	}

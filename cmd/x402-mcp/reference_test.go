@@ -23,7 +23,7 @@ type toolRef struct {
 // toolsList reads every tool's name and input properties from the code.
 func toolsList() []toolRef {
 	var out []toolRef
-	for _, st := range tools.Tools(nil) {
+	for _, st := range tools.Tools(tools.Deps{}) {
 		r := toolRef{name: st.Tool.Name}
 		gjson.GetBytes(st.Tool.RawInputSchema, "properties").ForEach(func(k, _ gjson.Result) bool {
 			r.props = append(r.props, k.String())

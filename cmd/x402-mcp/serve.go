@@ -13,18 +13,24 @@ import (
 
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/x402-mcp/x402-mcp/catalog"
 	"github.com/x402-mcp/x402-mcp/config"
 	"github.com/x402-mcp/x402-mcp/ledger"
 	"github.com/x402-mcp/x402-mcp/pay"
 	"github.com/x402-mcp/x402-mcp/signer"
 	"github.com/x402-mcp/x402-mcp/tools"
+	"github.com/x402-mcp/x402-mcp/wallet"
 )
 
 func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "configuration file (TOML)")
+	configPath := fs.String("config", "", "configuration file (TOML); default $"+config.EnvConfig+", else none")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	var hopts httpOptions
+	fs.StringVar(&hopts.addr, "http", "", "serve MCP over streamable HTTP on `ADDR` (e.g. 127.0.0.1:8402) instead of stdio")
+	fs.StringVar(&hopts.tokenFile, "token-file", "", "`FILE` holding the bearer token HTTP clients must send (chmod 600, at least 32 characters)")
+	fs.BoolVar(&hopts.allowRemote, "allow-remote", false, "allow --http on an address other than loopback (terminate TLS in front)")
 	if err := fs.Parse(args); err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -37,11 +43,24 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
+	// The HTTP flags are checked, and the token read, before the config
+	// and the key: a mistake there should not cost a keystore unlock.
+	var token []byte
+	if hopts.addr != "" || hopts.tokenFile != "" || hopts.allowRemote {
+		var err error
+		if token, err = hopts.check(); err != nil {
+			return err
+		}
+		defer clear(token)
+	}
+
 	cfg, err := loadConfig(*configPath)
 	if err != nil {
 		return err
 	}
-	led, err := openLedger(ctx, cfg, logger)
+	w := newWallet(cfg)
+	defer w.Close()
+	led, err := openLedger(ctx, cfg, w, logger)
 	if err != nil {
 		return err
 	}
@@ -50,9 +69,18 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	s, err := tools.NewServer(client, version)
+	cat, err := newCatalog(cfg)
 	if err != nil {
 		return err
+	}
+	s, err := tools.NewServer(tools.Deps{Pay: client, Catalog: cat, Wallet: w}, version)
+	if err != nil {
+		return err
+	}
+	// Both transports serve the same MCP server over the same pay client
+	// and ledger, so every budget holds whichever way a call arrives.
+	if hopts.addr != "" {
+		return serveHTTP(ctx, s, hopts, token, logger, payerString(client))
 	}
 	logger.Info("x402-mcp serving on stdio", "version", version, "payer", payerString(client))
 	stdio := server.NewStdioServer(s)
@@ -63,16 +91,45 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	return nil
 }
 
+// loadConfig reads the configuration (path, else $X402_MCP_CONFIG, else the
+// defaults) with the environment's overrides, and refuses an X402_MCP_
+// variable it did not use: a misspelt override must not leave the file's
+// value in force unnoticed.
 func loadConfig(path string) (*config.Config, error) {
-	if path == "" {
-		return config.Default(), nil
+	cfg, err := config.LoadWithEnv(path, os.Getenv)
+	if err != nil {
+		return nil, err
 	}
-	return config.Load(path)
+	if err := cfg.CheckEnvNames(os.Environ()); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// newWallet reads balances and authorization state over the configured
+// networks' RPC endpoints.
+func newWallet(cfg *config.Config) *wallet.Reader {
+	nets := make([]wallet.Network, 0, len(cfg.Networks))
+	for _, n := range cfg.Networks {
+		nets = append(nets, wallet.Network{ID: n.ID, RPCURL: n.RPCURL})
+	}
+	return wallet.New(cfg.Registry, nets)
+}
+
+// newCatalog searches the configured facilitators and catalog files; nil
+// when there are none (the agent can still probe URLs).
+func newCatalog(cfg *config.Config) (*catalog.Catalog, error) {
+	if len(cfg.Facilitators) == 0 && len(cfg.Catalogs) == 0 {
+		return nil, nil
+	}
+	return catalog.New(catalog.Config{Facilitators: cfg.Facilitators, CatalogFiles: cfg.Catalogs, TTL: cfg.CacheTTL})
 }
 
 // openLedger opens the payment ledger and settles what earlier processes
-// left pending.
-func openLedger(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*ledger.Ledger, error) {
+// left pending. With an RPC endpoint, a payment whose outcome a crash left
+// unknown is settled by asking the token whether its authorization was
+// used.
+func openLedger(ctx context.Context, cfg *config.Config, w *wallet.Reader, logger *slog.Logger) (*ledger.Ledger, error) {
 	path := cfg.LedgerPath
 	if path == "" {
 		var err error
@@ -84,7 +141,11 @@ func openLedger(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*
 	if err != nil {
 		return nil, err
 	}
-	report, err := led.Reconcile(ctx, nil)
+	var check ledger.AuthorizationChecker
+	if w != nil {
+		check = w.AuthorizationState
+	}
+	report, err := led.Reconcile(ctx, check)
 	if err != nil {
 		led.Close()
 		return nil, fmt.Errorf("reconciling the ledger %s: %w", path, err)

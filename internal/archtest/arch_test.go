@@ -16,11 +16,13 @@ var forbidden = map[string][]string{
 	"policy":       {module + "/pay", module + "/signer", module + "/tools", module + "/config", module + "/localnet", "github.com/mark3labs/mcp-go", "net/http/httptest"},
 	"signer":       {module + "/pay", module + "/tools", module + "/config", module + "/localnet", "github.com/mark3labs/mcp-go", "net/http/httptest"},
 	"pay":          {module + "/tools", module + "/config", module + "/localnet", module + "/signer", "github.com/mark3labs/mcp-go"},
-	"cmd/x402-mcp": {"github.com/ethereum/go-ethereum/node", "github.com/ethereum/go-ethereum/p2p", "github.com/ethereum/go-ethereum/eth/catalyst", "github.com/ethereum/go-ethereum/ethclient/simulated", "github.com/cockroachdb/pebble", "github.com/syndtr/goleveldb"},
+	"cmd/x402-mcp": {"github.com/ethereum/go-ethereum/node", "github.com/ethereum/go-ethereum/p2p/discover", "github.com/ethereum/go-ethereum/p2p/nat", "github.com/ethereum/go-ethereum/eth/catalyst", "github.com/ethereum/go-ethereum/ethclient/simulated", "github.com/cockroachdb/pebble", "github.com/syndtr/goleveldb"},
 	"ledger":       {module + "/", "github.com/mark3labs/mcp-go", "net/http"},
 	"config":       {module + "/pay", module + "/tools", module + "/signer", module + "/localnet", "github.com/mark3labs/mcp-go"},
 	"tools":        {module + "/signer", module + "/localnet", module + "/config"},
-	"localnet":     {module + "/x402", module + "/pay", module + "/signer", module + "/policy", module + "/tokens", module + "/tools"},
+	"localnet":     {module + "/x402", module + "/pay", module + "/signer", module + "/policy", module + "/tools", module + "/catalog", module + "/wallet"},
+	"wallet":       {module + "/pay", module + "/signer", module + "/policy", module + "/tools", module + "/ledger", "github.com/mark3labs/mcp-go"},
+	"catalog":      {module + "/pay", module + "/signer", module + "/policy", module + "/tools", module + "/ledger", "github.com/mark3labs/mcp-go"},
 }
 
 func TestDependencyDirection(t *testing.T) {

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"github.com/x402-mcp/x402-mcp/signer"
+	"io"
+	"math/big"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
+	"github.com/ethereum/go-ethereum/ethclient"
+
+	"github.com/x402-mcp/x402-mcp/localnet"
+	"github.com/x402-mcp/x402-mcp/localnet/token"
+	"github.com/x402-mcp/x402-mcp/policy"
+	"github.com/x402-mcp/x402-mcp/tokens"
+)
+
+// devnetDirName is the directory devnet writes into, inside the user's
+// config directory, when --dir is not given.
+const devnetDirName = "x402-mcp-devnet"
+
+// devnetServerName is the name the printed commands register the MCP
+// server under, so it cannot be mistaken for one paying real money.
+const devnetServerName = "x402-devnet"
+
+// devnetCommand is `x402-mcp devnet`: it runs the local x402 network on
+// fixed loopback ports until ctx is cancelled, with a funded payer and a
+// config for `x402-mcp serve`, so an MCP host can discover, quote and pay
+// without real money. (The tests already have a helper named devnet.)
+func devnetCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("devnet", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", "", "`DIR` for config.toml, policy.toml and payer.key (default: "+devnetDirName+" in the user config directory)")
+	rpcAddr := fs.String("rpc", "127.0.0.1:8545", "chain JSON-RPC listen `ADDR` (loopback only)")
+	facAddr := fs.String("facilitator", "127.0.0.1:8403", "facilitator listen `ADDR` (loopback only)")
+	apiAddr := fs.String("api", "127.0.0.1:8404", "paid API listen `ADDR` (loopback only)")
+	fundText := fs.String("fund", "100", "USDC given to the payer")
+	if err := fs.Parse(args); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	if fs.NArg() > 0 {
+		return &exitError{code: 2, err: fmt.Errorf("unexpected argument %q\n\thint: devnet takes only flags; see x402-mcp devnet --help", fs.Arg(0))}
+	}
+	for _, f := range []struct{ name, addr string }{{"rpc", *rpcAddr}, {"facilitator", *facAddr}, {"api", *apiAddr}} {
+		if err := localnet.CheckLoopback(f.addr); err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("--%s: %v\n\thint: the devnet has no authentication and its facilitator pays gas for anyone; listen on 127.0.0.1:PORT", f.name, err)}
+		}
+	}
+	fund, err := tokens.ParseUnits(*fundText, 6)
+	if err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("bad --fund: %v\n\thint: give whole USDC as a decimal, e.g. --fund 100 or --fund 2.5", err)}
+	}
+	if *dir == "" {
+		base, err := os.UserConfigDir()
+		if err != nil {
+			return fmt.Errorf("finding the user config directory: %w\n\thint: pass --dir DIR", err)
+		}
+		*dir = filepath.Join(base, devnetDirName)
+	}
+	// The printed commands start this very binary, so they need its
+	// absolute path.
+	exe, err := os.Executable()
+	if err == nil {
+		exe, err = filepath.Abs(exe)
+	}
+	if err != nil {
+		return fmt.Errorf("finding this program: %w", err)
+	}
+
+	d, err := localnet.StartDevnet(ctx, localnet.DevnetConfig{
+		Dir:   *dir,
+		Addrs: localnet.ListenAddrs{RPC: *rpcAddr, Facilitator: *facAddr, API: *apiAddr},
+		Fund:  fund,
+		WriteKey: func(path string, key *ecdsa.PrivateKey) error {
+			return signer.NewKey(key).WriteHexFile(path)
+		},
+	})
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return nil // interrupted while starting: stopping is what was asked
+	case errors.Is(err, localnet.ErrNotDevnetDir):
+		return fmt.Errorf("%w\n\thint: pass --dir with a new or empty directory (or remove those files if an old devnet left them)", err)
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("%w\n\thint: is another devnet, or a node on the same port, running? stop it, or choose ports with --rpc, --facilitator and --api", err)
+	default:
+		return fmt.Errorf("starting the devnet: %w", err)
+	}
+	defer d.Close()
+
+	// The balance is read the way the MCP server will read it, over
+	// JSON-RPC with ethclient: if this works, so does the config.
+	balance, err := rpcTokenBalance(ctx, d)
+	if err != nil {
+		return fmt.Errorf("reading the payer's balance over JSON-RPC: %w", err)
+	}
+	// The policy is read back with the policy package, so a devnet never
+	// hands a host a policy the server would refuse, and the summary
+	// printed is the one `policy check` gives.
+	reg := tokens.Builtin()
+	if err := reg.Add(d.Token); err != nil {
+		return err
+	}
+	pol, err := policy.Load(d.PolicyPath, reg)
+	if err != nil {
+		return fmt.Errorf("the devnet's own policy: %w", err)
+	}
+	if err := printDevnet(stdout, d, balance, pol, exe); err != nil {
+		return err
+	}
+
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "\nstopping the devnet")
+	return d.Close()
+}
+
+func rpcTokenBalance(ctx context.Context, d *localnet.Devnet) (*big.Int, error) {
+	ec, err := ethclient.DialContext(ctx, d.Network.RPCURL)
+	if err != nil {
+		return nil, err
+	}
+	defer ec.Close()
+	tok := token.NewToken()
+	return bind.Call(tok.Instance(ec, d.Token.Address), &bind.CallOpts{Context: ctx}, tok.PackBalanceOf(d.Payer), tok.UnpackBalanceOf)
+}
+
+// desktopConfig is the Claude Desktop claude_desktop_config.json entry;
+// a struct keeps command before args, as people write it.
+type desktopConfig struct {
+	MCPServers map[string]desktopServer `json:"mcpServers"`
+}
+
+type desktopServer struct {
+	Command string   `json:"command"`
+	Args    []string `json:"args"`
+}
+
+func printDevnet(w io.Writer, d *localnet.Devnet, balance *big.Int, pol policy.Policy, exe string) error {
+	n, t := d.Network, d.Token
+	fmt.Fprintln(w, "x402-mcp devnet: a local x402 network with play money, for trying x402-mcp from an MCP host")
+
+	fmt.Fprintln(w, "\nEndpoints (loopback only)")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "  chain JSON-RPC\t%s\t%s, in memory: new chain on every start\n", n.RPCURL, t.Network)
+	fmt.Fprintf(tw, "  facilitator\t%s\tverify, settle, discovery at /discovery/resources\n", n.FacilitatorURL)
+	fmt.Fprintf(tw, "  paid API\t%s\tx402 v1 and v2, paying to %s\n", n.APIURL, n.PayTo.Hex())
+	// The last cell of a line does not widen its column, so the long
+	// token line keeps the table above it narrow.
+	fmt.Fprintf(tw, "  token\t%s %s (EIP-712 name %q, version %q; %d decimals)\n", t.Symbol, t.Address.Hex(), t.Name, t.Version, t.Decimals)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(w, "\nPayer")
+	fmt.Fprintf(w, "  %s holds %s USDC (read over JSON-RPC) and no ETH: the facilitator pays the gas\n", d.Payer.Hex(), tokens.FormatUnits(balance, t.Decimals))
+
+	fmt.Fprintln(w, "\nPriced routes")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, rt := range d.Routes {
+		if rt.Price == nil || rt.Price.Sign() <= 0 {
+			continue
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s USDC\tx402 v%d\t%s\n", rt.Method, n.APIURL+rt.Path, tokens.FormatUnits(rt.Price, t.Decimals), rt.Version, rt.Description)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintf(w, "\nFiles in %s (rewritten on every start)\n", d.Dir)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "  %s\tthe MCP server's config: key file, policy, RPC endpoint, facilitator, token\n", filepath.Base(d.ConfigPath))
+	fmt.Fprintf(tw, "  %s\tthe spending policy, below\n", filepath.Base(d.PolicyPath))
+	fmt.Fprintf(tw, "  %s\tthe payer's key (play money only)\n", filepath.Base(d.KeyPath))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(w, "\nPolicy")
+	for _, line := range strings.Split(strings.TrimRight(pol.Describe(), "\n"), "\n") {
+		fmt.Fprintf(w, "  %s\n", line)
+	}
+
+	fmt.Fprintln(w, "\nClaude Code:")
+	fmt.Fprintf(w, "  claude mcp add %s -- %s serve --config %s\n", devnetServerName, shellWord(exe), shellWord(d.ConfigPath))
+	snippet, err := json.MarshalIndent(desktopConfig{MCPServers: map[string]desktopServer{
+		devnetServerName: {Command: exe, Args: []string{"serve", "--config", d.ConfigPath}},
+	}}, "  ", "  ")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\nClaude Desktop (claude_desktop_config.json):")
+	fmt.Fprintf(w, "  %s\n", snippet)
+	if strings.Contains(exe, "go-build") {
+		// go run deletes its binary on exit, and the host would be left
+		// with a command that no longer exists.
+		fmt.Fprintln(w, "\nNote: this program is a temporary `go run` build; install it (go install ./cmd/x402-mcp) and use that path instead.")
+	}
+	fmt.Fprintln(w, "\nRestart the MCP server in your host whenever you restart the devnet: the chain, token and payer are new each time.")
+	fmt.Fprintln(w, "Ctrl-C to stop.")
+	return nil
+}
+
+// shellWord quotes s for a POSIX shell when it needs it (macOS puts the
+// config directory under "Application Support"). On Windows it uses double
+// quotes, which both cmd and PowerShell read.
+func shellWord(s string) string {
+	safe := "@%+=:,./_-"
+	if runtime.GOOS == "windows" {
+		safe += `\` // the path separator, not an escape, there
+	}
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(safe, r))
+	}) < 0 {
+		return s
+	}
+	if runtime.GOOS == "windows" {
+		return `"` + s + `"`
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

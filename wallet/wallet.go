@@ -1,0 +1,217 @@
+package wallet
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
+
+	"github.com/x402-mcp/x402-mcp/tokens"
+)
+
+// rpcTimeout bounds one network's reads.
+const rpcTimeout = 10 * time.Second
+
+// Selectors of the two token calls, computed once from their signatures.
+var (
+	selBalanceOf          = crypto.Keccak256([]byte("balanceOf(address)"))[:4]
+	selAuthorizationState = crypto.Keccak256([]byte("authorizationState(address,bytes32)"))[:4]
+)
+
+// Network is one network the operator configured, with its RPC endpoint;
+// RPCURL empty means none.
+type Network struct {
+	ID     string // CAIP-2
+	RPCURL string
+}
+
+// Balance is one token's balance, or why it could not be read.
+type Balance struct {
+	Network string
+	Token   tokens.Token
+	// Amount is nil when the balance could not be read.
+	Amount *big.Int
+	// Problem says why Amount is nil: no RPC configured, or the read failed.
+	Problem string
+}
+
+// Reader reads balances and authorization state over the configured RPC
+// endpoints. Connections are opened lazily and kept.
+type Reader struct {
+	reg  *tokens.Registry
+	nets []Network
+
+	mu      sync.Mutex
+	clients map[string]*ethclient.Client
+}
+
+// New returns a Reader for the registry's tokens on the given networks.
+func New(reg *tokens.Registry, nets []Network) *Reader {
+	return &Reader{reg: reg, nets: nets, clients: map[string]*ethclient.Client{}}
+}
+
+// Close closes the RPC connections.
+func (r *Reader) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.clients {
+		c.Close()
+	}
+	r.clients = map[string]*ethclient.Client{}
+}
+
+func (r *Reader) rpcURL(network string) string {
+	for _, n := range r.nets {
+		if n.ID == network {
+			return n.RPCURL
+		}
+	}
+	return ""
+}
+
+// client dials the network's RPC endpoint once and checks that it serves
+// the chain it is configured for: balances read from the wrong chain would
+// mislead.
+func (r *Reader) client(ctx context.Context, network string) (*ethclient.Client, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c, ok := r.clients[network]; ok {
+		return c, nil
+	}
+	url := r.rpcURL(network)
+	if url == "" {
+		return nil, errNoRPC
+	}
+	want, err := tokens.ParseNetwork(network)
+	if err != nil {
+		return nil, err
+	}
+	c, err := ethclient.DialContext(ctx, url)
+	if err != nil {
+		return nil, errors.New("cannot connect to the RPC endpoint")
+	}
+	got, err := c.ChainID(ctx)
+	if err != nil {
+		c.Close()
+		return nil, errors.New("the RPC endpoint did not answer eth_chainId")
+	}
+	if got.Cmp(want) != 0 {
+		c.Close()
+		return nil, fmt.Errorf("the RPC endpoint serves chain %s, not %s", got, want)
+	}
+	r.clients[network] = c
+	return c, nil
+}
+
+var errNoRPC = errors.New("no RPC endpoint is configured for this network")
+
+// Balances reads payer's balance of every registry token on each
+// configured network, plus a plain statement for each network in extra
+// (e.g. the policy's allowed networks) that has no RPC endpoint.
+func (r *Reader) Balances(ctx context.Context, payer common.Address, extra []string) []Balance {
+	networks := map[string]bool{}
+	for _, n := range r.nets {
+		networks[n.ID] = true
+	}
+	for _, n := range extra {
+		networks[n] = true
+	}
+	var ids []string
+	for n := range networks {
+		ids = append(ids, n)
+	}
+	sort.Strings(ids)
+
+	var out []Balance
+	for _, network := range ids {
+		toks := r.tokensOn(network)
+		if len(toks) == 0 {
+			out = append(out, Balance{Network: network, Problem: "no token in the registry for this network"})
+			continue
+		}
+		ctx, cancel := context.WithTimeout(ctx, rpcTimeout)
+		c, cerr := r.client(ctx, network)
+		for _, t := range toks {
+			b := Balance{Network: network, Token: t}
+			if cerr != nil {
+				b.Problem = cerr.Error()
+			} else if amount, err := balanceOf(ctx, c, t.Address, payer); err != nil {
+				b.Problem = "reading balanceOf failed: " + err.Error()
+			} else {
+				b.Amount = amount
+			}
+			out = append(out, b)
+		}
+		cancel()
+	}
+	return out
+}
+
+func (r *Reader) tokensOn(network string) []tokens.Token {
+	var out []tokens.Token
+	for _, t := range r.reg.All() {
+		if t.Network == network {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func balanceOf(ctx context.Context, c *ethclient.Client, token, owner common.Address) (*big.Int, error) {
+	data := append(append([]byte{}, selBalanceOf...), common.LeftPadBytes(owner.Bytes(), 32)...)
+	res, err := c.CallContract(ctx, ethereum.CallMsg{To: &token, Data: data}, nil)
+	if err != nil {
+		return nil, errors.New("the call failed")
+	}
+	if len(res) != 32 {
+		return nil, fmt.Errorf("the token answered %d bytes, not 32", len(res))
+	}
+	return new(big.Int).SetBytes(res), nil
+}
+
+// AuthorizationState reports whether payer's authorization with nonce was
+// used on the token: ok is false when this network has no RPC endpoint.
+// Its signature fits ledger.AuthorizationChecker, so the ledger can settle
+// payments whose outcome a crash left unknown.
+func (r *Reader) AuthorizationState(ctx context.Context, network, asset, payer, nonce string) (used bool, ok bool, err error) {
+	if r.rpcURL(network) == "" {
+		return false, false, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, rpcTimeout)
+	defer cancel()
+	c, err := r.client(ctx, network)
+	if err != nil {
+		return false, false, err
+	}
+	n, err := hex.DecodeString(trim0x(nonce))
+	if err != nil || len(n) != 32 || !common.IsHexAddress(asset) || !common.IsHexAddress(payer) {
+		return false, false, errors.New("malformed asset, payer or nonce")
+	}
+	token := common.HexToAddress(asset)
+	data := append(append([]byte{}, selAuthorizationState...), common.LeftPadBytes(common.HexToAddress(payer).Bytes(), 32)...)
+	data = append(data, n...)
+	res, err := c.CallContract(ctx, ethereum.CallMsg{To: &token, Data: data}, nil)
+	if err != nil {
+		return false, false, errors.New("authorizationState call failed")
+	}
+	if len(res) != 32 {
+		return false, false, fmt.Errorf("authorizationState answered %d bytes, not 32", len(res))
+	}
+	return new(big.Int).SetBytes(res).Sign() != 0, true, nil
+}
+
+func trim0x(s string) string {
+	if len(s) >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
+		return s[2:]
+	}
+	return s
+}
