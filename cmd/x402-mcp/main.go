@@ -28,6 +28,7 @@ Usage:
   x402-mcp demo                                         run the whole flow on a local network
   x402-mcp policy check FILE [--config FILE]            validate a policy file and say what it allows
   x402-mcp history [--config FILE] [--json] [-n N]      list recorded payments, newest first
+  x402-mcp wallet address|balance [--config FILE]       the payer's address, or its balances over RPC
   x402-mcp devnet [--dir DIR] [--fund USDC]             run a local x402 network with play money for an MCP host
   x402-mcp version                                      print the version
 
@@ -82,6 +83,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return history(ctx, args[1:], stdout, stderr)
 	case "devnet":
 		return devnetCommand(ctx, args[1:], stdout, stderr)
+	case "wallet":
+		return walletCommand(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version", "-v":
 		fmt.Fprintf(stdout, "x402-mcp %s\n", version)
 		return nil
@@ -90,5 +93,5 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
-	return &exitError{code: 2, err: fmt.Errorf("unknown command %q\n\thint: the commands are serve, demo, devnet, policy check, history and version", args[0])}
+	return &exitError{code: 2, err: fmt.Errorf("unknown command %q\n\thint: the commands are init, serve, demo, devnet, wallet, policy check, history and version", args[0])}
 }
