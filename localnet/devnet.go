@@ -51,7 +51,7 @@ const devnetPolicy = `%s
 # Play money on a local chain. What it allows:
 #   x402-mcp policy check policy.toml --config config.toml
 max_per_payment = "0.10"
-approval_above = "0.05"
+approval_above = "0.025"
 networks = [%q]
 
 [budget]

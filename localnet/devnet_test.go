@@ -124,7 +124,7 @@ func TestDevnetWritesFiles(t *testing.T) {
 	if err != nil {
 		t.Fatalf("policy.toml: %v", err)
 	}
-	if p.MaxPerPayment.Cmp(policy.MustUSD("0.10")) != 0 || p.ApprovalAbove.Cmp(policy.MustUSD("0.05")) != 0 ||
+	if p.MaxPerPayment.Cmp(policy.MustUSD("0.10")) != 0 || p.ApprovalAbove.Cmp(policy.MustUSD("0.025")) != 0 ||
 		p.Budget.Day.Cmp(policy.MustUSD("1.00")) != 0 || len(p.Networks) != 1 || p.Networks[0] != "eip155:1337" {
 		t.Errorf("policy = %+v", p)
 	}

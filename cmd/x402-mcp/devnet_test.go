@@ -58,7 +58,7 @@ func TestDevnetCommand(t *testing.T) {
 		"chain JSON-RPC  http://127.0.0.1:", "facilitator     http://127.0.0.1:", "paid API        http://127.0.0.1:",
 		"holds 7.5 USDC (read over JSON-RPC)",
 		"/v2/weather", "0.01 USDC", "x402 v2",
-		"Each payment: at most 0.10 USD", "Over 0.05 USD: ask the human first", "Networks: only eip155:1337",
+		"Each payment: at most 0.10 USD", "Over 0.025 USD: ask the human first", "Networks: only eip155:1337",
 		"claude mcp add x402-devnet -- " + shellWord(exe) + " serve --config " + shellWord(cfgPath),
 		`"mcpServers": {`, `"command": "` + exe + `"`,
 	} {
