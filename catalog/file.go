@@ -1,6 +1,8 @@
 package catalog
 
 import (
+	"github.com/x402-mcp/x402-mcp/internal/fileerr"
+
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -27,30 +29,7 @@ const (
 
 // FileError is a problem in a catalog file, with the line and key when
 // known.
-type FileError struct {
-	Path string
-	Line int
-	Key  string
-	Msg  string
-	Hint string
-}
-
-func (e *FileError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.Path)
-	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d", e.Line)
-	}
-	b.WriteString(": ")
-	if e.Key != "" {
-		b.WriteString(e.Key + ": ")
-	}
-	b.WriteString(e.Msg)
-	if e.Hint != "" {
-		b.WriteString("\n\thint: " + e.Hint)
-	}
-	return b.String()
-}
+type FileError = fileerr.Error
 
 // fileDoc mirrors the TOML document.
 type fileDoc struct {

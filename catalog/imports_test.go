@@ -14,11 +14,12 @@ import (
 // pay, policy, signer or the ledger, and nothing MCP (the tool handler is
 // the caller's).
 var allowedImports = map[string]bool{
-	"github.com/x402-mcp/x402-mcp/x402":        true,
-	"github.com/ethereum/go-ethereum/common":   true,
-	"github.com/tidwall/gjson":                 true,
-	"github.com/pelletier/go-toml/v2":          true,
-	"github.com/pelletier/go-toml/v2/unstable": true,
+	"github.com/x402-mcp/x402-mcp/x402":             true,
+	"github.com/x402-mcp/x402-mcp/internal/fileerr": true,
+	"github.com/ethereum/go-ethereum/common":        true,
+	"github.com/tidwall/gjson":                      true,
+	"github.com/pelletier/go-toml/v2":               true,
+	"github.com/pelletier/go-toml/v2/unstable":      true,
 }
 
 func TestImportsStayLow(t *testing.T) {

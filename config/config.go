@@ -1,6 +1,8 @@
 package config
 
 import (
+	"github.com/x402-mcp/x402-mcp/internal/fileerr"
+
 	"bytes"
 	"errors"
 	"fmt"
@@ -109,24 +111,11 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	var b strings.Builder
+	where := e.Path
 	if e.Var != "" {
-		b.WriteString("environment variable " + e.Var)
-	} else {
-		b.WriteString(e.Path)
+		where = "environment variable " + e.Var
 	}
-	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d", e.Line)
-	}
-	b.WriteString(": ")
-	if e.Key != "" {
-		fmt.Fprintf(&b, "%s: ", e.Key)
-	}
-	b.WriteString(e.Msg)
-	if e.Hint != "" {
-		b.WriteString("\n\thint: " + e.Hint)
-	}
-	return b.String()
+	return fileerr.Format(where, e.Line, e.Key, e.Msg, e.Hint)
 }
 
 func (e *Error) Unwrap() error { return e.Err }

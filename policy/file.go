@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"github.com/x402-mcp/x402-mcp/internal/fileerr"
+
 	"errors"
 	"fmt"
 	"io"
@@ -22,30 +24,7 @@ const maxFileSize = 1 << 20
 
 // FileError is a problem in a policy file: where (file, line when known,
 // key), what, and what to do about it.
-type FileError struct {
-	Path string
-	Line int
-	Key  string
-	Msg  string
-	Hint string
-}
-
-func (e *FileError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.Path)
-	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d", e.Line)
-	}
-	b.WriteString(": ")
-	if e.Key != "" {
-		fmt.Fprintf(&b, "%s: ", e.Key)
-	}
-	b.WriteString(e.Msg)
-	if e.Hint != "" {
-		b.WriteString("\n\thint: " + e.Hint)
-	}
-	return b.String()
-}
+type FileError = fileerr.Error
 
 // Load reads a policy file; see Parse.
 func Load(path string, reg *tokens.Registry) (Policy, error) {
