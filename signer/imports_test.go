@@ -28,6 +28,8 @@ func TestImports(t *testing.T) {
 		self + "x402":   true,
 		// policy reports file errors in the shared shape.
 		self + "internal/fileerr": true,
+		// hints quote paths the way cmd does.
+		self + "internal/shellquote": true,
 	}
 	for _, p := range strings.Fields(string(out)) {
 		switch {

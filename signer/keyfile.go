@@ -1,6 +1,8 @@
 package signer
 
 import (
+	"github.com/x402-mcp/x402-mcp/internal/shellquote"
+
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -9,7 +11,6 @@ import (
 	"io/fs"
 	"os"
 	"runtime"
-	"strings"
 
 	"github.com/ethereum/go-ethereum/accounts/keystore"
 )
@@ -245,7 +246,7 @@ func readBounded(path, what string, limit int, private bool) ([]byte, error) {
 	// the check would refuse every file there; it relies on ACLs instead.
 	if private && runtime.GOOS != "windows" {
 		if perm := st.Mode().Perm(); perm&0o077 != 0 {
-			return nil, newError(fmt.Sprintf("signer: %s %s is accessible by group or others (mode %04o); run chmod 600 %s", what, path, perm, shellQuote(path)), ErrInsecureKeyFile)
+			return nil, newError(fmt.Sprintf("signer: %s %s is accessible by group or others (mode %04o); run chmod 600 %s", what, path, perm, shellquote.Quote(path)), ErrInsecureKeyFile)
 		}
 	}
 	buf := make([]byte, limit+1)
@@ -259,21 +260,6 @@ func readBounded(path, what string, limit int, private bool) ([]byte, error) {
 		return nil, newError(fmt.Sprintf("signer: %s %s is larger than %d bytes; check that the path names the right file", what, path, limit), ErrFileTooLarge)
 	}
 	return buf[:n], nil
-}
-
-// shellQuote makes the chmod hint copy-pasteable for any path.
-func shellQuote(s string) string {
-	safe := s != ""
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("/._-+,:@%=", c)) {
-			safe = false
-			break
-		}
-	}
-	if safe {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // trimOp turns "open /x: no such file or directory" into "/x: no such file

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/x402-mcp/x402-mcp/internal/shellquote"
+
 	"context"
 	"crypto/ecdsa"
 	"encoding/json"
@@ -12,7 +14,6 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -192,7 +193,7 @@ func printDevnet(w io.Writer, d *localnet.Devnet, balance *big.Int, pol policy.P
 	}
 
 	fmt.Fprintln(w, "\nClaude Code:")
-	fmt.Fprintf(w, "  claude mcp add %s -- %s serve --config %s\n", devnetServerName, shellWord(exe), shellWord(d.ConfigPath))
+	fmt.Fprintf(w, "  claude mcp add %s -- %s serve --config %s\n", devnetServerName, shellquote.Quote(exe), shellquote.Quote(d.ConfigPath))
 	snippet, err := json.MarshalIndent(desktopConfig{MCPServers: map[string]desktopServer{
 		devnetServerName: {Command: exe, Args: []string{"serve", "--config", d.ConfigPath}},
 	}}, "  ", "  ")
@@ -209,23 +210,4 @@ func printDevnet(w io.Writer, d *localnet.Devnet, balance *big.Int, pol policy.P
 	fmt.Fprintln(w, "\nRestart the MCP server in your host whenever you restart the devnet: the chain, token and payer are new each time.")
 	fmt.Fprintln(w, "Ctrl-C to stop.")
 	return nil
-}
-
-// shellWord quotes s for a POSIX shell when it needs it (macOS puts the
-// config directory under "Application Support"). On Windows it uses double
-// quotes, which both cmd and PowerShell read.
-func shellWord(s string) string {
-	safe := "@%+=:,./_-"
-	if runtime.GOOS == "windows" {
-		safe += `\` // the path separator, not an escape, there
-	}
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(safe, r))
-	}) < 0 {
-		return s
-	}
-	if runtime.GOOS == "windows" {
-		return `"` + s + `"`
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/x402-mcp/x402-mcp/internal/shellquote"
+
 	"context"
 	"errors"
 	"os"
@@ -59,7 +61,7 @@ func TestDevnetCommand(t *testing.T) {
 		"holds 7.5 USDC (read over JSON-RPC)",
 		"/v2/weather", "0.01 USDC", "x402 v2",
 		"Each payment: at most 0.10 USD", "Over 0.025 USD: ask the human first", "Networks: only eip155:1337",
-		"claude mcp add x402-devnet -- " + shellWord(exe) + " serve --config " + shellWord(cfgPath),
+		"claude mcp add x402-devnet -- " + shellquote.Quote(exe) + " serve --config " + shellquote.Quote(cfgPath),
 		`"mcpServers": {`, `"command": "` + exe + `"`,
 	} {
 		if !strings.Contains(out, want) {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/x402-mcp/x402-mcp/internal/shellquote"
+
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -79,7 +81,7 @@ func isLoopbackName(host string) bool {
 func readToken(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("cannot open token file: %w\n\thint: create it with: (umask 077; openssl rand -hex 32 > %s)", err, shellQuote(path))
+		return nil, fmt.Errorf("cannot open token file: %w\n\thint: create it with: (umask 077; openssl rand -hex 32 > %s)", err, shellquote.Quote(path))
 	}
 	defer f.Close()
 	st, err := f.Stat()
@@ -92,7 +94,7 @@ func readToken(path string) ([]byte, error) {
 	// Windows has no group/other mode bits (Go reports 0666); it relies on
 	// ACLs instead, as the key files do.
 	if perm := st.Mode().Perm(); runtime.GOOS != "windows" && perm&0o077 != 0 {
-		return nil, fmt.Errorf("token file %s is accessible by group or others (mode %04o)\n\thint: run chmod 600 %s", path, perm, shellQuote(path))
+		return nil, fmt.Errorf("token file %s is accessible by group or others (mode %04o)\n\thint: run chmod 600 %s", path, perm, shellquote.Quote(path))
 	}
 	buf := make([]byte, maxTokenFile+1)
 	n, err := io.ReadFull(f, buf)
@@ -113,7 +115,7 @@ func readToken(path string) ([]byte, error) {
 	}
 	if len(tok) < minTokenLength {
 		clear(buf)
-		return nil, fmt.Errorf("token file %s holds %d characters; at least %d are needed\n\thint: use a random token: (umask 077; openssl rand -hex 32 > %s)", path, len(tok), minTokenLength, shellQuote(path))
+		return nil, fmt.Errorf("token file %s holds %d characters; at least %d are needed\n\thint: use a random token: (umask 077; openssl rand -hex 32 > %s)", path, len(tok), minTokenLength, shellquote.Quote(path))
 	}
 	return tok, nil
 }

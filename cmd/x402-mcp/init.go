@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/x402-mcp/x402-mcp/internal/shellquote"
+
 	"encoding/json"
 	"errors"
 	"flag"
@@ -174,7 +176,7 @@ func readPassphraseFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("init: passphrase file %s is not a regular file", path)
 	}
 	if perm := st.Mode().Perm(); runtime.GOOS != "windows" && perm&0o077 != 0 {
-		return nil, fmt.Errorf("init: passphrase file %s is accessible by group or others (mode %04o)\n\thint: run chmod 600 %s", path, perm, shellQuote(path))
+		return nil, fmt.Errorf("init: passphrase file %s is accessible by group or others (mode %04o)\n\thint: run chmod 600 %s", path, perm, shellquote.Quote(path))
 	}
 	buf := make([]byte, maxPassphraseFile+1)
 	n, err := io.ReadFull(f, buf)
@@ -384,11 +386,11 @@ func printInit(w io.Writer, p initPaths, addr string) error {
 		fmt.Fprintf(&b, "  %s  the passphrase (chmod 600)\n", p.passphrase)
 	}
 	fmt.Fprintf(&b, "  %s  the configuration\n", p.config)
-	fmt.Fprintf(&b, "  %s  the spending policy: read it before funding; check it with x402-mcp policy check %s\n\n", p.policy, shellQuote(p.policy))
+	fmt.Fprintf(&b, "  %s  the spending policy: read it before funding; check it with x402-mcp policy check %s\n\n", p.policy, shellquote.Quote(p.policy))
 
 	b.WriteString("Register the server with your MCP host (the snippets name only the config file):\n\n")
 	b.WriteString("Claude Code:\n")
-	fmt.Fprintf(&b, "  claude mcp add x402 -- %s serve --config %s\n\n", shellQuote(exe), shellQuote(p.config))
+	fmt.Fprintf(&b, "  claude mcp add x402 -- %s serve --config %s\n\n", shellquote.Quote(exe), shellquote.Quote(p.config))
 	hostJSON, err := mcpServersJSON(exe, p.config)
 	if err != nil {
 		return err
@@ -418,21 +420,6 @@ func mcpServersJSON(exe, config string) (string, error) {
 		return "", err
 	}
 	return string(out) + "\n", nil
-}
-
-// shellQuote makes a path copy-pasteable into a POSIX shell.
-func shellQuote(s string) string {
-	safe := s != ""
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("/._-+,:@%=", c)) {
-			safe = false
-			break
-		}
-	}
-	if safe {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // starterConfig names the files init wrote. Paths init created are

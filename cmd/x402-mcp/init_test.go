@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/x402-mcp/x402-mcp/internal/shellquote"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -116,7 +118,7 @@ func TestInit(t *testing.T) {
 
 	// The snippets name the binary and the config, and nothing secret.
 	exe, _ := filepath.EvalSymlinks(bin)
-	if want := "claude mcp add x402 -- " + shellQuote(exe) + " serve --config " + shellQuote(cfgPath); !strings.Contains(r.stdout, want) {
+	if want := "claude mcp add x402 -- " + shellquote.Quote(exe) + " serve --config " + shellquote.Quote(cfgPath); !strings.Contains(r.stdout, want) {
 		t.Errorf("output lacks %q:\n%s", want, r.stdout)
 	}
 	blocks := jsonBlocks(r.stdout)
@@ -270,7 +272,7 @@ func TestInitTerminal(t *testing.T) {
 	base := t.TempDir()
 	typeIn := func(dir string, answers ...string) (string, int) {
 		t.Helper()
-		cmd := exec.Command(script, "-qfec", shellQuote(bin)+" init --dir "+shellQuote(dir), "/dev/null")
+		cmd := exec.Command(script, "-qfec", shellquote.Quote(bin)+" init --dir "+shellquote.Quote(dir), "/dev/null")
 		cmd.Env = hermeticEnv()
 		in, _ := cmd.StdinPipe()
 		out, _ := cmd.StdoutPipe()
