@@ -234,17 +234,19 @@ func scanLines(path string, data []byte) (*fileLines, error) {
 	table := ""
 	seen := map[string]bool{}
 	line := func(n *unstable.Node) int { return p.Shape(n.Raw).Start.Line }
-	var walk func(prefix string, kv *unstable.Node) error
-	walk = func(prefix string, kv *unstable.Node) error {
-		it := kv.Key()
-		var parts []string
-		first := 0
+	// keyParts splits a dotted key and finds the line of its first part.
+	keyParts := func(it unstable.Iterator) (parts []string, first int) {
 		for it.Next() {
 			if first == 0 {
 				first = line(it.Node())
 			}
 			parts = append(parts, string(it.Node().Data))
 		}
+		return parts, first
+	}
+	var walk func(prefix string, kv *unstable.Node) error
+	walk = func(prefix string, kv *unstable.Node) error {
+		parts, first := keyParts(kv.Key())
 		full := prefix + strings.Join(parts, ".")
 		if seen[full] {
 			return &FileError{Path: path, Line: first, Key: full, Msg: "key is set twice",
@@ -268,15 +270,7 @@ func scanLines(path string, data []byte) (*fileLines, error) {
 		n := p.Expression()
 		switch n.Kind {
 		case unstable.ArrayTable, unstable.Table:
-			it := n.Key()
-			var parts []string
-			first := 0
-			for it.Next() {
-				if first == 0 {
-					first = line(it.Node())
-				}
-				parts = append(parts, string(it.Node().Data))
-			}
+			parts, first := keyParts(n.Key())
 			table = strings.Join(parts, ".")
 			if n.Kind == unstable.ArrayTable && table == "endpoint" {
 				table = fmt.Sprintf("endpoint[%d]", len(fl.headers))
