@@ -2,6 +2,7 @@ package x402
 
 import (
 	"net/http"
+	"os"
 	"testing"
 )
 
@@ -37,6 +38,25 @@ func BenchmarkPaymentHeader(b *testing.B) {
 	for b.Loop() {
 		if _, _, err := PaymentHeader(pr, &pr.Options[0], auth, sig); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkInputsFromRequired(b *testing.B) {
+	data, err := os.ReadFile("testdata/inputs/bazaar-post-required.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	pr, err := ParseResponse(nil, data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := []byte(`{"text":"Hello","target":"fr"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		in, ok := InputsFromRequired(pr)
+		if !ok || len(in.Missing(nil, body)) != 0 {
+			b.Fatal("inputs not read")
 		}
 	}
 }

@@ -2,7 +2,11 @@
 // payment requirements of an HTTP 402 response, writes the payment header of
 // the paid retry, and reads the settlement header of the answer. It speaks
 // both protocol versions (v1 body and X-PAYMENT, v2 PAYMENT-REQUIRED and
-// PAYMENT-SIGNATURE).
+// PAYMENT-SIGNATURE). It also reads what a 402 (or a discovery listing) says
+// the request needs — the bazaar extension's input and schema in v2, an
+// option's outputSchema in v1 — so that an agent sees it before paying and
+// a caller can refuse to pay for a request that visibly lacks a required
+// query parameter or JSON body field (Inputs.Missing).
 //
 // Nothing here signs, holds keys, decides whether a price is acceptable or
 // talks to the network; those belong to the callers. This package only makes
@@ -41,4 +45,8 @@
 //     ErrUnsupportedNetwork. Untrusted text inside an error message is
 //     truncated and quoted, and text kept for display is bounded and
 //     stripped of control characters.
+//   - Inputs are display data, bounded per field and per list, except their
+//     Required flags, whose only use is Missing: a reason to refuse a
+//     payment, never to make one. Missing reports only what is plainly
+//     absent; a body, type or schema it cannot read is never a reason.
 package x402

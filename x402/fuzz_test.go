@@ -7,6 +7,10 @@ import (
 	"errors"
 	"math/big"
 	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -74,7 +78,14 @@ func FuzzParseResponse(f *testing.F) {
 
 func checkDisplay(t *testing.T, s string) {
 	t.Helper()
-	if len(s) > maxDisplayBytes+len("…") || !utf8.ValidString(s) {
+	checkDisplayBounded(t, s, maxDisplayBytes)
+}
+
+// checkDisplayBounded asserts that s is display-clean and at most limit
+// bytes plus the ellipsis that marks a cut.
+func checkDisplayBounded(t *testing.T, s string, limit int) {
+	t.Helper()
+	if len(s) > limit+len("…") || !utf8.ValidString(s) {
 		t.Fatalf("display text unbounded or not UTF-8: %d bytes", len(s))
 	}
 	for _, r := range s {
@@ -188,6 +199,93 @@ func FuzzCAIP2(f *testing.F) {
 		if name, ok := V1Name(caip2); ok {
 			if back, _, err := CAIP2(name); err != nil || back != caip2 {
 				t.Fatalf("V1Name(%q) = %q does not map back", caip2, name)
+			}
+		}
+	})
+}
+
+func FuzzParseInputs(f *testing.F) {
+	docs, err := filepath.Glob(filepath.Join("testdata", "inputs", "*.json"))
+	if err != nil || len(docs) == 0 {
+		f.Fatalf("no seed documents: %v", err)
+	}
+	for _, doc := range docs {
+		data, err := os.ReadFile(doc)
+		if err != nil {
+			f.Fatal(err)
+		}
+		top := objectFields(data)
+		bazaar := objectFields(objectFields(top["extensions"])["bazaar"])
+		if input := objectFields(bazaar["info"])["input"]; input != nil {
+			f.Add([]byte(input), []byte(bazaar["schema"]), []byte(`{"query":"x"}`), "city=Paris")
+			f.Add([]byte(input), []byte(nil), []byte(``), "")
+		}
+		var accepts []json.RawMessage
+		_ = json.Unmarshal(top["accepts"], &accepts)
+		for _, o := range accepts {
+			if input := objectFields(objectFields(o)["outputSchema"])["input"]; input != nil {
+				f.Add([]byte(input), []byte(nil), []byte(`{"text":1}`), "lang=en")
+			}
+		}
+	}
+	f.Add([]byte(`{"type":"http","queryParams":["city"]}`), []byte(`{"properties":{"input":{"properties":{"queryParams":{"required":"city"}}}}}`), []byte(`[]`), "a=1")
+	f.Add([]byte(`{"type":"http","bodyType":"json","bodyFields":{"a\u0000":{"required":true},"b":{"required":true}}}`), []byte(nil), []byte(`{"B":1}`), "")
+	f.Add([]byte(`{"type":"mcp","toolName":"t","inputSchema":{"properties":{"x":{"type":["a","b"]}},"required":["x",1]}}`), []byte(`{}`), []byte(``), "")
+
+	f.Fuzz(func(t *testing.T, input, schema, body []byte, rawQuery string) {
+		in, ok := ParseInputs(input, schema)
+		if !ok {
+			if !reflect.DeepEqual(in, Inputs{}) {
+				t.Fatalf("not ok but %+v", in)
+			}
+			return
+		}
+		if len(input) > MaxInputBytes || !json.Valid(input) {
+			t.Fatalf("accepted %d bytes of input that is oversized or not JSON", len(input))
+		}
+		switch {
+		case in.Type != "" && in.Type != InputTypeHTTP && in.Type != InputTypeMCP,
+			in.BodyType != "" && in.BodyType != BodyTypeJSON && in.BodyType != BodyTypeFormData && in.BodyType != BodyTypeText,
+			len(in.Method) > maxMethodBytes || strings.ToUpper(in.Method) != in.Method || strings.ContainsFunc(in.Method, func(r rune) bool { return r < 'A' || r > 'Z' }),
+			in.ToolName != "" && !validName(in.ToolName):
+			t.Fatalf("type %q, body type %q, method %q, tool %q", in.Type, in.BodyType, in.Method, in.ToolName)
+		}
+		checkDisplayBounded(t, in.BodyExample, maxBodyExampleBytes)
+		// Without the word anywhere (and no escapes that could spell it),
+		// nothing can have been declared required.
+		noRequired := !bytes.Contains(input, []byte("required")) && !bytes.Contains(schema, []byte("required")) &&
+			!bytes.Contains(input, []byte(`\`)) && !bytes.Contains(schema, []byte(`\`))
+		required := 0
+		for _, list := range [][]Field{in.Query, in.Body, in.Headers} {
+			if len(list) > MaxInputFields {
+				t.Fatalf("%d fields in one list", len(list))
+			}
+			for i, fl := range list {
+				if !validName(fl.Name) {
+					t.Fatalf("field name %q", fl.Name)
+				}
+				if i > 0 && (!list[i-1].Required && fl.Required || list[i-1].Required == fl.Required && list[i-1].Name >= fl.Name) {
+					t.Fatalf("fields out of order: %q then %q", list[i-1].Name, fl.Name)
+				}
+				if fl.Required {
+					if noRequired {
+						t.Fatalf("field %q required though nothing says so", fl.Name)
+					}
+					required++
+				}
+				checkDisplayBounded(t, fl.Type, maxInputTypeBytes)
+				checkDisplayBounded(t, fl.Description, maxInputDescBytes)
+				checkDisplayBounded(t, fl.Example, maxInputExampleBytes)
+			}
+		}
+		query, _ := url.ParseQuery(rawQuery)
+		missing := in.Missing(query, body)
+		if len(missing) > required || in.Type != InputTypeHTTP && len(missing) > 0 {
+			t.Fatalf("Missing = %q with %d required fields, type %q", missing, required, in.Type)
+		}
+		for _, m := range missing {
+			if !strings.HasPrefix(m, `query parameter "`) && !strings.HasPrefix(m, `body field "`) {
+				t.Fatalf("Missing returned %q", m)
 			}
 		}
 	})

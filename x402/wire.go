@@ -99,10 +99,16 @@ func decodeHeader(value, where string) ([]byte, error) {
 // (cut on a rune boundary), with control characters and bidirectional
 // overrides turned into spaces so a server cannot forge line breaks, terminal
 // escapes or reversed text in an agent's transcript.
-func displayText(s string) string {
+func displayText(s string) string { return displayClip(s, maxDisplayBytes) }
+
+// displayClip is displayText with its own bound, for values that deserve
+// less room than a whole message (a field name, an example value) or more
+// (an example request body). A cut value ends in "…", so it is at most
+// limit+len("…") bytes.
+func displayClip(s string, limit int) string {
 	cut := false
-	if len(s) > maxDisplayBytes {
-		n := maxDisplayBytes
+	if len(s) > limit {
+		n := limit
 		for n > 0 && !utf8.RuneStart(s[n]) {
 			n--
 		}
