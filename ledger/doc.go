@@ -50,6 +50,42 @@
 //
 // Any other transition is refused with ErrBadTransition.
 //
+// # Approvals
+//
+// A payment above the operator's approval threshold needs a human's yes.
+// When the host cannot ask (no elicitation), the paying flow records a
+// pending approval; a human approves or denies it out of band (the CLI);
+// when the agent repeats the call, the payment uses it:
+//
+//	RequestApproval → Decide → Reserve with Record.Approval
+//
+//	pending  → approved | denied   Decide, while unexpired
+//	approved → used                Reserve, while unexpired
+//
+// "expired" is not a state but a status (Approval.Status): a pending or
+// approved approval past Expires can no longer be decided or used, so
+// nothing needs to run for approvals to expire.
+//
+//   - An approval pays at most once. Reserve consumes it in the same write
+//     transaction that checks the budgets and inserts the record, with an
+//     UPDATE conditional on its being approved and unexpired; if that
+//     changes no row the whole reservation is undone. Any number of
+//     payments racing for one approval, in any processes, get one record
+//     between them; a budget refusal leaves the approval unused.
+//   - An approval pays only the terms it was granted for: the payment must
+//     present the same Binding (pay's hash of the exact terms) and carry
+//     the same amount, asset, network, payee and host. A repeat of the
+//     call whose terms changed finds the old approval by its RequestKey,
+//     and needs a new one.
+//   - Deciding is one conditional UPDATE too: of two humans answering at
+//     once, one decision holds and the other is told what happened.
+//   - Approvals are never deleted and their terms never change; a used
+//     approval names its record, and a record uses at most one approval.
+//     SQL triggers enforce the transitions above and these rules.
+//   - Text another party wrote (the requester) is stored as one clean,
+//     bounded line, and the URL and token a human reads hold no invisible
+//     or format characters.
+//
 // # Concurrency and cost
 //
 // Within a process all writes go through one goroutine that groups the

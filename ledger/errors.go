@@ -27,7 +27,47 @@ var (
 	ErrTooNew = errors.New("ledger: ledger file is newer than this program")
 	// ErrClosed: the Ledger was closed.
 	ErrClosed = errors.New("ledger: closed")
+	// ErrApprovalNotFound: no approval has that ID.
+	ErrApprovalNotFound = errors.New("ledger: no such approval")
+	// ErrApprovalUnusable: Reserve was given an approval that cannot pay
+	// for the record (not approved, expired, used, or other terms); nothing
+	// was recorded. Returned as an *ApprovalUnusableError.
+	ErrApprovalUnusable = errors.New("ledger: approval cannot pay for this payment")
 )
+
+// ApprovalStateError is returned by Decide when the approval is not
+// pending: a human already decided it, a payment used it, or it expired.
+// Nothing was changed.
+type ApprovalStateError struct {
+	ID     string
+	Status string        // as Approval.Status says it: approved, denied, used or expired
+	To     ApprovalState // what the call asked for
+}
+
+func (e *ApprovalStateError) Error() string {
+	if e.Status == statusExpired {
+		return fmt.Sprintf("ledger: approval %s has expired and can no longer be %s", e.ID, e.To)
+	}
+	return fmt.Sprintf("ledger: approval %s is already %s", e.ID, e.Status)
+}
+
+// ApprovalUnusableError says why Reserve refused an approval. It matches
+// ErrApprovalUnusable with errors.Is.
+type ApprovalUnusableError struct {
+	ID string
+	// Status is the approval's status as Approval.Status says it, or ""
+	// when there is no such approval or it could not be read.
+	Status   string
+	RecordID int64  // the payment that used it, when Status is used
+	Reason   string // for people: why it cannot pay
+}
+
+func (e *ApprovalUnusableError) Error() string {
+	return fmt.Sprintf("ledger: approval %s cannot pay: %s", e.ID, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrApprovalUnusable) true.
+func (e *ApprovalUnusableError) Is(target error) bool { return target == ErrApprovalUnusable }
 
 // TransitionError says which transition was refused. It matches
 // ErrBadTransition with errors.Is.

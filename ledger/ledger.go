@@ -71,6 +71,12 @@ type Record struct {
 
 	Owner      string    // process instance that reserved it (set by the ledger)
 	LeaseUntil time.Time // until when the owner may still be working on it (set by the ledger)
+
+	// Approval, when set, is the human's approval this payment uses:
+	// Reserve consumes it in the transaction that records the payment, or
+	// records nothing. It is not read back by Get, Recent or Pending (the
+	// approval names its record instead: Approval.RecordID).
+	Approval *ApprovalUse
 }
 
 // Limit is one budget. Reserve refuses a payment that would make any of the

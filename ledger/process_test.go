@@ -42,6 +42,8 @@ func TestHelperProcess(t *testing.T) {
 		err = helperHammer()
 	case "crash":
 		err = helperCrash()
+	case "approval":
+		err = helperApproval()
 	default:
 		err = fmt.Errorf("unknown mode %q", mode)
 	}

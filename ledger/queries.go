@@ -40,9 +40,16 @@ const (
 	// Applies a chain check only if nobody resolved the record meanwhile.
 	qResolve = `UPDATE records SET state = ?, note = ?, updated = ?
 		WHERE id = ? AND state = 'unknown' AND lease_until <= ?`
+
+	// Consumes an approval for record ?1 (see useApproval): one statement,
+	// so checking and marking it used cannot be split by another writer.
+	qUseApproval = `UPDATE approvals SET state = 'used', record_id = ?1
+		WHERE id = ?3 AND state = 'approved' AND expires > ?2 AND binding = ?4
+		AND amount = ?5 AND network = ?6 AND host = ?7
+		AND lower(asset) = lower(?8) AND lower(pay_to) = lower(?9)`
 )
 
 var writeQueries = []string{
 	qFindNonce, qInsert, qSumLifetime, qSumWindow, qSumWindowHost,
-	qStateOwner, qMove, qExpired, qExpire, qResolve,
+	qStateOwner, qMove, qExpired, qExpire, qResolve, qUseApproval,
 }

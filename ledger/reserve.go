@@ -16,6 +16,12 @@ import (
 // break) and records nothing in that case. A limit on another host than
 // r.Host does not constrain r, since r does not add to its sum.
 //
+// With r.Approval set, the same transaction also consumes that approval
+// (see ApprovalUse): if it is not approved, has expired, was used, or is
+// bound to other terms, Reserve returns an error matching
+// ErrApprovalUnusable and records nothing. A budget refusal leaves the
+// approval unused. So an approval pays at most once, across processes.
+//
 // The caller supplies the payment fields; ID, Created, Updated, State,
 // Owner and LeaseUntil are set by the ledger, and the outcome fields
 // (Transaction, Settlement, Note) start empty. The returned Record is what
@@ -24,6 +30,14 @@ func (l *Ledger) Reserve(ctx context.Context, r Record, limits []Limit) (Record,
 	if err := validateRecord(&r); err != nil {
 		return Record{}, err
 	}
+	var use *ApprovalUse
+	if r.Approval != nil {
+		u := *r.Approval // a copy: validateUse normalises its ID
+		if err := validateUse(&u); err != nil {
+			return Record{}, err
+		}
+		use = &u
+	}
 	if err := validateLimits(limits); err != nil {
 		return Record{}, err
 	}
@@ -31,7 +45,7 @@ func (l *Ledger) Reserve(ctx context.Context, r Record, limits []Limit) (Record,
 		URL: r.URL, Host: r.Host, Network: r.Network, Asset: r.Asset, Token: r.Token,
 		Decimals: r.Decimals, Amount: new(big.Int).Set(r.Amount), USDNano: r.USDNano,
 		PayTo: r.PayTo, Payer: r.Payer, Nonce: r.Nonce, ValidBefore: r.ValidBefore,
-		State: Reserved, Owner: l.owner,
+		State: Reserved, Owner: l.owner, Approval: use,
 	}
 	var out Record
 	err := l.write(ctx, func(ctx context.Context, tx *wtx) error {
@@ -83,6 +97,13 @@ func (l *Ledger) reserve(ctx context.Context, tx *wtx, r Record, limits []Limit)
 	}
 	if r.ID, err = res.LastInsertId(); err != nil {
 		return Record{}, fmt.Errorf("ledger: reserve: %w", err)
+	}
+	// After the budgets and the insert: a refused budget leaves the
+	// approval unused, and the approval needs the record's ID.
+	if r.Approval != nil {
+		if err := l.useApproval(ctx, tx, r, now); err != nil {
+			return Record{}, err
+		}
 	}
 	return r, nil
 }

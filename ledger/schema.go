@@ -128,6 +128,84 @@ BEGIN
 	SELECT RAISE(ABORT, 'ledger: sums are never deleted');
 END;
 `,
+	// v2: approvals (see approvals.go).
+	`
+CREATE TABLE approvals (
+	-- Typed by a human: "ap-" and 8 base32 letters, random.
+	id          TEXT    PRIMARY KEY CHECK (length(id) = 11 AND id GLOB 'ap-[a-z2-7][a-z2-7][a-z2-7][a-z2-7][a-z2-7][a-z2-7][a-z2-7][a-z2-7]'),
+	-- sha-256 sized hashes as lower-case hex, compared byte for byte
+	binding     TEXT    NOT NULL CHECK (length(binding) = 64 AND binding NOT GLOB '*[^0-9a-f]*'),
+	request_key TEXT    NOT NULL CHECK (length(request_key) = 64 AND request_key NOT GLOB '*[^0-9a-f]*'),
+	method      TEXT    NOT NULL,
+	url         TEXT    NOT NULL,
+	host        TEXT    NOT NULL,
+	network     TEXT    NOT NULL,
+	asset       TEXT    NOT NULL,
+	token       TEXT    NOT NULL,
+	decimals    INTEGER NOT NULL CHECK (decimals BETWEEN 0 AND 255),
+	amount      TEXT    NOT NULL CHECK (length(amount) BETWEEN 1 AND 78
+	                                    AND amount NOT GLOB '*[^0-9]*' AND amount NOT GLOB '0*'),
+	usd_nano    INTEGER NOT NULL CHECK (usd_nano >= 0),
+	pay_to      TEXT    NOT NULL,
+	requester   TEXT    NOT NULL,
+	created     INTEGER NOT NULL,                  -- unix ns
+	expires     INTEGER NOT NULL CHECK (expires > created),
+	state       TEXT    NOT NULL CHECK (state IN ('pending', 'approved', 'denied', 'used')),
+	decided     INTEGER NOT NULL DEFAULT 0,        -- unix ns; 0 while pending
+	record_id   INTEGER NOT NULL DEFAULT 0,        -- the record that used it; 0 until used
+	CHECK ((state = 'pending') = (decided = 0)),
+	CHECK ((state = 'used') = (record_id <> 0))
+) STRICT;
+
+-- A repeated call finds its approval (LatestApproval).
+CREATE INDEX approvals_request ON approvals (request_key, created);
+-- What awaits a decision (Approvals), and dedupe in RequestApproval.
+CREATE INDEX approvals_state ON approvals (state, expires);
+-- A payment consumes at most one approval.
+CREATE UNIQUE INDEX approvals_record ON approvals (record_id) WHERE record_id <> 0;
+
+-- Backstops for the approval invariants in doc.go.
+CREATE TRIGGER approvals_transition BEFORE UPDATE OF state ON approvals
+WHEN NOT (OLD.state = NEW.state
+	OR (OLD.state = 'pending'  AND NEW.state IN ('approved', 'denied'))
+	OR (OLD.state = 'approved' AND NEW.state = 'used'))
+BEGIN
+	SELECT RAISE(ABORT, 'ledger: forbidden approval transition');
+END;
+
+-- decided and record_id are written once, by the transition that sets them.
+CREATE TRIGGER approvals_outcome BEFORE UPDATE OF decided, record_id ON approvals
+WHEN (NEW.decided IS NOT OLD.decided
+		AND NOT (OLD.state = 'pending' AND NEW.state IN ('approved', 'denied')))
+	OR (NEW.record_id IS NOT OLD.record_id
+		AND NOT (OLD.state = 'approved' AND NEW.state = 'used'))
+BEGIN
+	SELECT RAISE(ABORT, 'ledger: approval outcome fields are written once');
+END;
+
+-- An approval pays only its own terms: the record that uses it must exist
+-- and carry the same amount, token, network, payee and host.
+CREATE TRIGGER approvals_use BEFORE UPDATE OF state ON approvals
+WHEN NEW.state = 'used' AND OLD.state <> 'used' AND NOT EXISTS (
+	SELECT 1 FROM records r WHERE r.id = NEW.record_id
+		AND r.amount = NEW.amount AND r.network = NEW.network AND r.host = NEW.host
+		AND lower(r.asset) = lower(NEW.asset) AND lower(r.pay_to) = lower(NEW.pay_to))
+BEGIN
+	SELECT RAISE(ABORT, 'ledger: an approval is used only by a record with its terms');
+END;
+
+CREATE TRIGGER approvals_immutable BEFORE UPDATE OF
+	id, binding, request_key, method, url, host, network, asset, token, decimals,
+	amount, usd_nano, pay_to, requester, created, expires ON approvals
+BEGIN
+	SELECT RAISE(ABORT, 'ledger: approval terms are immutable');
+END;
+
+CREATE TRIGGER approvals_keep BEFORE DELETE ON approvals
+BEGIN
+	SELECT RAISE(ABORT, 'ledger: approvals are never deleted');
+END;
+`,
 }
 
 // schemaVersion is the version this program writes.

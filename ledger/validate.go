@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -133,4 +134,85 @@ func clip(s string, n int) string {
 // replaced, then the result is cut.
 func cleanText(s string, n int) string {
 	return clip(strings.ToValidUTF8(s, "\uFFFD"), n)
+}
+
+// validateApproval checks what a caller supplies to RequestApproval. A
+// human decides by reading these fields, so the ones shown must look like
+// what they are: besides the bounds records have, the URL and token may
+// hold no invisible or format characters (a bidi override could make one
+// URL read as another).
+func validateApproval(a *Approval) error {
+	switch {
+	case a.Binding == [32]byte{}:
+		return invalid("approval binding is unset")
+	case a.RequestKey == [32]byte{}:
+		return invalid("approval request key is unset")
+	case !validMethod(a.Method):
+		return invalid("method %q must be an HTTP method of at most %d bytes", clip(a.Method, 40), maxMethod)
+	case a.URL == "" || len(a.URL) > maxURL || !visible(a.URL):
+		return invalid("url must be 1 to %d bytes of visible text", maxURL)
+	case !validHost(a.Host):
+		return invalid("host %q must be a normalised host name (lower-case, no port)", clip(a.Host, 80))
+	case !reNetwork.MatchString(a.Network):
+		return invalid("network %q is not a CAIP-2 id", clip(a.Network, 80))
+	case !reAddress.MatchString(a.Asset):
+		return invalid("asset %q is not a 0x address", clip(a.Asset, 80))
+	case len(a.Token) > maxToken || !visible(a.Token):
+		return invalid("token symbol must be at most %d bytes of visible text", maxToken)
+	case a.Amount == nil || a.Amount.Sign() <= 0 || a.Amount.BitLen() > maxAmountBits:
+		return invalid("amount must be a positive uint256")
+	case a.USDNano < 0:
+		return invalid("usd value must not be negative")
+	case !reAddress.MatchString(a.PayTo):
+		return invalid("payTo %q is not a 0x address", clip(a.PayTo, 80))
+	}
+	return nil
+}
+
+// validateUse checks Record.Approval and normalises its ID.
+func validateUse(u *ApprovalUse) error {
+	id, ok := approvalID(u.ID)
+	switch {
+	case !ok:
+		return invalid("approval id %q is not ap- and 8 letters", clip(u.ID, 40))
+	case u.Binding == [32]byte{}:
+		return invalid("approval binding is unset")
+	}
+	u.ID = id
+	return nil
+}
+
+// validMethod accepts an RFC 9110 token: what net/http sends as a method.
+func validMethod(m string) bool {
+	if m == "" || len(m) > maxMethod {
+		return false
+	}
+	for i := 0; i < len(m); i++ {
+		c := m[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// visible: printable, and every rune shows as itself: no control, format
+// (bidi, zero-width) or unassigned code point.
+func visible(s string) bool {
+	return printable(s) && !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsGraphic(r) })
+}
+
+// cleanLine is cleanText for text shown on one line of a table: control
+// characters become spaces and invisible ones are dropped, so what another
+// party wrote can neither forge a line nor reorder what a human reads.
+func cleanLine(s string, n int) string {
+	return cleanText(strings.Map(func(r rune) rune {
+		switch {
+		case unicode.IsControl(r):
+			return ' '
+		case !unicode.IsGraphic(r):
+			return -1
+		}
+		return r
+	}, s), n)
 }

@@ -9,7 +9,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/x402-mcp/x402-mcp/ledger"
 	"github.com/x402-mcp/x402-mcp/tokens"
 )
 
@@ -30,13 +29,7 @@ func history(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	path := cfg.LedgerPath
-	if path == "" {
-		if path, err = ledger.DefaultPath(); err != nil {
-			return err
-		}
-	}
-	led, err := ledger.Open(path, ledger.Options{Lease: ledgerLease(cfg)})
+	led, path, err := openLedgerFile(cfg)
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,10 @@ Usage:
   x402-mcp demo                                         run the whole flow on a local network
   x402-mcp policy check FILE [--config FILE]            validate a policy file and say what it allows
   x402-mcp history [--config FILE] [--json] [-n N]      list recorded payments, newest first
+  x402-mcp approvals [--config FILE] [--json] [--all] [-n N]
+                                                        list payments waiting for your approval
+  x402-mcp approve ID [--config FILE]                   approve one: the agent's repeat of the call pays it once
+  x402-mcp deny ID [--config FILE]                      refuse one
   x402-mcp wallet address|balance [--config FILE]       the payer's address, or its balances over RPC
   x402-mcp devnet [--dir DIR] [--fund USDC]             run a local x402 network with play money for an MCP host
   x402-mcp version                                      print the version
@@ -81,6 +85,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return policyCommand(args[1:], stdout, stderr)
 	case "history":
 		return history(ctx, args[1:], stdout, stderr)
+	case "approvals":
+		return approvalsCommand(ctx, args[1:], stdout, stderr)
+	case "approve", "deny":
+		return decideCommand(ctx, args[0] == "approve", args[1:], stdout, stderr)
 	case "devnet":
 		return devnetCommand(ctx, args[1:], stdout, stderr)
 	case "wallet":
@@ -93,5 +101,5 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
-	return &exitError{code: 2, err: fmt.Errorf("unknown command %q\n\thint: the commands are init, serve, demo, devnet, wallet, policy check, history and version", args[0])}
+	return &exitError{code: 2, err: fmt.Errorf("unknown command %q\n\thint: the commands are init, serve, demo, devnet, wallet, policy check, history, approvals, approve, deny and version", args[0])}
 }

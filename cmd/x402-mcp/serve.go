@@ -130,14 +130,7 @@ func newCatalog(cfg *config.Config) (*catalog.Catalog, error) {
 // unknown is settled by asking the token whether its authorization was
 // used.
 func openLedger(ctx context.Context, cfg *config.Config, w *wallet.Reader, logger *slog.Logger) (*ledger.Ledger, error) {
-	path := cfg.LedgerPath
-	if path == "" {
-		var err error
-		if path, err = ledger.DefaultPath(); err != nil {
-			return nil, fmt.Errorf("finding the ledger location: %w\n\thint: set ledger = \"/path/to/ledger.db\" in the config", err)
-		}
-	}
-	led, err := ledger.Open(path, ledger.Options{Lease: ledgerLease(cfg)})
+	led, path, err := openLedgerFile(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -155,6 +148,25 @@ func openLedger(ctx context.Context, cfg *config.Config, w *wallet.Reader, logge
 		logger.Warn("ledger: a payment left pending by an earlier process was resolved", "ledger_id", ch.ID, "from", ch.From, "to", ch.To)
 	}
 	return led, nil
+}
+
+// openLedgerFile opens the ledger file the config names, else the default
+// one, for the server and the commands that read or decide on the ledger
+// alike: every process sharing the ledger must find the same file. It
+// returns the path, for messages.
+func openLedgerFile(cfg *config.Config) (*ledger.Ledger, string, error) {
+	path := cfg.LedgerPath
+	if path == "" {
+		var err error
+		if path, err = ledger.DefaultPath(); err != nil {
+			return nil, "", fmt.Errorf("finding the ledger location: %w\n\thint: set ledger = \"/path/to/ledger.db\" in the config", err)
+		}
+	}
+	led, err := ledger.Open(path, ledger.Options{Lease: ledgerLease(cfg)})
+	if err != nil {
+		return nil, "", err
+	}
+	return led, path, nil
 }
 
 // ledgerLease is how long a reservation may stay in flight: longer than

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+	"unicode/utf8"
+
+	"github.com/x402-mcp/x402-mcp/ledger"
+	"github.com/x402-mcp/x402-mcp/tokens"
+)
+
+// How a human sees approvals: the ledger holds them (see ledger/doc.go),
+// so every server sharing the ledger file sees the same decision, and
+// these commands need no server running.
+
+// approvalsCommand lists the approvals waiting for a decision (or, with
+// --all, recent ones of every status): a table for people, JSON for
+// machines.
+func approvalsCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("approvals", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "configuration file (TOML)")
+	asJSON := fs.Bool("json", false, "print JSON, one array of approvals")
+	all := fs.Bool("all", false, "list recent approvals of every status, not only the pending ones")
+	n := fs.Int("n", 50, "how many approvals, newest first (at most 1000)")
+	if err := fs.Parse(args); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	if fs.NArg() > 0 || *n < 1 || *n > 1000 {
+		return &exitError{code: 2, err: errors.New("usage: x402-mcp approvals [--config FILE] [--json] [--all] [-n 1..1000]")}
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	led, path, err := openLedgerFile(cfg)
+	if err != nil {
+		return err
+	}
+	defer led.Close()
+	as, err := led.Approvals(ctx, *all, *n)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	if *asJSON {
+		return printApprovalsJSON(stdout, as, now)
+	}
+	if len(as) == 0 {
+		what := "no approvals are pending"
+		if *all {
+			what = "no approvals are recorded"
+		}
+		fmt.Fprintf(stdout, "%s in %s\nan approval appears here when the agent asks to pay more than the policy's approval_above and the MCP host cannot ask you; approve it with x402-mcp approve ID, and the agent's repeat of the call pays\n", what, path)
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATUS\tAMOUNT\tHOST\tPAYEE\tREQUEST\tREQUESTER\tAGE\tEXPIRES")
+	for _, a := range as {
+		status := a.Status(now)
+		if a.State == ledger.ApprovalUsed {
+			status = fmt.Sprintf("used (payment %d)", a.RecordID)
+		}
+		expires := "-"
+		if a.State == ledger.ApprovalPending || a.State == ledger.ApprovalApproved {
+			expires = relative(now, a.Expires)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s %s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, status,
+			tokens.FormatUnits(a.Amount, a.Decimals), a.Token, a.Host, a.PayTo,
+			shorten(a.Method+" "+a.URL, 60), shorten(a.Requester, 30), roughly(now.Sub(a.Created)), expires)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if !*all {
+		fmt.Fprintln(stdout, "\napprove one with x402-mcp approve ID, or refuse it with x402-mcp deny ID")
+	}
+	return nil
+}
+
+// approvalJSON is one approval in --json output. The field names are an
+// interface: add fields, never rename them.
+type approvalJSON struct {
+	ID         string `json:"id"`
+	Status     string `json:"status"`
+	Amount     string `json:"amount"`
+	AmountAtom string `json:"amount_atomic"`
+	Token      string `json:"token"`
+	Asset      string `json:"asset"`
+	Network    string `json:"network"`
+	PayTo      string `json:"pay_to"`
+	Host       string `json:"host"`
+	Method     string `json:"method"`
+	URL        string `json:"url"`
+	Requester  string `json:"requester"`
+	Created    string `json:"created"`
+	Expires    string `json:"expires"`
+	Decided    string `json:"decided"`   // "" until approved or denied
+	RecordID   int64  `json:"record_id"` // 0 until a payment used it
+}
+
+func printApprovalsJSON(w io.Writer, as []ledger.Approval, now time.Time) error {
+	rows := make([]approvalJSON, 0, len(as))
+	for _, a := range as {
+		decided := ""
+		if !a.Decided.IsZero() {
+			decided = a.Decided.UTC().Format(time.RFC3339)
+		}
+		rows = append(rows, approvalJSON{
+			ID: a.ID, Status: a.Status(now),
+			Amount: tokens.FormatUnits(a.Amount, a.Decimals), AmountAtom: a.Amount.String(),
+			Token: a.Token, Asset: a.Asset, Network: a.Network, PayTo: a.PayTo, Host: a.Host,
+			Method: a.Method, URL: a.URL, Requester: a.Requester,
+			Created: a.Created.UTC().Format(time.RFC3339), Expires: a.Expires.UTC().Format(time.RFC3339),
+			Decided: decided, RecordID: a.RecordID,
+		})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rows)
+}
+
+// decideCommand handles `x402-mcp approve ID` and `x402-mcp deny ID`.
+func decideCommand(ctx context.Context, approve bool, args []string, stdout, stderr io.Writer) error {
+	verb := "deny"
+	if approve {
+		verb = "approve"
+	}
+	fs := flag.NewFlagSet(verb, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "configuration file (TOML)")
+	ids, err := parseInterspersed(fs, args)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	if len(ids) != 1 {
+		return &exitError{code: 2, err: fmt.Errorf("usage: x402-mcp %s ID [--config FILE]\n\thint: x402-mcp approvals lists the pending approvals and their IDs", verb)}
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	led, path, err := openLedgerFile(cfg)
+	if err != nil {
+		return err
+	}
+	defer led.Close()
+	a, err := led.Decide(ctx, ids[0], approve)
+	var se *ledger.ApprovalStateError
+	switch {
+	case errors.Is(err, ledger.ErrApprovalNotFound):
+		return fmt.Errorf("no approval %q in %s\n\thint: run x402-mcp approvals to list the pending ones (--all for every status)", shorten(ids[0], 40), path)
+	case errors.As(err, &se):
+		return notPending(ctx, led, se, verb)
+	case err != nil:
+		return err
+	}
+	if approve {
+		fmt.Fprintf(stdout, "approved %s:\n", a.ID)
+	} else {
+		fmt.Fprintf(stdout, "denied %s:\n", a.ID)
+	}
+	printTerms(stdout, a)
+	if approve {
+		fmt.Fprintf(stdout, "\nthe agent can now repeat the same x402_fetch call; it will pay exactly these terms once, before %s\n", stamp(a.Expires))
+	} else {
+		fmt.Fprintln(stdout, "\nnothing was paid; if the agent repeats the call, it is told the payment was denied")
+	}
+	return nil
+}
+
+// notPending explains, with the approval's own facts, why a decision was
+// refused.
+func notPending(ctx context.Context, led *ledger.Ledger, se *ledger.ApprovalStateError, verb string) error {
+	a, err := led.ApprovalByID(ctx, se.ID)
+	if err != nil {
+		return fmt.Errorf("cannot %s %s: %w", verb, se.ID, err)
+	}
+	switch se.Status {
+	case "expired":
+		return fmt.Errorf("cannot %s %s: it expired at %s; it can no longer pay\n\thint: if the payment is still wanted, have the agent repeat the call: it will ask for a new approval", verb, a.ID, stamp(a.Expires))
+	case string(ledger.ApprovalUsed):
+		return fmt.Errorf("cannot %s %s: it was approved and already used by payment %d\n\thint: x402-mcp history lists the payment", verb, a.ID, a.RecordID)
+	default:
+		return fmt.Errorf("cannot %s %s: it was already %s at %s; a decision is final\n\thint: x402-mcp approvals --all shows every approval and its status", verb, a.ID, se.Status, stamp(a.Decided))
+	}
+}
+
+// printTerms shows everything the approval binds, host first: it is what
+// a human should recognise before anything else.
+func printTerms(w io.Writer, a ledger.Approval) {
+	amount := fmt.Sprintf("%s %s (%s atomic units", tokens.FormatUnits(a.Amount, a.Decimals), a.Token, a.Amount)
+	if a.USDNano > 0 {
+		amount += ", about " + ledger.FormatUSDNano(a.USDNano) + " USD"
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, line := range [][2]string{
+		{"host", a.Host},
+		{"amount", amount + ")"},
+		{"token", a.Token + " " + a.Asset},
+		{"network", a.Network},
+		{"payee", a.PayTo},
+		{"request", a.Method + " " + a.URL},
+		{"asked by", a.Requester},
+		{"expires", fmt.Sprintf("%s (%s)", stamp(a.Expires), relative(time.Now(), a.Expires))},
+	} {
+		fmt.Fprintf(tw, "  %s\t%s\n", line[0], line[1])
+	}
+	tw.Flush()
+}
+
+// parseInterspersed parses flags wherever they stand among the positional
+// arguments (flag stops at the first of those), so `approve ID --config F`
+// and `approve --config F ID` both work.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
+
+// relative says when t is from now, roughly: "in 14m", "3m ago".
+func relative(now, t time.Time) string {
+	if d := t.Sub(now); d > 0 {
+		return "in " + roughly(d)
+	}
+	return roughly(now.Sub(t)) + " ago"
+}
+
+// roughly renders a duration at the precision a human reading a table
+// needs.
+func roughly(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
+	}
+	return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
+}
+
+// shorten cuts s to n runes, marking the cut, so one long URL cannot push
+// the table's other columns off screen.
+func shorten(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
+}
