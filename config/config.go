@@ -35,6 +35,18 @@ type File struct {
 	// state) on each chain.
 	Networks  []NetworkEntry `toml:"networks"`
 	Discovery Discovery      `toml:"discovery"`
+	Approvals Approvals      `toml:"approvals"`
+}
+
+// Approvals says how a payment above the policy's approval_above is
+// approved when the MCP client cannot ask the human. Pointers tell a
+// missing key (the default) from an explicit value.
+type Approvals struct {
+	// OutOfBand records such payments as pending approvals in the ledger
+	// for `x402-mcp approve`/`deny`; default true.
+	OutOfBand *bool `toml:"out_of_band"`
+	// ValidSeconds is how long an approval stays valid; default 600.
+	ValidSeconds *int64 `toml:"valid_seconds"`
 }
 
 // Wallet says where the key comes from: an encrypted keystore with a
@@ -87,6 +99,11 @@ type Config struct {
 	Catalogs []string
 	// CacheTTL is how long discovery results are reused; never zero.
 	CacheTTL time.Duration
+	// OutOfBandApproval turns on approvals through the ledger and the CLI
+	// for clients that cannot ask the human; ApprovalTTL is how long one
+	// stays valid.
+	OutOfBandApproval bool
+	ApprovalTTL       time.Duration
 
 	// Until finish: where keys are, for messages about them, and which
 	// environment variable named the policy file, if one did.
@@ -123,7 +140,7 @@ func (e *Error) Unwrap() error { return e.Err }
 // Default is the configuration used without a file: built-in tokens and
 // the default policy, no wallet, no networks and no discovery sources.
 func Default() *Config {
-	return &Config{Policy: policy.Default(), Registry: tokens.Builtin(), CacheTTL: DefaultCacheTTL}
+	return &Config{Policy: policy.Default(), Registry: tokens.Builtin(), CacheTTL: DefaultCacheTTL, OutOfBandApproval: true, ApprovalTTL: DefaultApprovalTTL}
 }
 
 // Load reads and checks a configuration file. It does not look at the
@@ -258,8 +275,30 @@ func parse(path string, data []byte) (*Config, error) {
 		}
 		c.CacheTTL = time.Duration(*s) * time.Second
 	}
+	c.OutOfBandApproval, c.ApprovalTTL = true, DefaultApprovalTTL
+	if b := doc.Approvals.OutOfBand; b != nil {
+		c.OutOfBandApproval = *b
+	}
+	if s := doc.Approvals.ValidSeconds; s != nil {
+		if *s < minApprovalSeconds || *s > maxApprovalSeconds {
+			return nil, fail("approvals.valid_seconds", fmt.Sprintf("%d is out of range", *s),
+				fmt.Sprintf("use %d to %d seconds (the default is %d)", minApprovalSeconds, maxApprovalSeconds, int(DefaultApprovalTTL.Seconds())))
+		}
+		c.ApprovalTTL = time.Duration(*s) * time.Second
+	}
 	return c, nil
 }
+
+// DefaultApprovalTTL is how long an out-of-band approval stays valid
+// unless approvals.valid_seconds says otherwise: long enough for a person
+// to switch to a terminal, short enough that a forgotten approval does not
+// wait for a later, unrelated call.
+const DefaultApprovalTTL = 10 * time.Minute
+
+const (
+	minApprovalSeconds = 30
+	maxApprovalSeconds = 24 * 3600
+)
 
 // finish does the checks that must wait for the environment: every
 // network has an RPC URL, and the policy file is read.

@@ -335,6 +335,10 @@ func DefaultRoutes() []Route {
 			Handler: weatherHandler,
 			Bazaar: rawJSON(`{"input":{"type":"http","method":"GET","queryParams":{"city":"Paris"}},` +
 				`"output":{"type":"json","example":{"city":"Paris","temperatureC":18,"conditions":"cloudy","humidityPercent":61}}}`),
+			BazaarSchema: rawJSON(`{"type":"object","properties":{"input":{"type":"object","properties":{` +
+				`"type":{"type":"string","const":"http"},"method":{"type":"string","enum":["GET"]},` +
+				`"queryParams":{"type":"object","properties":{"city":{"type":"string","description":"City name"}},"required":["city"]}},` +
+				`"required":["type","method"]}},"required":["input"]}`),
 		},
 		{
 			Method: http.MethodGet, Path: "/v1/joke", Version: 1, Price: big.NewInt(20_000),
@@ -349,6 +353,10 @@ func DefaultRoutes() []Route {
 			Handler: summarizeHandler,
 			Bazaar: rawJSON(`{"input":{"type":"http","method":"POST","bodyType":"json","body":{"text":"x402 lets agents pay for APIs. It uses HTTP 402."}},` +
 				`"output":{"type":"json","example":{"summary":"x402 lets agents pay for APIs.","words":10,"sentences":2}}}`),
+			BazaarSchema: rawJSON(`{"type":"object","properties":{"input":{"type":"object","properties":{` +
+				`"type":{"type":"string","const":"http"},"method":{"type":"string","enum":["POST"]},"bodyType":{"type":"string","enum":["json"]},` +
+				`"body":{"type":"object","properties":{"text":{"type":"string","description":"The text to summarize"}},"required":["text"]}},` +
+				`"required":["type","method","bodyType","body"]}},"required":["input"]}`),
 		},
 		{
 			Method: http.MethodGet, Path: "/v1/fx", Version: 1, Price: big.NewInt(5_000),
@@ -356,6 +364,9 @@ func DefaultRoutes() []Route {
 			Handler: fxHandler,
 			Bazaar: rawJSON(`{"input":{"type":"http","method":"GET","queryParams":{"base":"USD","quote":"EUR"}},` +
 				`"output":{"type":"json","example":{"base":"USD","quote":"EUR","rate":"0.920000","asOf":"2025-01-02"}}}`),
+			OutputSchema: rawJSON(`{"input":{"type":"http","method":"GET","discoverable":true,"queryParams":{` +
+				`"base":{"type":"string","required":true,"description":"Currency to convert from: USD, EUR, GBP, JPY, CHF or CAD"},` +
+				`"quote":{"type":"string","required":true,"description":"Currency to convert to"}}},"output":{"type":"json"}}`),
 		},
 		{
 			Method: http.MethodGet, Path: "/v2/report", Version: 2, Price: big.NewInt(500_000),

@@ -53,6 +53,14 @@ type Route struct {
 	// (type, example). v2 routes send it as extensions.bazaar.info; both
 	// versions list it as discovery metadata.
 	Bazaar json.RawMessage
+	// BazaarSchema is the JSON Schema of Bazaar that v2 routes send beside
+	// it (extensions.bazaar.schema): where a server says which query
+	// parameters and body fields are required.
+	BazaarSchema json.RawMessage
+	// OutputSchema is what v1 routes send as each option's outputSchema
+	// (its "input" declares query parameters and body fields, each with
+	// "required"); nil sends none.
+	OutputSchema json.RawMessage
 	// MaxTimeoutSeconds is offered in the option; 0 means 300.
 	MaxTimeoutSeconds int
 	// Accepts, when set, rewrites the offered options before they are sent
@@ -124,8 +132,10 @@ func validateRoutes(routes []Route) error {
 			return fmt.Errorf("localnet: route %s %s: negative price", rt.Method, rt.Path)
 		case rt.priced() && rt.Version != 1 && rt.Version != 2:
 			return fmt.Errorf("localnet: route %s %s: version %d; want 1 or 2", rt.Method, rt.Path, rt.Version)
-		case len(rt.Bazaar) > 0 && !json.Valid(rt.Bazaar):
+		case len(rt.Bazaar) > 0 && !json.Valid(rt.Bazaar), len(rt.BazaarSchema) > 0 && !json.Valid(rt.BazaarSchema):
 			return fmt.Errorf("localnet: route %s %s: bazaar metadata is not valid JSON", rt.Method, rt.Path)
+		case len(rt.OutputSchema) > 0 && !json.Valid(rt.OutputSchema):
+			return fmt.Errorf("localnet: route %s %s: outputSchema is not valid JSON", rt.Method, rt.Path)
 		case rt.MaxTimeoutSeconds < 0:
 			return fmt.Errorf("localnet: route %s %s: negative MaxTimeoutSeconds", rt.Method, rt.Path)
 		}
@@ -289,12 +299,16 @@ func (p *PaidAPI) options(rt *Route, url string) ([]json.RawMessage, error) {
 		// v1 options carry the CAIP-2 id rather than V1NetworkName: a v1
 		// client maps short names through a fixed table that cannot know a
 		// local chain, while eip155:<id> needs no table.
-		opt = v1Option{
+		v1 := v1Option{
 			Scheme: "exact", Network: p.chain.Network(), MaxAmountRequired: rt.Price.String(),
 			Resource: url, Description: rt.Description, MimeType: rt.MimeType,
 			PayTo: p.payTo.Hex(), MaxTimeoutSeconds: timeout, Asset: p.chain.TokenAddress().Hex(),
 			Extra: domain,
 		}
+		if len(rt.OutputSchema) > 0 {
+			v1.OutputSchema = rt.OutputSchema
+		}
+		opt = v1
 	} else {
 		opt = v2Option{
 			Scheme: "exact", Network: p.chain.Network(), Amount: rt.Price.String(),
@@ -344,7 +358,8 @@ type resourceInfo struct {
 }
 
 type bazaarExtension struct {
-	Info json.RawMessage `json:"info"`
+	Info   json.RawMessage `json:"info"`
+	Schema json.RawMessage `json:"schema,omitempty"`
 }
 
 type v2Extensions struct {
@@ -376,7 +391,7 @@ func (p *PaidAPI) requireV2(w http.ResponseWriter, rt *Route, url string, opts [
 		Accepts:     opts,
 	}
 	if len(rt.Bazaar) > 0 {
-		pr.Extensions = &v2Extensions{Bazaar: &bazaarExtension{Info: rt.Bazaar}}
+		pr.Extensions = &v2Extensions{Bazaar: &bazaarExtension{Info: rt.Bazaar, Schema: rt.BazaarSchema}}
 	}
 	data, err := marshalJSON(pr)
 	if err != nil {

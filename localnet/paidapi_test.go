@@ -68,7 +68,11 @@ func TestPaymentRequiredV2Wire(t *testing.T) {
 		`"accepts":[{"scheme":"exact","network":"eip155:1337","amount":"10000","asset":"` + n.Chain.TokenAddress().Hex() + `",` +
 		`"payTo":"` + n.PayTo.Hex() + `","maxTimeoutSeconds":300,"extra":{"name":"USD Coin","version":"2"}}],` +
 		`"extensions":{"bazaar":{"info":{"input":{"type":"http","method":"GET","queryParams":{"city":"Paris"}},` +
-		`"output":{"type":"json","example":{"city":"Paris","temperatureC":18,"conditions":"cloudy","humidityPercent":61}}}}}}`
+		`"output":{"type":"json","example":{"city":"Paris","temperatureC":18,"conditions":"cloudy","humidityPercent":61}}},` +
+		`"schema":{"type":"object","properties":{"input":{"type":"object","properties":{` +
+		`"type":{"type":"string","const":"http"},"method":{"type":"string","enum":["GET"]},` +
+		`"queryParams":{"type":"object","properties":{"city":{"type":"string","description":"City name"}},"required":["city"]}},` +
+		`"required":["type","method"]}},"required":["input"]}}}}`
 	if string(doc) != want {
 		t.Errorf("PAYMENT-REQUIRED\n got %s\nwant %s", doc, want)
 	}
@@ -88,7 +92,10 @@ func TestPaymentRequiredV1Wire(t *testing.T) {
 		`"maxAmountRequired":"5000","resource":"` + n.APIURL + `/v1/fx?base=USD&quote=EUR",` +
 		`"description":"Foreign exchange rate between two currencies","mimeType":"application/json",` +
 		`"payTo":"` + n.PayTo.Hex() + `","maxTimeoutSeconds":300,"asset":"` + n.Chain.TokenAddress().Hex() + `",` +
-		`"outputSchema":null,"extra":{"name":"USD Coin","version":"2"}}]}`
+		`"outputSchema":{"input":{"type":"http","method":"GET","discoverable":true,"queryParams":{` +
+		`"base":{"type":"string","required":true,"description":"Currency to convert from: USD, EUR, GBP, JPY, CHF or CAD"},` +
+		`"quote":{"type":"string","required":true,"description":"Currency to convert to"}}},"output":{"type":"json"}},` +
+		`"extra":{"name":"USD Coin","version":"2"}}]}`
 	if string(body) != want {
 		t.Errorf("402 body\n got %s\nwant %s", body, want)
 	}

@@ -36,7 +36,7 @@ func BenchmarkClientWork(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		q, err := c.decide(ctx, first, &r)
+		q, _, err := c.decide(ctx, first, &r)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -44,7 +44,7 @@ func BenchmarkClientWork(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := c.sign(p, &r, auth, now); err != nil {
+		if err := c.sign(p, &r, auth, now, false); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -58,11 +58,11 @@ func BenchmarkClientWorkDurable(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		q, err := c.decide(ctx, first, &r)
+		q, _, err := c.decide(ctx, first, &r)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := c.authorize(ctx, q, &r); err != nil {
+		if _, err := c.authorize(ctx, q, &r, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

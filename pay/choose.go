@@ -39,10 +39,18 @@ type Quote struct {
 	// Chosen is the option that would be paid, or the best payable option
 	// the policy denied; nil when nothing is payable.
 	Chosen *Option
-}
+	// Judgement is the verdict on paying, with its reasons: the one that
+	// every tool shows and that Fetch acts on.
+	Judgement Judgement
+	// Inputs is what the 402 says the request needs; nil when it declares
+	// nothing readable. Missing names the required inputs this request
+	// visibly lacks: Fetch refuses to pay for it.
+	Inputs  *x402.Inputs
+	Missing []string
 
-// Allowed reports whether the chosen option passes the policy.
-func (q *Quote) Allowed() bool { return q.Chosen != nil && q.Chosen.Verdict.Allowed }
+	// unreadable says why a 402 could not be read at all.
+	unreadable []string
+}
 
 // assess looks at every option of a 402 and picks the one to pay: among
 // payable options, the cheapest one the policy allows (USD value, exact),

@@ -56,6 +56,9 @@ type Config struct {
 	Transport http.RoundTripper
 	Logger    *slog.Logger
 	UserAgent string
+	// Approvals says how a payment above the approval threshold may be
+	// approved when the MCP client cannot ask the human.
+	Approvals Approvals
 	// Now is the clock (tests); nil is time.Now.
 	Now func() time.Time
 }

@@ -1,10 +1,12 @@
 package pay
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/x402-mcp/x402-mcp/policy"
+	"github.com/x402-mcp/x402-mcp/ledger"
+
 	"github.com/x402-mcp/x402-mcp/x402"
 )
 
@@ -28,6 +30,8 @@ func (e *RequestError) Unwrap() error { return e.Err }
 // unknown tokens, unsupported schemes or networks, malformed options, or a
 // malformed 402 altogether. Nothing was signed.
 type UnpayableError struct {
+	// Quote is what was read of the 402, nil when nothing could be.
+	Quote *Quote
 	// Required is the parsed 402, nil when the 402 itself was unreadable.
 	Required *x402.PaymentRequired
 	// Reasons has one line per option, or one line for the whole 402.
@@ -45,11 +49,11 @@ func (e *UnpayableError) Unwrap() error { return e.Err }
 // signed.
 type DeniedError struct {
 	Quote   *Quote
-	Verdict policy.Verdict
+	Reasons []string
 }
 
 func (e *DeniedError) Error() string {
-	return "payment denied by policy: " + strings.Join(e.Verdict.Reasons, "; ")
+	return "payment denied by policy: " + strings.Join(e.Reasons, "; ")
 }
 
 // NoWalletError means a payment was needed but no key is configured.
@@ -99,12 +103,84 @@ func clip(s string, n int) string {
 type ApprovalNeededError struct {
 	Quote   *Quote
 	Binding [32]byte
-	Ask     Ask
-	// Changed is set when an approval was given for another payment: the
-	// server changed what it asks for since.
+	// RequestKey identifies the request whatever its terms (see
+	// RequestApproval).
+	RequestKey [32]byte
+	Ask        Ask
+	// Changed is set when an elicited approval was given for another
+	// payment: the server changed what it asks for since.
 	Changed bool
+	// Prior is an approval given or asked for out of band for the same
+	// request on other terms (price, payee, token): it pays nothing now.
+	Prior *ledger.Approval
 }
 
 func (e *ApprovalNeededError) Error() string {
 	return fmt.Sprintf("payment of %s %s to %s needs the user's approval", e.Ask.Amount, e.Ask.Token, e.Ask.Host)
+}
+
+// ApprovalDeniedError means the human denied this payment out of band.
+// Nothing was reserved or signed.
+type ApprovalDeniedError struct {
+	Quote    *Quote
+	Approval ledger.Approval
+}
+
+func (e *ApprovalDeniedError) Error() string {
+	return fmt.Sprintf("the user denied this payment (approval %s)", e.Approval.ID)
+}
+
+// ApprovalUnusableError means an approval given out of band could not be
+// used when the payment was reserved: another process used it first, or
+// it expired in between. Nothing was reserved or signed.
+type ApprovalUnusableError struct {
+	ID  string
+	Err error
+}
+
+func (e *ApprovalUnusableError) Error() string {
+	return fmt.Sprintf("approval %s can no longer be used: %v", e.ID, e.Err)
+}
+
+func (e *ApprovalUnusableError) Unwrap() error { return e.Err }
+
+// ErrOutOfBandOff is returned by RequestApproval when the operator turned
+// out-of-band approval off.
+var ErrOutOfBandOff = errors.New("pay: out-of-band approval is off")
+
+// MissingInputsError means the request lacks an input that the server's
+// own 402 declares required, so the paid request would fail: nothing was
+// reserved or signed.
+type MissingInputsError struct {
+	Quote   *Quote
+	Missing []string
+}
+
+func (e *MissingInputsError) Error() string {
+	return "the request lacks what the server declares required: " + strings.Join(e.Missing, ", ")
+}
+
+// QuoteOf returns the quote a refusal was decided on, nil when there is
+// none (the request failed, or the 402 could not be read).
+func QuoteOf(err error) *Quote {
+	var (
+		denied    *DeniedError
+		unpayable *UnpayableError
+		need      *ApprovalNeededError
+		refused   *ApprovalDeniedError
+		missing   *MissingInputsError
+	)
+	switch {
+	case errors.As(err, &denied):
+		return denied.Quote
+	case errors.As(err, &unpayable):
+		return unpayable.Quote
+	case errors.As(err, &need):
+		return need.Quote
+	case errors.As(err, &refused):
+		return refused.Quote
+	case errors.As(err, &missing):
+		return missing.Quote
+	}
+	return nil
 }

@@ -29,6 +29,9 @@ type Result struct {
 	Truncated   bool
 	// Payment is set when this call paid.
 	Payment *Receipt
+	// Judgement is the verdict the call acted on: free, or the verdict on
+	// the terms it paid.
+	Judgement Judgement
 }
 
 // Receipt describes a payment that was made.
@@ -85,9 +88,9 @@ func (c *Client) send(ctx context.Context, method string, u *url.URL, r *Request
 	return &response{url: resp.Request.URL, method: resp.Request.Method, status: resp.StatusCode, header: resp.Header, body: b, truncated: trunc}, nil
 }
 
-// Quote makes the unpaid request and reports what paying would involve. It
-// signs nothing. Note that a free resource is fetched (and a free POST
-// executed) in the process.
+// Quote makes the unpaid request and reports what paying would involve,
+// with the verdict Fetch would act on. It signs nothing. Note that a free
+// resource is fetched (and a free POST executed) in the process.
 func (c *Client) Quote(ctx context.Context, r Request) (*Quote, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
@@ -103,9 +106,11 @@ func (c *Client) Quote(ctx context.Context, r Request) (*Quote, error) {
 	if err != nil {
 		return nil, err
 	}
-	return q, c.budgetCheck(ctx, q)
+	return q, c.judge(ctx, q)
 }
 
+// quote reads the answer to the unpaid request. A 402 that cannot be read
+// gives a quote with nothing payable, saying why.
 func (c *Client) quote(resp *response, r *Request) (*Quote, error) {
 	host, err := policy.NormalizeHost(resp.url)
 	if err != nil {
@@ -117,15 +122,23 @@ func (c *Client) quote(resp *response, r *Request) (*Quote, error) {
 		return q, nil
 	}
 	if resp.truncated {
-		return nil, &UnpayableError{Reasons: []string{fmt.Sprintf("the 402 body is larger than %d bytes", x402.MaxBodyBytes)}, Err: x402.ErrTooLarge}
+		q.unreadable = []string{fmt.Sprintf("the 402 body is larger than %d bytes", x402.MaxBodyBytes)}
+		return q, nil
 	}
 	pr, err := x402.ParseResponse(resp.header, resp.body)
 	if err != nil {
-		return nil, &UnpayableError{Reasons: []string{err.Error()}, Err: err}
+		q.unreadable = []string{err.Error()}
+		return q, nil
 	}
 	q.Required = pr
 	q.Options = assess(pr, c.cfg.Registry, c.cfg.Policy, policy.Request{URL: q.URL, Host: q.Host, MaxPrice: r.MaxPrice})
 	q.Chosen = choose(q.Options)
+	if in, ok := x402.InputsFromRequired(pr); ok {
+		q.Inputs = &in
+		// The paid retry goes to the URL that asked for payment, with the
+		// body the agent gave.
+		q.Missing = in.Missing(resp.url.Query(), r.Body)
+	}
 	return q, nil
 }
 
@@ -144,13 +157,13 @@ func (c *Client) Fetch(ctx context.Context, r Request) (*Result, error) {
 		return nil, err
 	}
 	if first.status != http.StatusPaymentRequired {
-		return resultOf(first, nil), nil
+		return resultOf(first, nil, Judgement{Verdict: VerdictFree}), nil
 	}
-	q, err := c.decide(ctx, first, &r)
+	q, use, err := c.decide(ctx, first, &r)
 	if err != nil {
 		return nil, err
 	}
-	p, err := c.authorize(ctx, q, &r)
+	p, err := c.authorize(ctx, q, &r, use)
 	if err != nil {
 		return nil, err
 	}
@@ -187,46 +200,42 @@ type pending struct {
 	receipt     *Receipt
 }
 
-// decide reads the 402 and picks what to pay, or says why nothing will be.
-// Nothing is recorded or signed.
-func (c *Client) decide(ctx context.Context, first *response, r *Request) (*Quote, error) {
+// decide reads the 402 and picks what to pay, or says why nothing will be:
+// it acts on the same Judgement that Quote reports. Nothing is recorded or
+// signed.
+func (c *Client) decide(ctx context.Context, first *response, r *Request) (*Quote, *ledger.ApprovalUse, error) {
 	q, err := c.quote(first, r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if q.Chosen == nil {
-		reasons := make([]string, 0, len(q.Options))
-		for _, o := range q.Options {
-			reasons = append(reasons, o.Reason)
+	if err := c.judge(ctx, q); err != nil {
+		return nil, nil, err
+	}
+	j := q.Judgement
+	if len(q.Missing) > 0 && (j.Verdict == VerdictAllowed || j.Verdict == VerdictNeedsApproval) {
+		// The server would answer the paid request with an error: paying
+		// for it would waste the money.
+		return nil, nil, &MissingInputsError{Quote: q, Missing: q.Missing}
+	}
+	switch j.Verdict {
+	case VerdictUnpayable:
+		if q.Chosen != nil && c.cfg.Signer == nil {
+			return nil, nil, NoWalletError{}
 		}
-		return nil, &UnpayableError{Required: q.Required, Reasons: reasons}
+		return nil, nil, &UnpayableError{Quote: q, Required: q.Required, Reasons: j.Reasons}
+	case VerdictDenied:
+		return nil, nil, &DeniedError{Quote: q, Reasons: j.Reasons}
+	case VerdictNeedsApproval:
+		use, err := c.approved(ctx, q, r)
+		return q, use, err
 	}
-	if err := c.budgetCheck(ctx, q); err != nil {
-		return nil, err
-	}
-	if !q.Chosen.Verdict.Allowed {
-		return nil, &DeniedError{Quote: q, Verdict: q.Chosen.Verdict}
-	}
-	if c.cfg.Signer == nil {
-		return nil, NoWalletError{}
-	}
-	if q.Chosen.Verdict.NeedsApproval {
-		binding := q.binding(r, c.cfg.Signer.Address())
-		if r.HumanApproved == nil || *r.HumanApproved != binding {
-			ask, err := c.ask(ctx, q)
-			if err != nil {
-				return nil, err
-			}
-			return nil, &ApprovalNeededError{Quote: q, Binding: binding, Ask: ask, Changed: r.HumanApproved != nil}
-		}
-	}
-	return q, nil
+	return q, nil, nil
 }
 
 // authorize reserves the payment in the ledger (every budget checked in
 // one transaction), obtains the policy's approval for the exact
 // authorization, signs it and encodes the header.
-func (c *Client) authorize(ctx context.Context, q *Quote, r *Request) (*pending, error) {
+func (c *Client) authorize(ctx context.Context, q *Quote, r *Request, use *ledger.ApprovalUse) (*pending, error) {
 	p, auth, now, err := c.newPayment(q)
 	if err != nil {
 		return nil, err
@@ -235,20 +244,20 @@ func (c *Client) authorize(ctx context.Context, q *Quote, r *Request) (*pending,
 	p.record, err = c.cfg.Ledger.Reserve(ctx, ledger.Record{
 		URL: q.URL, Host: q.Host, Network: tok.Network, Asset: p.receipt.Asset, Token: tok.Symbol, Decimals: tok.Decimals,
 		Amount: auth.Value, USDNano: usdNanoCeil(auth.Value, tok), PayTo: p.receipt.PayTo, Payer: p.receipt.Payer,
-		Nonce: p.receipt.Nonce, ValidBefore: p.receipt.ValidBefore,
+		Nonce: p.receipt.Nonce, ValidBefore: p.receipt.ValidBefore, Approval: use,
 	}, c.limits(q.Host))
 	var over *ledger.BudgetError
 	switch {
 	case errors.As(err, &over):
-		v := q.Chosen.Verdict
-		v.Allowed = false
-		v.Reasons = []string{over.Error() + " (policy: " + limitKey(over.Limit) + ")"}
-		return nil, &DeniedError{Quote: q, Verdict: v}
+		return nil, &DeniedError{Quote: q, Reasons: []string{over.Error() + " (policy: " + limitKey(over.Limit) + ")"}}
+	case errors.Is(err, ledger.ErrApprovalUnusable):
+		// Another process paid it first, or it expired in between.
+		return nil, &ApprovalUnusableError{ID: use.ID, Err: err}
 	case err != nil:
 		return nil, fmt.Errorf("pay: reserving the payment in the ledger: %w", err)
 	}
 	p.receipt.LedgerID = p.record.ID
-	if err := c.sign(p, r, auth, now); err != nil {
+	if err := c.sign(p, r, auth, now, use != nil || r.HumanApproved != nil); err != nil {
 		c.release(p, "not signed: "+err.Error())
 		return nil, err
 	}
@@ -287,18 +296,21 @@ func (c *Client) newPayment(q *Quote) (*pending, x402.Authorization, time.Time, 
 
 // sign obtains the policy's approval for exactly auth, signs it and
 // encodes the payment header into p.
-func (c *Client) sign(p *pending, r *Request, auth x402.Authorization, now time.Time) error {
+//
+// humanApproved says a human's approval came with the call; decide has
+// held it to this payment's binding (and the ledger, for an approval given
+// out of band, has consumed it with the reservation). The policy checks
+// the confirmation again itself.
+func (c *Client) sign(p *pending, r *Request, auth x402.Authorization, now time.Time, humanApproved bool) error {
 	q := p.quote
 	opt, tok := q.Chosen.Wire, *q.Chosen.Token
-	// decide already held a payment needing approval to the binding the
-	// human approved; the policy checks the confirmation again itself.
-	confirmed := r.HumanApproved != nil && *r.HumanApproved == q.binding(r, c.cfg.Signer.Address())
+	confirmed := humanApproved && q.Judgement.Verdict == VerdictNeedsApproval
 	approval, err := c.cfg.Policy.Approve(policy.Request{URL: q.URL, Host: q.Host, Token: tok, PayTo: opt.PayTo, Amount: opt.Amount,
 		MaxPrice: r.MaxPrice, Confirmed: confirmed}, auth, now)
 	if err != nil {
 		var d *policy.DeniedError
 		if errors.As(err, &d) {
-			return &DeniedError{Quote: q, Verdict: policy.Verdict{Reasons: d.Reasons}}
+			return &DeniedError{Quote: q, Reasons: d.Reasons}
 		}
 		return err
 	}
@@ -347,10 +359,10 @@ func (c *Client) finish(resp *response, p *pending) (*Result, error) {
 	}
 	c.log.Info("payment settled", "host", p.quote.Host, "amount", p.receipt.Amount, "network", p.receipt.Network,
 		"transaction", p.receipt.Transaction, "nonce", p.receipt.Nonce, "ledger_id", p.record.ID)
-	return resultOf(resp, p.receipt), nil
+	return resultOf(resp, p.receipt, p.quote.Judgement), nil
 }
 
-func resultOf(resp *response, rc *Receipt) *Result {
+func resultOf(resp *response, rc *Receipt, j Judgement) *Result {
 	return &Result{
 		URL:         resp.url.String(),
 		Status:      resp.status,
@@ -358,5 +370,6 @@ func resultOf(resp *response, rc *Receipt) *Result {
 		Body:        resp.body,
 		Truncated:   resp.truncated,
 		Payment:     rc,
+		Judgement:   j,
 	}
 }

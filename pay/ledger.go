@@ -2,13 +2,9 @@ package pay
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"math/big"
 	"time"
-
-	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/x402-mcp/x402-mcp/ledger"
 	"github.com/x402-mcp/x402-mcp/policy"
@@ -125,86 +121,4 @@ func (c *Client) settled(p *pending, st *x402.Settlement) {
 	if err := c.cfg.Ledger.Settle(ctx, p.record.ID, st.Transaction, st.Raw); err != nil {
 		c.log.Error("ledger: cannot record a settlement; the record stays sent (counted)", "ledger_id", p.record.ID, "err", err)
 	}
-}
-
-// binding identifies one payment for a human's approval: what is bought
-// (method, URL, body), what is paid (the exact option the server offered)
-// and by whom. An approval is good only for a payment with the same
-// binding.
-func (q *Quote) binding(r *Request, payer common.Address) [32]byte {
-	h := sha256.New()
-	field := func(b []byte) {
-		var n [8]byte
-		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
-		h.Write(n[:])
-		h.Write(b)
-	}
-	field([]byte("x402-mcp approval v1"))
-	field([]byte(r.Method))
-	field([]byte(q.URL))
-	body := sha256.Sum256(r.Body)
-	field(body[:])
-	field(q.Chosen.Wire.Raw)
-	field(payer.Bytes())
-	var out [32]byte
-	copy(out[:], h.Sum(nil))
-	return out
-}
-
-// Ask is what a human is shown before approving a payment.
-type Ask struct {
-	URL, Host    string
-	Amount       string // whole tokens
-	AmountAtomic string
-	Token        string
-	Asset        string
-	Network      string
-	PayTo        string
-	// BudgetAfter says, per budget, what would be left after this payment.
-	BudgetAfter []string
-}
-
-func (c *Client) ask(ctx context.Context, q *Quote) (Ask, error) {
-	o := q.Chosen
-	a := Ask{URL: q.URL, Host: q.Host, Amount: tokens.FormatUnits(o.Wire.Amount, o.Token.Decimals), AmountAtomic: o.Wire.Amount.String(),
-		Token: o.Token.Symbol, Asset: o.Token.Address.Hex(), Network: o.Token.Network, PayTo: o.Wire.PayTo.Hex()}
-	usage, err := c.cfg.Ledger.Usage(ctx, c.limits(q.Host))
-	if err != nil {
-		return a, fmt.Errorf("pay: reading the budgets: %w", err)
-	}
-	price := usdNanoCeil(o.Wire.Amount, *o.Token)
-	for _, u := range usage {
-		if u.Limit.MaxUSDNano > 0 {
-			left := u.Limit.MaxUSDNano - u.SpentUSDNano - price
-			if left < 0 {
-				left = 0
-			}
-			a.BudgetAfter = append(a.BudgetAfter, fmt.Sprintf("%s: %s USD left of %s after this payment", u.Limit.Name, ledger.FormatUSDNano(left), ledger.FormatUSDNano(u.Limit.MaxUSDNano)))
-		}
-	}
-	return a, nil
-}
-
-// budgetCheck adds to a quote's verdict what the budgets say now. It is a
-// preview: the reservation at payment time is what counts.
-func (c *Client) budgetCheck(ctx context.Context, q *Quote) error {
-	if c.cfg.Ledger == nil || q.Chosen == nil || !q.Chosen.Verdict.Allowed {
-		return nil
-	}
-	usage, err := c.cfg.Ledger.Usage(ctx, c.limits(q.Host))
-	if err != nil {
-		return fmt.Errorf("pay: reading the budgets: %w", err)
-	}
-	price := usdNanoCeil(q.Chosen.Wire.Amount, *q.Chosen.Token)
-	for _, u := range usage {
-		switch {
-		case u.Limit.MaxUSDNano > 0 && u.SpentUSDNano+price > u.Limit.MaxUSDNano:
-			q.Chosen.Verdict.Reasons = append(q.Chosen.Verdict.Reasons, fmt.Sprintf("%s: %s USD of %s spent; this payment (%s USD) would exceed it (policy: %s)",
-				u.Limit.Name, ledger.FormatUSDNano(u.SpentUSDNano), ledger.FormatUSDNano(u.Limit.MaxUSDNano), ledger.FormatUSDNano(price), limitKey(u.Limit)))
-		case u.Limit.MaxCount > 0 && u.Count+1 > u.Limit.MaxCount:
-			q.Chosen.Verdict.Reasons = append(q.Chosen.Verdict.Reasons, fmt.Sprintf("%s: %d payments in the last minute, the most allowed (policy: %s); wait a minute", u.Limit.Name, u.Count, limitKey(u.Limit)))
-		}
-	}
-	q.Chosen.Verdict.Allowed = len(q.Chosen.Verdict.Reasons) == 0
-	return nil
 }

@@ -274,15 +274,15 @@ func TestQuote(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if q.Free || q.Chosen == nil || !q.Allowed() || q.Chosen.Wire.Amount.Int64() != 10000 || q.Chosen.Token.Symbol != "USDC" {
+	if q.Free || q.Chosen == nil || q.Judgement.Verdict != VerdictAllowed || q.Chosen.Wire.Amount.Int64() != 10000 || q.Chosen.Token.Symbol != "USDC" {
 		t.Fatalf("quote %+v", q)
 	}
 	q, err = c.Quote(context.Background(), Request{URL: n.APIURL + "/v2/report"})
-	if err != nil || q.Allowed() || len(q.Chosen.Verdict.Reasons) == 0 {
+	if err != nil || q.Judgement.Verdict != VerdictDenied || len(q.Judgement.Reasons) == 0 || !strings.Contains(q.Judgement.Reasons[0], "max_per_payment") {
 		t.Fatalf("quote of an over-cap route: %+v, %v", q, err)
 	}
 	q, err = c.Quote(context.Background(), Request{URL: n.APIURL + "/free/status"})
-	if err != nil || !q.Free {
+	if err != nil || !q.Free || q.Judgement.Verdict != VerdictFree {
 		t.Fatalf("quote of a free route: %+v, %v", q, err)
 	}
 	if n.signer.calls.Load() != 0 {

@@ -3,18 +3,14 @@ package tools
 import (
 	"context"
 	"encoding/json"
-	"math/big"
-	"net/url"
-	"strings"
 
-	"github.com/ethereum/go-ethereum/common"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/x402-mcp/x402-mcp/catalog"
 	"github.com/x402-mcp/x402-mcp/pay"
-	"github.com/x402-mcp/x402-mcp/policy"
 	"github.com/x402-mcp/x402-mcp/tokens"
+	"github.com/x402-mcp/x402-mcp/x402"
 )
 
 // maxProbes bounds the URLs one discovery call may probe.
@@ -23,9 +19,9 @@ const maxProbes = 5
 // DiscoverInput is what x402_discover takes.
 type DiscoverInput struct {
 	Query    string   `json:"query,omitempty" jsonschema:"Free text matched against URL, description and tags, e.g. weather."`
-	MaxPrice string   `json:"max_price,omitempty" jsonschema:"Only endpoints whose price is at most this many USD, e.g. 0.05."`
+	MaxPrice Decimal  `json:"max_price,omitempty" jsonschema:"Only endpoints whose price is at most this many USD, as a decimal string such as \"0.05\"."`
 	Network  string   `json:"network,omitempty" jsonschema:"Only endpoints payable on this CAIP-2 network, e.g. eip155:8453."`
-	Probe    []string `json:"probe,omitempty" jsonschema:"URLs to ask directly (an unpaid request each, at most 5), merged into the results."`
+	Probe    []string `json:"probe,omitempty" jsonschema:"URLs to ask directly (an unpaid GET each, at most 5), merged into the results."`
 	Limit    int      `json:"limit,omitempty" jsonschema:"How many results (default 20, at most 100)."`
 }
 
@@ -39,27 +35,30 @@ type DiscoverOutput struct {
 
 // DiscoverResult is one priced endpoint.
 type DiscoverResult struct {
-	URL         string          `json:"url"`
-	Method      string          `json:"method"`
-	Description string          `json:"description,omitempty"`
-	Tags        []string        `json:"tags,omitempty"`
-	Price       string          `json:"price,omitempty" jsonschema:"Listed price in whole tokens (cheapest payable offer); the live 402 decides."`
-	PriceAtomic string          `json:"price_atomic,omitempty"`
-	Token       string          `json:"token,omitempty"`
-	Network     string          `json:"network,omitempty"`
-	HowToCall   json.RawMessage `json:"how_to_call,omitempty" jsonschema:"The listing's description of the input: method, query parameters or body example."`
-	Verdict     string          `json:"verdict" jsonschema:"Policy pre-verdict: allowed, needs_approval, denied or unpayable."`
-	Reason      string          `json:"reason,omitempty"`
-	Sources     []string        `json:"sources"`
+	URL         string     `json:"url"`
+	Method      string     `json:"method"`
+	Description string     `json:"description,omitempty"`
+	Tags        []string   `json:"tags,omitempty"`
+	Price       string     `json:"price,omitempty" jsonschema:"Listed price in whole tokens of the option x402_fetch would pay; the live 402 decides."`
+	PriceAtomic string     `json:"price_atomic,omitempty"`
+	PriceHint   string     `json:"price_hint_usd,omitempty" jsonschema:"A catalog file's display price in USD, when it gives no payment terms."`
+	Token       string     `json:"token,omitempty"`
+	Network     string     `json:"network,omitempty"`
+	PayTo       string     `json:"pay_to,omitempty"`
+	HowToCall   *InputsOut `json:"how_to_call,omitempty" jsonschema:"How to call the endpoint, as its listing or 402 declares: method, query parameters, body type and fields, which are required."`
+	Verdict     string     `json:"verdict" jsonschema:"What x402-mcp would do about paying on the listed terms now: free, allowed, needs_approval, denied or unpayable."`
+	Reasons     []string   `json:"reasons,omitempty" jsonschema:"Why the payment is denied or unpayable, or why it needs the user's approval."`
+	Sources     []string   `json:"sources"`
 }
 
-const discoverNote = "Listed prices are hints: x402_fetch re-reads the live price and pays only what the policy allows. Use x402_quote on a URL to see its current price."
+const discoverNote = "Listed prices are hints: x402_fetch re-reads the live price and pays only what the policy allows. Use x402_quote on a URL to see its current price and required inputs."
 
 func discoverTool(d Deps) server.ServerTool {
 	tool := mcp.NewTool("x402_discover",
-		mcp.WithDescription("Find priced HTTP endpoints: searches the configured facilitators' discovery listings and the operator's catalog files, and can probe URLs you name. Filters by text, maximum price (USD) and network. Each result has the URL, method, description, the listed price, how to call it, and whether the operator's policy would allow paying (allowed, needs_approval, denied, unpayable). Signs nothing."),
+		mcp.WithDescription("Find priced HTTP endpoints: searches the configured facilitators' discovery listings and the operator's catalog files, and can probe URLs you name. Filters by text, maximum price (USD) and network. Each result has the URL, method, description, the listed price, how to call it, and the verdict x402_fetch would act on for those terms. "+verdictHelp+" Signs nothing."),
 		mcp.WithTitleAnnotation("Discover priced endpoints"),
 		mcp.WithInputSchema[DiscoverInput](),
+		acceptNumber("max_price"),
 		mcp.WithOutputSchema[DiscoverOutput](),
 		mcp.WithReadOnlyHintAnnotation(true),
 		mcp.WithDestructiveHintAnnotation(false),
@@ -73,111 +72,88 @@ func discoverTool(d Deps) server.ServerTool {
 		if len(in.Probe) > maxProbes {
 			return mcp.NewToolResultError("probe: at most 5 URLs per call."), nil
 		}
+		limit, err := in.MaxPrice.USD()
+		if err != nil {
+			return mcp.NewToolResultError(err.Error()), nil
+		}
 		q := catalog.Query{Text: in.Query, Network: in.Network, Limit: in.Limit}
-		if in.MaxPrice != "" {
-			limit, err := policy.ParseUSD(in.MaxPrice)
-			if err != nil {
-				return mcp.NewToolResultError("max_price: " + err.Error() + `. Give a decimal USD amount such as "0.05".`), nil
-			}
-			q.MaxPrice = func(o catalog.Offer) bool { return withinUSD(d.Pay.Registry(), o, limit) }
+		if limit.IsSet() {
+			q.MaxPrice = func(o catalog.Offer) bool { return d.Pay.WithinUSD(o.Network, o.Asset, o.Amount, limit) }
 		}
 		var problems []string
+		probed := map[string]*pay.Quote{}
 		for _, u := range in.Probe {
-			e, err := probe(ctx, d.Pay, u)
+			pq, err := d.Pay.Quote(ctx, pay.Request{URL: u})
 			if err != nil {
 				problems = append(problems, "probe "+clipText(u, 200)+": "+err.Error())
 				continue
 			}
-			q.Extra = append(q.Extra, e)
+			probed[pq.URL] = pq
+			q.Extra = append(q.Extra, probeEntry(pq))
 		}
-		res := &catalog.Results{}
+		res := &catalog.Results{Entries: q.Extra}
 		if d.Catalog != nil {
-			var err error
 			if res, err = d.Catalog.Search(ctx, q); err != nil {
 				return nil, err
 			}
-		} else {
-			res.Entries = q.Extra
 		}
 		out := DiscoverOutput{Results: []DiscoverResult{}, Skipped: res.Skipped, Problems: append(problems, res.Problems...), Note: discoverNote}
 		for _, e := range res.Entries {
-			out.Results = append(out.Results, discoverResult(d.Pay, e))
+			jq := probed[e.URL]
+			if jq == nil {
+				if jq, err = d.Pay.JudgeListing(ctx, e.URL, e.X402Version, offerTerms(e.Offers)); err != nil {
+					return nil, err
+				}
+			}
+			out.Results = append(out.Results, discoverResult(e, jq))
 		}
 		return structured(out), nil
 	})}
 }
 
-// discoverResult shows an entry with its cheapest payable offer and the
-// policy's pre-verdict on it.
-func discoverResult(c *pay.Client, e catalog.Entry) DiscoverResult {
-	r := DiscoverResult{URL: e.URL, Method: e.Method, Description: e.Description, Tags: e.Tags, HowToCall: e.Input, Sources: e.Sources}
-	var best *pay.Preview
-	var bestOffer catalog.Offer
-	for _, o := range e.Offers {
-		p := c.Preview(e.URL, pay.Offer{Network: o.Network, Asset: o.Asset, PayTo: o.PayTo, Amount: o.Amount})
-		if !p.Payable {
-			if best == nil && r.Reason == "" {
-				r.Reason = p.Reason
-			}
-			continue
-		}
-		if best == nil || cheaperOffer(o, *p.Token, bestOffer, *best.Token) {
-			best, bestOffer = &p, o
-		}
+// discoverResult shows an entry with the option a fetch would pay and the
+// verdict on it, both from pay.
+func discoverResult(e catalog.Entry, q *pay.Quote) DiscoverResult {
+	r := DiscoverResult{URL: e.URL, Method: e.Method, Description: e.Description, Tags: e.Tags, Sources: e.Sources,
+		Verdict: q.Judgement.Verdict, Reasons: q.Judgement.Reasons}
+	// A live 402 (a probe) or a v1 listing's outputSchema can say which
+	// inputs are required; a bazaar listing shows only examples.
+	if in, ok := x402.ParseInputs(e.Input, nil); ok {
+		r.HowToCall = inputsOut(in)
 	}
-	switch {
-	case best == nil && len(e.Offers) == 0:
-		r.Verdict = "unpayable"
-		if r.Reason = "the listing gives no payment terms"; e.PriceHint != "" {
-			r.Price, r.Reason = e.PriceHint+" USD (hint)", "the catalog gives only a price hint: use x402_quote for the live price"
-		}
-	case best == nil:
-		r.Verdict = "unpayable"
-	default:
-		r.Price, r.PriceAtomic = tokens.FormatUnits(bestOffer.Amount, best.Token.Decimals), bestOffer.Amount.String()
-		r.Token, r.Network, r.Reason = best.Token.Symbol, best.Token.Network, ""
-		switch v := best.Verdict; {
-		case !v.Allowed:
-			r.Verdict, r.Reason = "denied", strings.Join(v.Reasons, "; ")
-		case v.NeedsApproval:
-			r.Verdict, r.Reason = "needs_approval", v.ApprovalReason
-		default:
-			r.Verdict = "allowed"
-		}
+	if q.Inputs != nil {
+		r.HowToCall = inputsOut(*q.Inputs)
+	}
+	if e.PriceHint != "" && len(e.Offers) == 0 {
+		r.PriceHint = e.PriceHint
+		r.Reasons = append(r.Reasons, "the catalog gives only a price hint: use x402_quote for the live price")
+	}
+	if o := q.Chosen; o != nil {
+		r.Price, r.PriceAtomic = tokens.FormatUnits(o.Wire.Amount, o.Token.Decimals), o.Wire.Amount.String()
+		r.Token, r.Network, r.PayTo = o.Token.Symbol, o.Token.Network, o.Wire.PayTo.Hex()
 	}
 	return r
 }
 
-func cheaperOffer(a catalog.Offer, at tokens.Token, b catalog.Offer, bt tokens.Token) bool {
-	l := new(big.Int).Mul(a.Amount, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(bt.Decimals)), nil))
-	r := new(big.Int).Mul(b.Amount, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(at.Decimals)), nil))
-	return l.Cmp(r) < 0
+// offerTerms are the listed options as written, for pay to judge.
+func offerTerms(offers []catalog.Offer) []json.RawMessage {
+	out := make([]json.RawMessage, 0, len(offers))
+	for _, o := range offers {
+		out = append(out, o.Raw)
+	}
+	return out
 }
 
-// withinUSD reports whether an offer costs at most limit USD, by the
-// registry's decimals. Unknown and non-USD tokens are never within.
-func withinUSD(reg *tokens.Registry, o catalog.Offer, limit policy.USD) bool {
-	t, ok := reg.Lookup(o.Network, common.HexToAddress(o.Asset))
-	if !ok || t.Currency != "USD" || o.Amount == nil {
-		return false
-	}
-	return o.Amount.Cmp(limit.Atomic(t.Decimals)) <= 0
-}
-
-// probe asks a URL for its price with an unpaid GET (pay.Quote) and turns
-// the answer into a catalog entry.
-func probe(ctx context.Context, c *pay.Client, raw string) (catalog.Entry, error) {
-	if _, err := url.Parse(raw); err != nil {
-		return catalog.Entry{}, err
-	}
-	q, err := c.Quote(ctx, pay.Request{URL: raw})
-	if err != nil {
-		return catalog.Entry{}, err
-	}
+// probeEntry turns a live quote into a catalog entry, so a probed URL is
+// merged with what listings say about it.
+func probeEntry(q *pay.Quote) catalog.Entry {
 	e := catalog.Entry{URL: q.URL, Method: "GET", Sources: []string{"probe"}}
 	if q.Free {
 		e.Description = "free (no payment asked)"
-		return e, nil
+		return e
+	}
+	if q.Required == nil {
+		return e
 	}
 	e.Description = q.Required.Description
 	e.X402Version = q.Required.Version
@@ -188,12 +164,5 @@ func probe(ctx context.Context, c *pay.Client, raw string) (catalog.Entry, error
 		e.Offers = append(e.Offers, catalog.Offer{Scheme: o.Wire.Scheme, Network: o.Wire.CAIP2, Asset: o.Wire.Asset.Hex(),
 			PayTo: o.Wire.PayTo.Hex(), Amount: o.Wire.Amount, Raw: o.Wire.Raw})
 	}
-	return e, nil
-}
-
-func clipText(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
+	return e
 }

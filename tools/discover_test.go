@@ -35,7 +35,7 @@ func TestDiscoverThroughMCP(t *testing.T) {
 
 	r, out = f.call(t, "x402_discover", map[string]any{"query": "weather", "max_price": "0.02"})
 	if r.IsError || gjson.Get(out, "results.#").Int() != 1 || !strings.HasSuffix(gjson.Get(out, "results.0.url").String(), "/v2/weather") ||
-		gjson.Get(out, "results.0.price").String() != "0.01" || gjson.Get(out, "results.0.how_to_call.queryParams.city").String() == "" {
+		gjson.Get(out, "results.0.price").String() != "0.01" || gjson.Get(out, "results.0.how_to_call.query_params.0.name").String() != "city" {
 		t.Errorf("filtered discovery: %s", out)
 	}
 	r, out = f.call(t, "x402_discover", map[string]any{"max_price": "0.015"})

@@ -36,15 +36,12 @@ func canElicit(ctx context.Context) bool {
 // to that payment by a signed, single-use, expiring state token.
 func askHuman(ctx context.Context, appr *approvals, need *pay.ApprovalNeededError) (*mcp.CallToolResult, error) {
 	a := need.Ask
-	if !canElicit(ctx) {
-		return mcp.NewToolResultError(fmt.Sprintf("This payment of %s %s to %s needs the user's approval (it is above the operator's approval threshold, policy: approval_above), but this MCP client cannot ask the user (it does not support elicitation). Nothing was paid. The operator can raise approval_above in the x402-mcp policy, or use a client that supports elicitation.", a.Amount, a.Token, a.Host)), nil
-	}
 	token, err := appr.issue(need.Binding)
 	if err != nil {
 		return nil, fmt.Errorf("tools: issuing an approval state token: %w", err)
 	}
 	var msg strings.Builder
-	fmt.Fprintf(&msg, "An AI agent wants to pay %s %s (%s atomic units) on %s to %s for %s (host %s).", a.Amount, a.Token, a.AmountAtomic, a.Network, a.PayTo, a.URL, a.Host)
+	fmt.Fprintf(&msg, "An AI agent wants to pay %s %s (%s atomic units) on %s to %s for %s %s (host %s).", a.Amount, a.Token, a.AmountAtomic, a.Network, a.PayTo, a.Method, a.URL, a.Host)
 	for _, b := range a.BudgetAfter {
 		fmt.Fprintf(&msg, "\n%s.", b)
 	}
@@ -65,22 +62,25 @@ func askHuman(ctx context.Context, appr *approvals, need *pay.ApprovalNeededErro
 // approvalAnswer checks the second leg of an approval round trip: the
 // state token must be this server's, unexpired and unused, and the human
 // must have accepted. It returns the approved payment's binding, or a tool
-// result refusing.
-func approvalAnswer(appr *approvals, req mcp.CallToolRequest) ([32]byte, *mcp.CallToolResult) {
+// result refusing, or cancelled when the client dismissed the question
+// without an answer.
+func approvalAnswer(appr *approvals, req mcp.CallToolRequest) (binding [32]byte, refused *mcp.CallToolResult, cancelled bool) {
 	binding, err := appr.redeem(req.Params.RequestState)
 	if err != nil {
-		return binding, mcp.NewToolResultError("Payment refused: " + err.Error() + ". Nothing was paid. An approval counts only as the answer to the question this server asked, once. Call x402_fetch again without an approval to ask the user.")
+		return binding, mcp.NewToolResultError("Payment refused: " + err.Error() + ". Nothing was paid. An approval counts only as the answer to the question this server asked, once. Call x402_fetch again without an approval to ask the user."), false
 	}
 	answer := server.ElicitationResponse(req.Params.InputResponses, approvalKey)
-	if answer == nil {
-		return binding, mcp.NewToolResultError("Payment refused: the answer to the approval question is missing. Nothing was paid.")
-	}
-	if answer.Action != mcp.ElicitationResponseActionAccept {
-		return binding, mcp.NewToolResultError(fmt.Sprintf("The user did not approve the payment (%s). Nothing was paid. Do not retry unless the user asks you to.", answer.Action))
+	switch {
+	case answer == nil:
+		return binding, mcp.NewToolResultError("Payment refused: the answer to the approval question is missing. Nothing was paid."), false
+	case answer.Action == mcp.ElicitationResponseActionCancel:
+		return binding, nil, true
+	case answer.Action != mcp.ElicitationResponseActionAccept:
+		return binding, mcp.NewToolResultError(fmt.Sprintf("The user did not approve the payment (%s). Nothing was paid. Do not retry unless the user asks you to.", answer.Action)), false
 	}
 	content, _ := answer.Content.(map[string]any)
 	if approved, _ := content["approve"].(bool); !approved {
-		return binding, mcp.NewToolResultError("The user declined the payment. Nothing was paid. Do not retry unless the user asks you to.")
+		return binding, mcp.NewToolResultError("The user declined the payment. Nothing was paid. Do not retry unless the user asks you to."), false
 	}
-	return binding, nil
+	return binding, nil, false
 }

@@ -12,24 +12,27 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/x402-mcp/x402-mcp/pay"
-	"github.com/x402-mcp/x402-mcp/policy"
 )
 
 // FetchInput is what x402_fetch takes.
 type FetchInput struct {
 	RequestInput
-	MaxPrice string `json:"max_price,omitempty" jsonschema:"Most this call may pay, in USD as a decimal string such as 0.05. It can only lower the operator's per-payment cap."`
+	MaxPrice Decimal `json:"max_price,omitempty" jsonschema:"Most this call may pay, in USD, as a decimal string such as \"0.05\". It can only lower the operator's per-payment cap."`
 }
 
-// FetchOutput is what x402_fetch returns.
+// FetchOutput is what x402_fetch returns, on success and on refusal alike.
 type FetchOutput struct {
-	URL          string      `json:"url" jsonschema:"The URL that answered (after redirects)."`
-	Status       int         `json:"status" jsonschema:"HTTP status of the final response."`
-	ContentType  string      `json:"content_type,omitempty"`
-	Body         string      `json:"body" jsonschema:"Response body: text as is, binary as base64 (see body_encoding)."`
-	BodyEncoding string      `json:"body_encoding" jsonschema:"text or base64."`
-	Truncated    bool        `json:"truncated" jsonschema:"True when the body was cut at the size limit."`
-	Payment      *PaymentOut `json:"payment,omitempty" jsonschema:"Present when this call paid."`
+	URL          string       `json:"url" jsonschema:"The URL that answered (after redirects)."`
+	Status       int          `json:"status" jsonschema:"HTTP status of the final response (402 when nothing was paid)."`
+	Verdict      string       `json:"verdict" jsonschema:"The verdict on paying for these terms, as x402_quote gives it: free, allowed, needs_approval, denied or unpayable."`
+	Reasons      []string     `json:"reasons,omitempty" jsonschema:"Why nothing was paid, or why the payment needed the user's approval."`
+	ContentType  string       `json:"content_type,omitempty"`
+	Body         string       `json:"body,omitempty" jsonschema:"Response body: text as is, binary as base64 (see body_encoding)."`
+	BodyEncoding string       `json:"body_encoding,omitempty" jsonschema:"text or base64."`
+	Truncated    bool         `json:"truncated,omitempty" jsonschema:"True when the body was cut at the size limit."`
+	Payment      *PaymentOut  `json:"payment,omitempty" jsonschema:"Present when this call paid."`
+	Approval     *ApprovalOut `json:"approval,omitempty" jsonschema:"Present when the payment waits for the user's approval out of band."`
+	Missing      []string     `json:"missing_inputs,omitempty" jsonschema:"Required inputs, as the server declares them, that the request lacks; nothing was paid."`
 }
 
 // PaymentOut is the receipt of a payment.
@@ -45,11 +48,12 @@ type PaymentOut struct {
 	Settled      bool   `json:"settled" jsonschema:"True when the server reported a successful settlement."`
 }
 
-func fetchTool(client *pay.Client, appr *approvals) server.ServerTool {
+func fetchTool(d Deps) server.ServerTool {
 	tool := mcp.NewTool("x402_fetch",
-		mcp.WithDescription("Fetch an HTTP resource, paying for it through x402 if the server asks for payment and the operator's policy allows it. Pays at most once per call and never more than max_price (if given) or the operator's cap. Returns status, content type, body (text, or base64 for binary; cut at a size limit) and, when it paid, the payment receipt with the settlement transaction."),
+		mcp.WithDescription("Fetch an HTTP resource, paying for it through x402 if the server asks for payment and the operator's policy allows it. Pays at most once per call and never more than max_price (if given) or the operator's cap. Returns status, content type, body (text, or base64 for binary; cut at a size limit), the verdict, and, when it paid, the payment receipt with the settlement transaction. A payment above the operator's approval threshold is paid only once the user approves it: asked directly where the MCP client can, otherwise the result says what to ask the user, and the same call repeated after their approval pays. Refuses, before signing, a request that lacks an input the server declares required."),
 		mcp.WithTitleAnnotation("Fetch, paying with x402 if needed"),
 		mcp.WithInputSchema[FetchInput](),
+		acceptNumber("max_price"),
 		mcp.WithOutputSchema[FetchOutput](),
 		mcp.WithReadOnlyHintAnnotation(false),
 		mcp.WithDestructiveHintAnnotation(true),
@@ -61,40 +65,66 @@ func fetchTool(client *pay.Client, appr *approvals) server.ServerTool {
 		if err := req.BindArguments(&in); err != nil {
 			return mcp.NewToolResultError("invalid arguments: " + err.Error()), nil
 		}
-		var maxPrice policy.USD
-		if in.MaxPrice != "" {
-			var err error
-			if maxPrice, err = policy.ParseUSD(in.MaxPrice); err != nil {
-				return mcp.NewToolResultError("max_price: " + err.Error() + ". Give a decimal USD amount such as \"0.05\"."), nil
-			}
+		maxPrice, err := in.MaxPrice.USD()
+		if err != nil {
+			return mcp.NewToolResultError(err.Error()), nil
 		}
 		r := in.request(maxPrice)
 		if answered(req) {
 			// The retry that carries the human's answer: it is honoured only
 			// with the state token this server issued for this payment.
-			binding, refusal := approvalAnswer(appr, req)
-			if refusal != nil {
-				return refusal, nil
+			binding, refused, cancelled := approvalAnswer(d.approvals, req)
+			switch {
+			case cancelled:
+				// The client declared elicitation but nobody answered
+				// (some hosts cancel without showing the question): offer
+				// the out-of-band way.
+				return fetchResult(ctx, d, r, dismissed)
+			case refused != nil:
+				return refused, nil
 			}
 			r.HumanApproved = &binding
 		}
-		res, err := client.Fetch(ctx, r)
-		var need *pay.ApprovalNeededError
-		if errors.As(err, &need) {
-			if r.HumanApproved != nil {
-				return mcp.NewToolResultError("The user approved a different payment than the server now asks for (its price, payee or terms changed). Nothing was paid. Call x402_fetch again to ask the user about the new payment."), nil
-			}
-			return askHuman(ctx, appr, need)
+		if canElicit(ctx) {
+			return fetchResult(ctx, d, r, "")
 		}
-		if err != nil {
-			return agentError(err)
-		}
-		return structured(fetchOutput(res)), nil
+		return fetchResult(ctx, d, r, cannotAsk)
 	}}
 }
 
+// fetchResult fetches, and shapes what the agent reads of the outcome. A
+// payment needing approval is asked of the human through the client when
+// outOfBand is "", else recorded for the CLI, outOfBand saying why.
+func fetchResult(ctx context.Context, d Deps, r pay.Request, outOfBand string) (*mcp.CallToolResult, error) {
+	res, err := d.Pay.Fetch(ctx, r)
+	var need *pay.ApprovalNeededError
+	switch {
+	case errors.As(err, &need) && r.HumanApproved != nil:
+		return refusal("The user approved a different payment than the server now asks for (its price, payee or terms changed). Nothing was paid. Call x402_fetch again to ask the user about the new payment.", refusedOutput(need.Quote)), nil
+	case errors.As(err, &need) && outOfBand == "":
+		return askHuman(ctx, d.approvals, need)
+	case errors.As(err, &need):
+		return askOutOfBand(ctx, d, need, outOfBand)
+	case err != nil:
+		res, gerr := agentError(err)
+		if q := pay.QuoteOf(err); res != nil && q != nil {
+			res.StructuredContent = refusedOutput(q)
+		}
+		return res, gerr
+	}
+	return structured(fetchOutput(res)), nil
+}
+
+// refusedOutput is what a fetch that paid nothing says about the terms.
+func refusedOutput(q *pay.Quote) FetchOutput {
+	return FetchOutput{URL: q.URL, Status: q.Status, Verdict: q.Judgement.Verdict, Reasons: q.Judgement.Reasons, Missing: q.Missing}
+}
+
 func fetchOutput(r *pay.Result) FetchOutput {
-	out := FetchOutput{URL: r.URL, Status: r.Status, ContentType: r.ContentType, Truncated: r.Truncated}
+	out := FetchOutput{URL: r.URL, Status: r.Status, Verdict: r.Judgement.Verdict, ContentType: r.ContentType, Truncated: r.Truncated}
+	if r.Judgement.Verdict == pay.VerdictNeedsApproval {
+		out.Reasons = r.Judgement.Reasons
+	}
 	if isText(r.ContentType, r.Body) {
 		out.Body, out.BodyEncoding = string(r.Body), "text"
 	} else {

@@ -2,7 +2,6 @@ package tools
 
 import (
 	"context"
-	"errors"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -12,6 +11,10 @@ import (
 	"github.com/x402-mcp/x402-mcp/tokens"
 )
 
+// verdictHelp is the one description of the verdict words, shared by every
+// tool that shows one.
+const verdictHelp = "What x402-mcp would do about paying now: free (no payment asked), allowed (x402_fetch pays without asking), needs_approval (x402_fetch pays once the user approves), denied (the operator's policy or a budget refuses) or unpayable (nothing offered can be paid: unknown token, unsupported network, malformed 402, no wallet)."
+
 // QuoteOutput is what x402_quote returns.
 type QuoteOutput struct {
 	URL         string      `json:"url" jsonschema:"The URL that answered (after redirects)."`
@@ -20,10 +23,12 @@ type QuoteOutput struct {
 	Description string      `json:"description,omitempty" jsonschema:"The server's description of the resource."`
 	Options     []OptionOut `json:"options,omitempty" jsonschema:"Every payment option the server offered."`
 	Chosen      *int        `json:"chosen,omitempty" jsonschema:"Index in options of the option x402_fetch would pay."`
-	Verdict     string      `json:"verdict" jsonschema:"free, allowed (x402_fetch would pay), denied (the policy refuses) or unpayable (nothing offered can be paid)."`
-	Reasons     []string    `json:"reasons,omitempty" jsonschema:"Why the payment is denied or unpayable."`
+	Verdict     string      `json:"verdict" jsonschema:"What x402-mcp would do about paying now: free, allowed, needs_approval, denied or unpayable."`
+	Reasons     []string    `json:"reasons,omitempty" jsonschema:"Why the payment is denied or unpayable, or why it needs the user's approval."`
 	Limit       string      `json:"limit_usd,omitempty" jsonschema:"The per-payment cap in USD that applies to this call."`
 	Payer       string      `json:"payer,omitempty" jsonschema:"The wallet address that would pay."`
+	Inputs      *InputsOut  `json:"inputs,omitempty" jsonschema:"What the server declares the request needs: method, query parameters, body type and fields, and which are required."`
+	Missing     []string    `json:"missing_inputs,omitempty" jsonschema:"Required inputs this request lacks: x402_fetch would refuse to pay for it as it is."`
 }
 
 // OptionOut is one payment option of a 402.
@@ -42,7 +47,7 @@ type OptionOut struct {
 
 func quoteTool(client *pay.Client) server.ServerTool {
 	tool := mcp.NewTool("x402_quote",
-		mcp.WithDescription("Check what an HTTP resource costs without paying: makes the request unpaid and reports whether it is free or priced, every payment option (amount in whole tokens and atomic units, token, network, payee), the option that would be paid, and whether the operator's policy allows it. Signs nothing. Note: a free resource is fetched (a free POST is executed) in the process."),
+		mcp.WithDescription("Check what an HTTP resource costs without paying: makes the request unpaid and reports whether it is free or priced, every payment option (amount in whole tokens and atomic units, token, network, payee), the option that would be paid, and the verdict x402_fetch would act on. "+verdictHelp+" Signs nothing. Note: a free resource is fetched (a free POST is executed) in the process."),
 		mcp.WithTitleAnnotation("Quote an x402 price"),
 		mcp.WithInputSchema[RequestInput](),
 		mcp.WithOutputSchema[QuoteOutput](),
@@ -53,12 +58,7 @@ func quoteTool(client *pay.Client) server.ServerTool {
 	)
 	return server.ServerTool{Tool: tool, Handler: typed(func(ctx context.Context, in RequestInput) (*mcp.CallToolResult, error) {
 		q, err := client.Quote(ctx, in.request(policy.USD{}))
-		var unpayable *pay.UnpayableError
-		switch {
-		case errors.As(err, &unpayable):
-			out := QuoteOutput{URL: in.URL, Status: 402, Verdict: "unpayable", Reasons: unpayable.Reasons}
-			return structured(out), nil
-		case err != nil:
+		if err != nil {
 			return agentError(err)
 		}
 		return structured(quoteOutput(q, client)), nil
@@ -66,15 +66,31 @@ func quoteTool(client *pay.Client) server.ServerTool {
 }
 
 func quoteOutput(q *pay.Quote, client *pay.Client) QuoteOutput {
-	out := QuoteOutput{URL: q.URL, Status: q.Status, Free: q.Free}
+	out := QuoteOutput{URL: q.URL, Status: q.Status, Free: q.Free, Verdict: q.Judgement.Verdict, Reasons: q.Judgement.Reasons}
+	if q.Judgement.Limit.IsSet() {
+		out.Limit = q.Judgement.Limit.String()
+	}
 	if q.Free {
-		out.Verdict = "free"
 		return out
 	}
 	if p := client.Payer(); p != ([20]byte{}) {
 		out.Payer = p.Hex()
 	}
-	out.Description = q.Required.Description
+	if q.Required != nil {
+		out.Description = q.Required.Description
+	}
+	out.Options, out.Chosen = optionsOut(q)
+	if q.Inputs != nil {
+		out.Inputs = inputsOut(*q.Inputs)
+	}
+	out.Missing = q.Missing
+	return out
+}
+
+// optionsOut shows every option of a quote and which one would be paid.
+func optionsOut(q *pay.Quote) ([]OptionOut, *int) {
+	var out []OptionOut
+	var chosen *int
 	for i, o := range q.Options {
 		oo := OptionOut{Index: o.Wire.Index, Scheme: o.Wire.Scheme, Network: o.Wire.Network, Payable: o.Payable, Reason: o.Reason}
 		if o.Wire.CAIP2 != "" {
@@ -93,26 +109,11 @@ func quoteOutput(q *pay.Quote, client *pay.Client) QuoteOutput {
 			oo.Amount = tokens.FormatUnits(o.Wire.Amount, o.Token.Decimals)
 			oo.Token = o.Token.Symbol
 		}
-		out.Options = append(out.Options, oo)
+		out = append(out, oo)
 		if q.Chosen == &q.Options[i] {
 			idx := i
-			out.Chosen = &idx
+			chosen = &idx
 		}
 	}
-	switch {
-	case q.Chosen == nil:
-		out.Verdict = "unpayable"
-		for _, o := range q.Options {
-			out.Reasons = append(out.Reasons, o.Reason)
-		}
-	case q.Chosen.Verdict.Allowed:
-		out.Verdict = "allowed"
-	default:
-		out.Verdict = "denied"
-		out.Reasons = q.Chosen.Verdict.Reasons
-	}
-	if q.Chosen != nil && q.Chosen.Verdict.Limit.IsSet() {
-		out.Limit = q.Chosen.Verdict.Limit.String()
-	}
-	return out
+	return out, chosen
 }

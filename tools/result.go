@@ -1,6 +1,7 @@
 package tools
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,33 +27,63 @@ func typed[In any](h func(context.Context, In) (*mcp.CallToolResult, error)) ser
 	}
 }
 
+// jsonText renders v for the text part of a result. URLs stay readable:
+// "&" is not written as \u0026.
+func jsonText(v any) (string, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(b.String(), "\n"), nil
+}
+
 func structured(v any) *mcp.CallToolResult {
-	b, err := json.MarshalIndent(v, "", "  ")
+	text, err := jsonText(v)
 	if err != nil {
 		return mcp.NewToolResultError("cannot encode the result: " + err.Error())
 	}
-	return mcp.NewToolResultStructured(v, string(b))
+	return mcp.NewToolResultStructured(v, text)
+}
+
+// refusal is a tool error whose text the agent reads and whose structured
+// content carries the same facts for programs.
+func refusal(text string, v any) *mcp.CallToolResult {
+	r := mcp.NewToolResultError(text)
+	r.StructuredContent = v
+	return r
 }
 
 // agentError turns the errors of package pay into text an agent can act
 // on. Anything else is a bug and goes back as a Go error.
 func agentError(err error) (*mcp.CallToolResult, error) {
 	var (
-		reqErr    *pay.RequestError
-		unpayable *pay.UnpayableError
-		denied    *pay.DeniedError
-		failed    *pay.PaymentFailedError
-		noWallet  pay.NoWalletError
+		reqErr     *pay.RequestError
+		unpayable  *pay.UnpayableError
+		denied     *pay.DeniedError
+		failed     *pay.PaymentFailedError
+		noWallet   pay.NoWalletError
+		refusedOOB *pay.ApprovalDeniedError
+		unusable   *pay.ApprovalUnusableError
+		missing    *pay.MissingInputsError
 	)
 	switch {
 	case errors.As(err, &reqErr):
 		return mcp.NewToolResultError(fmt.Sprintf("Request failed: %s. Nothing was paid. Check the URL, method and headers.", reqErr.Error())), nil
 	case errors.As(err, &unpayable):
-		return mcp.NewToolResultError(fmt.Sprintf("The server asks for payment, but nothing it offers can be paid: %s. Nothing was signed or paid. This server cannot be used with the operator's configured tokens and networks.", strings.Join(unpayable.Reasons, "; "))), nil
+		return mcp.NewToolResultError(fmt.Sprintf("Verdict: unpayable. The server asks for payment, but nothing it offers can be paid: %s. Nothing was signed or paid. This server cannot be used with the operator's configured tokens and networks.", strings.Join(unpayable.Reasons, "; "))), nil
 	case errors.As(err, &denied):
-		return mcp.NewToolResultError(fmt.Sprintf("Payment denied by the operator's policy: %s. Nothing was signed or paid. Choose a cheaper resource, or ask the user to change the x402-mcp policy (you cannot change it yourself).", strings.Join(denied.Verdict.Reasons, "; "))), nil
+		return mcp.NewToolResultError(fmt.Sprintf("Verdict: denied. Payment denied by the operator's policy: %s. Nothing was signed or paid. Choose a cheaper resource, or ask the user to change the x402-mcp policy (you cannot change it yourself).", strings.Join(denied.Reasons, "; "))), nil
 	case errors.As(err, &noWallet):
-		return mcp.NewToolResultError("This resource requires payment, but x402-mcp has no wallet key configured. Nothing was paid. Ask the user to configure a key (see the x402-mcp README)."), nil
+		return mcp.NewToolResultError("Verdict: unpayable. This resource requires payment, but x402-mcp has no wallet key configured. Nothing was paid. Ask the user to configure a key (see the x402-mcp README)."), nil
+	case errors.As(err, &refusedOOB):
+		return mcp.NewToolResultError(fmt.Sprintf("The user denied this payment (approval %s). Nothing was signed or paid. Do not retry unless the user asks you to.", refusedOOB.Approval.ID)), nil
+	case errors.As(err, &unusable):
+		return mcp.NewToolResultError(fmt.Sprintf("Approval %s could not be used: it was used by another payment or expired in the meantime. Nothing was signed or paid. Call x402_fetch again to ask the user anew.", unusable.ID)), nil
+	case errors.As(err, &missing):
+		return mcp.NewToolResultError(fmt.Sprintf("Not paid: the request lacks %s, which the server's 402 declares required, so the paid request would fail. Nothing was signed or paid. Add the missing input (see x402_quote for what the server declares) and call x402_fetch again.", strings.Join(missing.Missing, " and "))), nil
 	case errors.As(err, &failed):
 		var b strings.Builder
 		b.WriteString(failed.Error())

@@ -109,6 +109,11 @@ func (f *fixture) call(t *testing.T, name string, args map[string]any) (*mcp.Cal
 	}
 	if r.StructuredContent != nil {
 		b, _ := json.Marshal(r.StructuredContent)
+		if r.IsError {
+			// A refusal: the words the agent reads, then the same facts
+			// for programs.
+			return r, text.String() + "\n" + string(b)
+		}
 		return r, string(b)
 	}
 	return r, text.String()

@@ -9,6 +9,7 @@ import (
 	"log"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
@@ -73,7 +74,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	s, err := tools.NewServer(tools.Deps{Pay: client, Catalog: cat, Wallet: w}, version)
+	s, err := tools.NewServer(tools.Deps{Pay: client, Catalog: cat, Wallet: w, CLI: cliFor(cfg)}, version)
 	if err != nil {
 		return err
 	}
@@ -200,7 +201,21 @@ func newClient(cfg *config.Config, led *ledger.Ledger, logger *slog.Logger, stde
 		Timeout:          cfg.Timeout,
 		Logger:           logger,
 		UserAgent:        "x402-mcp/" + version,
+		Approvals:        pay.Approvals{OutOfBand: cfg.OutOfBandApproval, TTL: cfg.ApprovalTTL},
 	})
+}
+
+// cliFor is how the user runs this binary with this config from a
+// terminal, for the commands the server shows them.
+func cliFor(cfg *config.Config) tools.CLI {
+	c := tools.CLI{Binary: "x402-mcp", Config: cfg.Path}
+	if exe, err := os.Executable(); err == nil {
+		c.Binary = exe
+	}
+	if abs, err := filepath.Abs(cfg.Path); err == nil && cfg.Path != "" {
+		c.Config = abs
+	}
+	return c
 }
 
 func loadKey(w config.Wallet, stderr io.Writer) (*signer.Key, error) {

@@ -488,7 +488,8 @@ func TestOfficialClient(t *testing.T) {
 // TestOfficialClientApproval pays above the approval threshold through the
 // official client: the server asks the human with an elicitation (the
 // legacy bridge of mcp-go's multi round-trip requests), and only an accept
-// moves money. A client that declares no elicitation is refused.
+// moves money. A client that declares no elicitation, or dismisses the
+// question unanswered, is offered the out-of-band approval.
 func TestOfficialClientApproval(t *testing.T) {
 	tsClientDir(t)
 	n, cfg, payer := tsDevnet(t, "max_per_payment = \"0.10\"\napproval_above = \"0.025\"\n")
@@ -500,6 +501,19 @@ func TestOfficialClientApproval(t *testing.T) {
 		return func(t *testing.T, r tsResult) {
 			if !strings.Contains(r.Text(), want) || !strings.Contains(r.Text(), "Nothing was paid") {
 				t.Errorf("refusal lacks %q: %s", want, r.Text())
+			}
+		}
+	}
+	// Where the human could not be asked, the result offers the way out of
+	// band: a pending approval in the ledger and the commands to decide it.
+	outOfBand := func(want string) func(t *testing.T, r tsResult) {
+		return func(t *testing.T, r tsResult) {
+			s := r.Structured()
+			id := gjson.Get(s, "approval.id").String()
+			if !strings.Contains(r.Text(), want) || !strings.Contains(r.Text(), "Nothing was signed or paid") || gjson.Get(s, "verdict").String() != "needs_approval" ||
+				!strings.HasPrefix(id, "ap-") || !strings.Contains(gjson.Get(s, "approval.approve_command").String(), "approve "+id+" --config") ||
+				gjson.Get(s, "approval.amount_atomic").String() != "30000" {
+				t.Errorf("out-of-band offer lacks %q or the approval: %s\n%s", want, r.Text(), s)
 			}
 		}
 	}
@@ -517,7 +531,7 @@ func TestOfficialClientApproval(t *testing.T) {
 			}
 		}},
 		{step: summarizeStep, isError: true, check: refused("did not approve the payment (decline)")},
-		{step: summarizeStep, isError: true, check: refused("did not approve the payment (cancel)")},
+		{step: summarizeStep, isError: true, check: outOfBand("dismissed without an answer")},
 		{step: summarizeStep, isError: true, check: refused("declined the payment")},
 	}
 	answers := []tsAnswer{
@@ -543,8 +557,9 @@ func TestOfficialClientApproval(t *testing.T) {
 		}
 	}
 
-	// A host without elicitation cannot approve: refused, nothing asked.
-	noElicit := []tsCall{{step: summarizeStep, isError: true, check: refused("cannot ask the user")}}
+	// A host without elicitation is not asked: the approval goes out of
+	// band.
+	noElicit := []tsCall{{step: summarizeStep, isError: true, check: outOfBand("cannot ask them directly")}}
 	run2 := tsClient(t, tsPlan{Args: []string{"serve", "--config", cfg}, Steps: []tsStep{{Op: "listTools"}, summarizeStep}})
 	mustListTools(t, run2)
 	checkCalls(t, noElicit, run2.Steps[1:])

@@ -2,41 +2,97 @@ package archtest
 
 import (
 	"os/exec"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 )
 
 const module = "github.com/x402-mcp/x402-mcp"
 
+// allowed lists, for every package of the module, the module packages it
+// may import directly. A new package, or a new edge, has to be added here
+// on purpose. The shape (../shared/STYLE.md): cmd wires everything; tools
+// calls catalog and pay, and reads the value types it shows (ledger
+// records, token amounts, USD limits, declared inputs) without any way to
+// sign; pay is the one flow that spends and the only user of the ledger's
+// writes; x402, tokens and ledger import nothing of ours.
+var allowed = map[string][]string{
+	"tokens":              {},
+	"x402":                {},
+	"ledger":              {},
+	"internal/fileerr":    {},
+	"internal/shellquote": {},
+	"internal/archtest":   {},
+	"policy":              {"internal/fileerr", "tokens", "x402"},
+	"signer":              {"internal/shellquote", "policy", "tokens", "x402"},
+	"pay":                 {"ledger", "policy", "tokens", "x402"},
+	"catalog":             {"internal/fileerr", "x402"},
+	"wallet":              {"tokens"},
+	"config":              {"internal/fileerr", "policy", "tokens"},
+	"tools":               {"catalog", "pay", "wallet", "internal/shellquote", "ledger", "policy", "tokens", "x402"},
+	"localnet":            {"tokens", "localnet/token"},
+	"localnet/token":      {},
+	"cmd/x402-mcp":        {"catalog", "config", "internal/shellquote", "ledger", "localnet", "localnet/token", "pay", "policy", "signer", "tokens", "tools", "wallet", "x402"},
+}
+
 // forbidden maps a package to import paths (prefixes) that must not appear
-// among its dependencies, direct or not.
+// among its dependencies, direct or not: outside code that would give it a
+// job that is not its own.
 var forbidden = map[string][]string{
-	"tokens":       {module + "/", "github.com/mark3labs/mcp-go", "net/http"},
-	"x402":         {module + "/", "github.com/mark3labs/mcp-go", "net/http/httptest"},
-	"policy":       {module + "/pay", module + "/signer", module + "/tools", module + "/config", module + "/localnet", "github.com/mark3labs/mcp-go", "net/http/httptest"},
-	"signer":       {module + "/pay", module + "/tools", module + "/config", module + "/localnet", "github.com/mark3labs/mcp-go", "net/http/httptest"},
-	"pay":          {module + "/tools", module + "/config", module + "/localnet", module + "/signer", "github.com/mark3labs/mcp-go"},
+	"tokens":       {"github.com/mark3labs/mcp-go", "net/http"},
+	"x402":         {"github.com/mark3labs/mcp-go", "net/http/httptest"},
+	"policy":       {"github.com/mark3labs/mcp-go", "net/http/httptest"},
+	"signer":       {"github.com/mark3labs/mcp-go", "net/http/httptest"},
+	"pay":          {"github.com/mark3labs/mcp-go"},
+	"ledger":       {"github.com/mark3labs/mcp-go", "net/http"},
+	"config":       {"github.com/mark3labs/mcp-go"},
+	"wallet":       {"github.com/mark3labs/mcp-go"},
+	"catalog":      {"github.com/mark3labs/mcp-go"},
 	"cmd/x402-mcp": {"github.com/ethereum/go-ethereum/node", "github.com/ethereum/go-ethereum/p2p/discover", "github.com/ethereum/go-ethereum/p2p/nat", "github.com/ethereum/go-ethereum/eth/catalyst", "github.com/ethereum/go-ethereum/ethclient/simulated", "github.com/cockroachdb/pebble", "github.com/syndtr/goleveldb"},
-	"ledger":       {module + "/", "github.com/mark3labs/mcp-go", "net/http"},
-	"config":       {module + "/pay", module + "/tools", module + "/signer", module + "/localnet", "github.com/mark3labs/mcp-go"},
-	"tools":        {module + "/signer", module + "/localnet", module + "/config"},
-	"localnet":     {module + "/x402", module + "/pay", module + "/signer", module + "/policy", module + "/tools", module + "/catalog", module + "/wallet"},
-	"wallet":       {module + "/pay", module + "/signer", module + "/policy", module + "/tools", module + "/ledger", "github.com/mark3labs/mcp-go"},
-	"catalog":      {module + "/pay", module + "/signer", module + "/policy", module + "/tools", module + "/ledger", "github.com/mark3labs/mcp-go"},
+}
+
+func goList(t *testing.T, args ...string) []string {
+	t.Helper()
+	out, err := exec.Command("go", append([]string{"list"}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list %v: %v\n%s", args, err, out)
+	}
+	return strings.Fields(string(out))
+}
+
+// TestImportsAllowed holds every package's direct imports within the
+// module to the allow-list, and every package of the module to having one.
+func TestImportsAllowed(t *testing.T) {
+	for _, line := range goList(t, "-f", "{{.ImportPath}}:{{join .Imports \",\"}}", module+"/...") {
+		pkg, imports, _ := strings.Cut(line, ":")
+		name := strings.TrimPrefix(strings.TrimPrefix(pkg, module), "/")
+		ok, known := allowed[name]
+		if !known {
+			t.Errorf("package %s is not in the allow-list: add it to internal/archtest with the packages it may import", name)
+			continue
+		}
+		var bad []string
+		for _, imp := range strings.Split(imports, ",") {
+			if !strings.HasPrefix(imp, module+"/") {
+				continue
+			}
+			if dep := strings.TrimPrefix(imp, module+"/"); !slices.Contains(ok, dep) {
+				bad = append(bad, dep)
+			}
+		}
+		sort.Strings(bad)
+		for _, b := range bad {
+			t.Errorf("%s imports %s, which the design does not allow", name, b)
+		}
+	}
 }
 
 func TestDependencyDirection(t *testing.T) {
 	for pkg, bad := range forbidden {
-		out, err := exec.Command("go", "list", "-deps", module+"/"+pkg).CombinedOutput()
-		if err != nil {
-			t.Fatalf("go list %s: %v\n%s", pkg, err, out)
-		}
-		for _, dep := range strings.Fields(string(out)) {
-			if dep == module+"/"+pkg {
-				continue
-			}
+		for _, dep := range goList(t, "-deps", module+"/"+pkg) {
 			for _, b := range bad {
-				if dep == strings.TrimSuffix(b, "/") || strings.HasPrefix(dep, b) && (strings.HasSuffix(b, "/") || dep == b || strings.HasPrefix(dep, b+"/")) {
+				if dep == b || strings.HasPrefix(dep, b+"/") {
 					t.Errorf("%s depends on %s, which the design forbids", pkg, dep)
 				}
 			}
