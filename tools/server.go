@@ -46,7 +46,6 @@ func NewServer(d Deps, version string) (*server.MCPServer, error) {
 		server.WithToolCapabilities(false),
 		server.WithResourceCapabilities(false, false),
 		server.WithElicitation(),
-		server.WithInputSchemaValidation(),
 		server.WithStrictInputSchemaDefault(),
 		server.WithRecovery(),
 	)
@@ -65,11 +64,15 @@ func Tools(d Deps) []server.ServerTool {
 }
 
 func tools(d Deps) []server.ServerTool {
-	return []server.ServerTool{
+	all := []server.ServerTool{
 		quoteTool(d.Pay),
 		fetchTool(d),
 		discoverTool(d),
 		spendingTool(d.Pay),
 		walletTool(d),
 	}
+	for i := range all {
+		all[i] = validated(all[i])
+	}
+	return all
 }

@@ -160,17 +160,26 @@ func tsSDKVersions(dir string) (installed, pinned string) {
 // to judge.
 func tsClient(t *testing.T, plan tsPlan) tsRun {
 	t.Helper()
-	dir := tsClientDir(t)
+	run, err := tsClientRun(t, tsClientDir(t), plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return run
+}
+
+// tsClientRun is tsClient for use from several goroutines at once: it
+// reports failure as an error. dir is tsClientDir's answer.
+func tsClientRun(t *testing.T, dir string, plan tsPlan) (tsRun, error) {
 	if plan.Command == "" {
 		plan.Command = bin
 	}
 	b, err := json.Marshal(plan)
 	if err != nil {
-		t.Fatal(err)
+		return tsRun{}, err
 	}
 	planFile := filepath.Join(t.TempDir(), "plan.json")
 	if err := os.WriteFile(planFile, b, 0o600); err != nil {
-		t.Fatal(err)
+		return tsRun{}, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -187,7 +196,7 @@ func tsClient(t *testing.T, plan tsPlan) tsRun {
 	runErr := cmd.Run()
 	run := tsRun{Stdout: stdout.String(), Stderr: stderr.String()}
 	if runErr != nil {
-		t.Fatalf("node client.mjs: %v (after %s)\nstdout:\n%s\nstderr:\n%s", runErr, time.Since(start).Round(time.Millisecond), run.Stdout, tail(run.Stderr, 8000))
+		return run, fmt.Errorf("node client.mjs: %v (after %s)\nstdout:\n%s\nstderr:\n%s", runErr, time.Since(start).Round(time.Millisecond), run.Stdout, tail(run.Stderr, 8000))
 	}
 	var doc struct {
 		Steps []struct {
@@ -200,20 +209,20 @@ func tsClient(t *testing.T, plan tsPlan) tsRun {
 		Error        *tsError        `json:"error"`
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &doc); err != nil {
-		t.Fatalf("client.mjs printed no JSON document: %v\nstdout:\n%s\nstderr:\n%s", err, run.Stdout, tail(run.Stderr, 8000))
+		return run, fmt.Errorf("client.mjs printed no JSON document: %v\nstdout:\n%s\nstderr:\n%s", err, run.Stdout, tail(run.Stderr, 8000))
 	}
 	if doc.Error != nil {
-		t.Fatalf("the official client could not connect: %d %s\nstderr:\n%s", doc.Error.Code, doc.Error.Message, tail(run.Stderr, 8000))
+		return run, fmt.Errorf("the official client could not connect: %d %s\nstderr:\n%s", doc.Error.Code, doc.Error.Message, tail(run.Stderr, 8000))
 	}
 	if len(doc.Steps) != len(plan.Steps) {
-		t.Fatalf("client.mjs ran %d steps of %d\nstdout:\n%s", len(doc.Steps), len(plan.Steps), run.Stdout)
+		return run, fmt.Errorf("client.mjs ran %d steps of %d\nstdout:\n%s", len(doc.Steps), len(plan.Steps), run.Stdout)
 	}
 	for _, s := range doc.Steps {
 		run.Steps = append(run.Steps, tsResult{Op: s.Op, OK: s.OK, Result: string(s.Result), Error: s.Error})
 	}
 	run.Elicitations = doc.Elicitations
 	t.Logf("official client: %d steps, %d elicitations in %s", len(run.Steps), len(run.Elicitations), time.Since(start).Round(time.Millisecond))
-	return run
+	return run, nil
 }
 
 // tsCall is one expected tool call: the step, whether the tool result is an
@@ -268,11 +277,13 @@ func mustListTools(t *testing.T, run tsRun) tsResult {
 // config a host user would have after `x402-mcp devnet`: a funded key, the
 // token, the network's RPC endpoint (for x402_wallet) and the facilitator
 // as a discovery source (for x402_discover), with the given policy.
-func tsDevnet(t *testing.T, policyText string) (*localnet.Network, string, common.Address) {
+//
+// extra routes are served beside localnet.DefaultRoutes.
+func tsDevnet(t *testing.T, policyText string, extra ...localnet.Route) (*localnet.Network, string, common.Address) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	n, err := localnet.Start(ctx, localnet.NetworkConfig{RPC: true})
+	n, err := localnet.Start(ctx, localnet.NetworkConfig{RPC: true, Routes: append(localnet.DefaultRoutes(), extra...)})
 	if err != nil {
 		t.Fatal(err)
 	}
