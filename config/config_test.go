@@ -60,6 +60,13 @@ func TestDefaults(t *testing.T) {
 	if c.Policy.MaxPerPayment.String() != "0.1" || c.Policy.MaxWindow != 5*time.Minute {
 		t.Errorf("default policy = %+v", c.Policy)
 	}
+	if !c.OutOfBandApproval || c.ApprovalTTL != 10*time.Minute {
+		t.Errorf("default approvals: out of band %v, valid %s", c.OutOfBandApproval, c.ApprovalTTL)
+	}
+	c, err = Parse("c.toml", []byte("[approvals]\nout_of_band = false\nvalid_seconds = 120\n"))
+	if err != nil || c.OutOfBandApproval || c.ApprovalTTL != 2*time.Minute {
+		t.Errorf("[approvals] out_of_band = false, valid_seconds = 120: %v, %v, %s", err, c.OutOfBandApproval, c.ApprovalTTL)
+	}
 }
 
 // TestErrors checks that every mistake names the file, the line and the key.
@@ -82,6 +89,8 @@ func TestErrors(t *testing.T) {
 		{"second token", good + "\n[[tokens]]\nnetwork = \"eip155:1\"\naddress = \"0x5FbDB2315678afecb367f032d93F642f64180aa3\"\nversion = \"1\"\ndecimals = 6\n", "c.toml:19: tokens[1]: token 0x5FbDB2315678afecb367f032d93F642f64180aa3 on eip155:1: EIP-712 name is empty"},
 		{"decimals as string", "[[tokens]]\nnetwork = \"eip155:1\"\ndecimals = \"6\"\n", "c.toml:3: tokens[0].decimals: expected a whole number, found a string"},
 		{"not toml", "[policy\n", "c.toml:1"},
+		{"approval validity too short", "[approvals]\nvalid_seconds = 5\n", "c.toml:2: approvals.valid_seconds: 5 is out of range"},
+		{"approval switch as string", "[approvals]\nout_of_band = \"no\"\n", "c.toml:2: approvals.out_of_band"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("c.toml", []byte(tc.doc))

@@ -87,13 +87,13 @@ func InputsFromRequired(pr *PaymentRequired) (in Inputs, ok bool) {
 	// objectFields of a missing member is nil, and a nil map reads as empty,
 	// so each step of the path may be absent without a check.
 	if bazaar := objectFields(objectFields(pr.Extensions)["bazaar"]); bazaar != nil {
-		if in, ok := ParseInputs(objectFields(bazaar["info"])["input"], bazaar["schema"]); ok {
+		if in, ok := parseInputs(objectFields(bazaar["info"])["input"], bazaar["schema"], true); ok {
 			return in, true
 		}
 	}
 	for i := range pr.Options {
 		schema := objectFields(objectFields(pr.Options[i].Raw)["outputSchema"])
-		if in, ok := ParseInputs(schema["input"], nil); ok {
+		if in, ok := parseInputs(schema["input"], nil, true); ok {
 			return in, true
 		}
 	}
@@ -114,7 +114,14 @@ func InputsFromRequired(pr *PaymentRequired) (in Inputs, ok bool) {
 // or shaped otherwise is ignored, never guessed at: a requirement read
 // wrongly would refuse a payment the agent asked for.
 func ParseInputs(input, infoSchema []byte) (in Inputs, ok bool) {
-	if len(input) > MaxInputBytes || checkJSON(input, "input") != nil {
+	return parseInputs(input, infoSchema, false)
+}
+
+// parseInputs is ParseInputs; vetted says input and infoSchema come from a
+// document checkJSON has accepted already (a parsed 402), so the check,
+// most of the cost on a payment's path, is not run twice.
+func parseInputs(input, infoSchema []byte, vetted bool) (in Inputs, ok bool) {
+	if len(input) > MaxInputBytes || !vetted && checkJSON(input, "input") != nil {
 		return Inputs{}, false
 	}
 	f := objectFields(input)
@@ -124,7 +131,7 @@ func ParseInputs(input, infoSchema []byte) (in Inputs, ok bool) {
 	// props is properties.input.properties of the info schema: the schema
 	// of each member of input, where the required lists live.
 	var props map[string]json.RawMessage
-	if len(infoSchema) <= MaxInputBytes && checkJSON(infoSchema, "schema") == nil {
+	if len(infoSchema) <= MaxInputBytes && (vetted || checkJSON(infoSchema, "schema") == nil) {
 		props = schemaProperties(objectFields(schemaProperties(objectFields(infoSchema))["input"]))
 	}
 
