@@ -249,7 +249,7 @@ func (c *Client) authorize(ctx context.Context, q *Quote, r *Request, use *ledge
 	var over *ledger.BudgetError
 	switch {
 	case errors.As(err, &over):
-		return nil, &DeniedError{Quote: q, Reasons: []string{over.Error() + " (policy: " + limitKey(over.Limit) + ")"}}
+		return nil, &DeniedError{Quote: q, Reasons: []string{budgetReason(over)}}
 	case errors.Is(err, ledger.ErrApprovalUnusable):
 		// Another process paid it first, or it expired in between.
 		return nil, &ApprovalUnusableError{ID: use.ID, Err: err}

@@ -90,6 +90,18 @@ func limitKey(l ledger.Limit) string {
 	return "budget." + period
 }
 
+// budgetReason words a budget refusal: the same words whether judge saw
+// the budget full or the reservation found it full since. A limit from
+// limits is either money or the per-minute count, never both.
+func budgetReason(e *ledger.BudgetError) string {
+	l := e.Limit
+	if l.MaxUSDNano > 0 {
+		return fmt.Sprintf("%s: %s USD of %s spent; this payment (%s USD) would exceed it (policy: %s)",
+			l.Name, ledger.FormatUSDNano(e.SpentUSDNano), ledger.FormatUSDNano(l.MaxUSDNano), ledger.FormatUSDNano(e.RequestUSDNano), limitKey(l))
+	}
+	return fmt.Sprintf("%s: %d payments in the last minute, the most allowed (policy: %s); wait a minute", l.Name, e.Count, limitKey(l))
+}
+
 // bookkeeping runs ledger updates after the call's context may be gone.
 func bookkeeping() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), ledgerTimeout)

@@ -76,16 +76,49 @@ func (n *testNet) clientWith(t testing.TB, p policy.Policy, led *ledger.Ledger) 
 	return c
 }
 
+// clientFor builds a client on the network's registry and counting signer,
+// with the rest of cfg as the test gives it: a ledger it holds, an
+// Approvals setting, a clock.
+func (n *testNet) clientFor(t testing.TB, cfg Config) *Client {
+	t.Helper()
+	cfg.Registry, cfg.Signer = n.reg, n.signer
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // openLedger opens a fresh ledger file in a temporary directory.
 func openLedger(t testing.TB) *ledger.Ledger {
 	t.Helper()
-	led, err := ledger.Open(filepath.Join(t.TempDir(), "ledger.db"), ledger.Options{})
+	return openLedgerAt(t, filepath.Join(t.TempDir(), "ledger.db"), ledger.Options{})
+}
+
+// openLedgerAt opens the ledger file at path; opening one path twice is
+// what two processes sharing a ledger do.
+func openLedgerAt(t testing.TB, path string, opts ledger.Options) *ledger.Ledger {
+	t.Helper()
+	led, err := ledger.Open(path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { led.Close() })
 	return led
 }
+
+// testClock is a clock a test moves by hand, for the ledger and the client
+// together: time passes only when the test says so.
+type testClock struct{ ns atomic.Int64 }
+
+func newTestClock() *testClock {
+	c := &testClock{}
+	c.ns.Store(time.Now().UnixNano())
+	return c
+}
+
+func (c *testClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *testClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 func (n *testNet) balances(t testing.TB) (payer, payee *big.Int) {
 	t.Helper()
@@ -99,4 +132,15 @@ func (n *testNet) balances(t testing.TB) (payer, payee *big.Int) {
 		t.Fatal(err)
 	}
 	return a, b
+}
+
+// moved fails the test unless, since (payer0, payee0), the payer's balance
+// fell by exactly want atomic units and the payee's rose by as much.
+func (n *testNet) moved(t testing.TB, payer0, payee0 *big.Int, want int64) {
+	t.Helper()
+	payer1, payee1 := n.balances(t)
+	paid, got := new(big.Int).Sub(payer0, payer1), new(big.Int).Sub(payee1, payee0)
+	if paid.Int64() != want || got.Int64() != want {
+		t.Errorf("the payer paid %s and the payee received %s atomic units; want %d each", paid, got, want)
+	}
 }

@@ -91,12 +91,9 @@ func (c *Client) overBudget(ctx context.Context, q *Quote) ([]string, error) {
 	price := usdNanoCeil(q.Chosen.Wire.Amount, *q.Chosen.Token)
 	var over []string
 	for _, u := range usage {
-		switch {
-		case u.Limit.MaxUSDNano > 0 && u.SpentUSDNano+price > u.Limit.MaxUSDNano:
-			over = append(over, fmt.Sprintf("%s: %s USD of %s spent; this payment (%s USD) would exceed it (policy: %s)",
-				u.Limit.Name, ledger.FormatUSDNano(u.SpentUSDNano), ledger.FormatUSDNano(u.Limit.MaxUSDNano), ledger.FormatUSDNano(price), limitKey(u.Limit)))
-		case u.Limit.MaxCount > 0 && u.Count+1 > u.Limit.MaxCount:
-			over = append(over, fmt.Sprintf("%s: %d payments in the last minute, the most allowed (policy: %s); wait a minute", u.Limit.Name, u.Count, limitKey(u.Limit)))
+		if (u.Limit.MaxUSDNano > 0 && u.SpentUSDNano+price > u.Limit.MaxUSDNano) ||
+			(u.Limit.MaxCount > 0 && u.Count+1 > u.Limit.MaxCount) {
+			over = append(over, budgetReason(&ledger.BudgetError{Limit: u.Limit, SpentUSDNano: u.SpentUSDNano, Count: u.Count, RequestUSDNano: price}))
 		}
 	}
 	return over, nil
