@@ -86,10 +86,6 @@ func (c *Client) ask(ctx context.Context, q *Quote, r *Request) (Ask, error) {
 	return a, nil
 }
 
-// DefaultApprovalTTL is how long an approval requested out of band stays
-// valid, pending or approved.
-const DefaultApprovalTTL = 10 * time.Minute
-
 // Approvals configures how a payment above the approval threshold gets the
 // human's approval when the MCP client cannot ask them.
 type Approvals struct {
@@ -97,7 +93,8 @@ type Approvals struct {
 	// decide with `x402-mcp approve`/`deny`. Off, such payments are paid
 	// only through elicitation.
 	OutOfBand bool
-	// TTL is how long an approval stays valid; 0 means DefaultApprovalTTL.
+	// TTL is how long an approval stays valid, pending or approved;
+	// required with OutOfBand (the config supplies its default).
 	TTL time.Duration
 }
 
@@ -152,9 +149,6 @@ func (c *Client) RequestApproval(ctx context.Context, need *ApprovalNeededError,
 	}
 	o := need.Quote.Chosen
 	ttl := c.cfg.Approvals.TTL
-	if ttl <= 0 {
-		ttl = DefaultApprovalTTL
-	}
 	a, err := c.cfg.Ledger.RequestApproval(ctx, ledger.Approval{
 		Binding: need.Binding, RequestKey: need.RequestKey,
 		Method: need.Ask.Method, URL: need.Quote.URL, Host: need.Quote.Host,

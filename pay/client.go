@@ -78,6 +78,9 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Signer != nil && cfg.Ledger == nil {
 		return nil, errors.New("pay: a wallet without a ledger: every payment must be recorded")
 	}
+	if cfg.Approvals.OutOfBand && cfg.Approvals.TTL <= 0 {
+		return nil, errors.New("pay: out-of-band approvals need a TTL")
+	}
 	if err := cfg.Policy.Validate(); err != nil {
 		return nil, fmt.Errorf("pay: policy: %w", err)
 	}

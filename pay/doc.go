@@ -3,6 +3,11 @@
 // A call goes: request → 402 → choose an option → policy check → sign →
 // retry once → read the settlement → return.
 //
+// The verdict on paying (free, allowed, needs_approval, denied,
+// unpayable) is computed in one place, judge, from the chosen option's
+// policy verdict and the budgets; Quote reports it, JudgeListing gives it
+// for listed options, and Fetch acts on it. No other package judges a price.
+//
 // Invariants:
 //   - At most one signature per call. A 402 that answers the paid retry is
 //     reported as a failed or ambiguous payment and never paid again.
@@ -13,4 +18,10 @@
 //   - The payment header is sent only to the origin that issued the 402; it
 //     is dropped from any redirect to another origin, and never logged.
 //   - Everything read from the network is size-bounded.
+//   - A request that lacks an input its 402 declares required is not paid:
+//     the server would fail it after taking the money.
+//   - A payment above approval_above is paid only with the human's approval
+//     of exactly its terms: an elicited answer bound to its binding, or an
+//     approval in the ledger that the reservation consumes (once, in the
+//     same transaction).
 package pay
