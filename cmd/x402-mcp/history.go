@@ -25,11 +25,7 @@ func history(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if fs.NArg() > 0 || *n < 1 || *n > 1000 {
 		return &exitError{code: 2, err: fmt.Errorf("usage: x402-mcp history [--config FILE] [--json] [-n 1..1000]")}
 	}
-	cfg, err := loadConfig(*configPath)
-	if err != nil {
-		return err
-	}
-	led, path, err := openLedgerFile(cfg)
+	led, path, err := ledgerAt(*configPath)
 	if err != nil {
 		return err
 	}

@@ -170,6 +170,16 @@ func openLedgerFile(cfg *config.Config) (*ledger.Ledger, string, error) {
 	return led, path, nil
 }
 
+// ledgerAt opens the ledger of the config at configPath, for the commands
+// that read or decide what is in it (history, approvals, approve, deny).
+func ledgerAt(configPath string) (*ledger.Ledger, string, error) {
+	cfg, err := loadConfig(configPath)
+	if err != nil {
+		return nil, "", err
+	}
+	return openLedgerFile(cfg)
+}
+
 // ledgerLease is how long a reservation may stay in flight: longer than
 // any call can take, so no process settles another's live payment.
 func ledgerLease(cfg *config.Config) time.Duration {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -124,22 +126,61 @@ func tsClientDir(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var missing string
-	if _, err := exec.LookPath("node"); err != nil {
-		missing = "node is not on PATH (install Node.js 20 or later)"
-	} else if installed, pinned := tsSDKVersions(dir); installed == "" {
-		missing = "the official MCP SDK is not installed (no " + filepath.Join(dir, "node_modules", "@modelcontextprotocol", "sdk") + ")"
-	} else if installed != pinned {
-		// A stale node_modules would test another client than the one pinned.
-		t.Fatalf("testsupport/tsclient has @modelcontextprotocol/sdk %s installed, package.json pins %s: run npm ci in testsupport/tsclient", installed, pinned)
-	}
-	if missing != "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true: the official-client test must run; run npm ci in testsupport/tsclient (%s)", missing)
+	missing := tsClientMissing(dir)
+	if missing == "" {
+		if installed, pinned := tsSDKVersions(dir); installed != pinned {
+			// A stale node_modules would test another client than the one pinned.
+			t.Fatalf("testsupport/tsclient has @modelcontextprotocol/sdk %s installed, package.json pins %s: run npm ci in testsupport/tsclient", installed, pinned)
 		}
-		t.Skipf("skipping the official TypeScript MCP client test: %s; run npm ci in testsupport/tsclient", missing)
+		return dir
 	}
-	return dir
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("CI=true: the official-client test must run; run npm ci in testsupport/tsclient (%s)", missing)
+	}
+	t.Skipf("skipping the official TypeScript MCP client test: %s; run npm ci in testsupport/tsclient", missing)
+	return ""
+}
+
+// tsClientMissing says what keeps the official client from running, "" when
+// nothing does. In a fresh clone it installs the pinned client first (once
+// per test binary), so that `go test ./...` alone runs these tests wherever
+// node and npm are at hand.
+func tsClientMissing(dir string) string {
+	if _, err := exec.LookPath("node"); err != nil {
+		return "node is not on PATH (install Node.js 20 or later)"
+	}
+	if installed, _ := tsSDKVersions(dir); installed != "" {
+		return ""
+	}
+	tsInstall.Do(func() { tsInstallErr = npmCI(dir) })
+	if installed, _ := tsSDKVersions(dir); installed != "" {
+		return ""
+	}
+	missing := "the official MCP SDK is not installed (no " + filepath.Join(dir, "node_modules", "@modelcontextprotocol", "sdk") + ")"
+	if tsInstallErr != nil {
+		missing += "; npm ci failed: " + tsInstallErr.Error()
+	}
+	return missing
+}
+
+var (
+	tsInstall    sync.Once
+	tsInstallErr error
+)
+
+// npmCI installs testsupport/tsclient's locked dependencies.
+func npmCI(dir string) error {
+	if _, err := exec.LookPath("npm"); err != nil {
+		return errors.New("npm is not on PATH")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%v: %s", err, tail(string(out), 2000))
+	}
+	return nil
 }
 
 // tsSDKVersions reads the installed SDK version ("" when absent) and the
