@@ -239,6 +239,23 @@ func (l *Ledger) LatestApproval(ctx context.Context, requestKey [32]byte) (a App
 	return as[0], true, nil
 }
 
+// UsableApproval returns the newest approval for requestKey that is
+// approved, unexpired and bound to binding: one that Reserve would accept
+// for a payment on exactly those terms. ok=false when there is none.
+func (l *Ledger) UsableApproval(ctx context.Context, requestKey, binding [32]byte) (a Approval, ok bool, err error) {
+	as, err := readApprovals(l.rdb.QueryContext(ctx, `SELECT `+approvalColumns+` FROM approvals
+		WHERE request_key = ? AND binding = ? AND state = 'approved' AND expires > ?
+		ORDER BY created DESC, rowid DESC LIMIT 1`,
+		hex.EncodeToString(requestKey[:]), hex.EncodeToString(binding[:]), l.now().UnixNano()))
+	if err != nil {
+		return Approval{}, false, fmt.Errorf("ledger: usable approval: %w", err)
+	}
+	if len(as) == 0 {
+		return Approval{}, false, nil
+	}
+	return as[0], true, nil
+}
+
 // Approvals lists approvals newest first: the pending, unexpired ones, or
 // (all) those of every state and status. At most n are returned; n is
 // capped at 1000, and n < 1 means that cap.

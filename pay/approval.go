@@ -112,23 +112,28 @@ func (c *Client) approved(ctx context.Context, q *Quote, r *Request) (*ledger.Ap
 	}
 	need := &ApprovalNeededError{Quote: q, Binding: binding, RequestKey: q.requestKey(r, payer), Changed: r.HumanApproved != nil}
 	if c.cfg.Approvals.OutOfBand && r.HumanApproved == nil {
+		// An approval for exactly these terms pays, whatever came after it
+		// (the price may have moved away and back).
+		usable, ok, err := c.cfg.Ledger.UsableApproval(ctx, need.RequestKey, binding)
+		if err != nil {
+			return nil, fmt.Errorf("pay: reading approvals: %w", err)
+		}
+		if ok {
+			return &ledger.ApprovalUse{ID: usable.ID, Binding: binding}, nil
+		}
+		// Otherwise the newest one for this request says why not.
 		prior, ok, err := c.cfg.Ledger.LatestApproval(ctx, need.RequestKey)
 		if err != nil {
 			return nil, fmt.Errorf("pay: reading approvals: %w", err)
 		}
-		now := c.cfg.Now()
 		switch {
-		case !ok || prior.Expired(now):
-		case prior.State == ledger.ApprovalApproved && prior.Binding == binding:
-			return &ledger.ApprovalUse{ID: prior.ID, Binding: binding}, nil
+		case !ok || prior.Expired(c.cfg.Now()):
 		case prior.State == ledger.ApprovalDenied && prior.Binding == binding:
 			return nil, &ApprovalDeniedError{Quote: q, Approval: prior}
-		case prior.State == ledger.ApprovalApproved || prior.State == ledger.ApprovalPending:
+		case (prior.State == ledger.ApprovalApproved || prior.State == ledger.ApprovalPending) && prior.Binding != binding:
 			// Approved or asked for other terms: the server changed its
 			// price or payee since. That approval pays nothing.
-			if prior.Binding != binding {
-				need.Prior = &prior
-			}
+			need.Prior = &prior
 		}
 	}
 	ask, err := c.ask(ctx, q, r)

@@ -462,6 +462,12 @@ facilitators = ["https://x402.org/facilitator"]
 # catalogs = ["catalog.toml"]
 # How long discovery results are reused, in seconds.
 cache_seconds = 300
+
+# [approvals]
+# A payment above the policy's approval_above waits for you when the MCP host cannot ask you
+# (Claude Desktop, claude.ai): x402-mcp approvals lists it, x402-mcp approve ID pays it once.
+# out_of_band = true      # false: refuse such payments in those hosts instead
+# valid_seconds = 600     # how long an approval stays valid
 `, time.Now().UTC().Format("2006-01-02"), p.config, initPolicy, initPolicy, addr, initKeystore, pass)
 }
 
