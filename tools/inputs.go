@@ -1,6 +1,7 @@
 package tools
 
 import (
+	"fmt"
 	"unicode/utf8"
 
 	"github.com/x402-mcp/x402-mcp/x402"
@@ -36,7 +37,7 @@ func inputsOut(in x402.Inputs) *InputsOut {
 		for _, f := range fs {
 			o = append(o, FieldOut{Name: f.Name, Type: f.Type, Description: f.Description, Example: f.Example, Required: f.Required})
 			if f.Required {
-				out.Required = append(out.Required, kind+" "+f.Name)
+				out.Required = append(out.Required, fmt.Sprintf("%s %q", kind, f.Name))
 			}
 		}
 		return o
