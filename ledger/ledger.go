@@ -77,6 +77,12 @@ type Record struct {
 	// records nothing. It is not read back by Get, Recent or Pending (the
 	// approval names its record instead: Approval.RecordID).
 	Approval *ApprovalUse
+
+	// Payload, when set (a RequestKey at least), records the request this
+	// payment is for, and Reserve refuses it with an *InFlightError while
+	// an earlier payment for the same request may still settle. Not read
+	// back by Get, Recent or Pending; see InFlight.
+	Payload *Payload
 }
 
 // Limit is one budget. Reserve refuses a payment that would make any of the

@@ -10,6 +10,10 @@ import (
 const recordColumns = `id, created, updated, url, host, network, asset, token, decimals, amount,
 	usd_nano, pay_to, payer, nonce, valid_before, state, tx, settlement, note, owner, lease_until`
 
+// prefixedRecordColumns are recordColumns of the table aliased r.
+const prefixedRecordColumns = `r.id, r.created, r.updated, r.url, r.host, r.network, r.asset, r.token, r.decimals, r.amount,
+	r.usd_nano, r.pay_to, r.payer, r.nonce, r.valid_before, r.state, r.tx, r.settlement, r.note, r.owner, r.lease_until`
+
 // Recent returns the n newest records, newest first. n is capped at 1000;
 // n < 1 returns none.
 func (l *Ledger) Recent(ctx context.Context, n int) ([]Record, error) {
@@ -62,15 +66,20 @@ func (l *Ledger) query(ctx context.Context, q string, args ...any) ([]Record, er
 type scanner interface{ Scan(dest ...any) error }
 
 func scanRecord(s scanner) (Record, error) {
+	return scanRecordWith(s)
+}
+
+// scanRecordWith scans recordColumns followed by extra columns into extra.
+func scanRecordWith(s scanner, extra ...any) (Record, error) {
 	var (
 		r                       Record
 		created, updated, lease int64
 		decimals                int64
 		amount, state           string
 	)
-	err := s.Scan(&r.ID, &created, &updated, &r.URL, &r.Host, &r.Network, &r.Asset, &r.Token,
+	err := s.Scan(append([]any{&r.ID, &created, &updated, &r.URL, &r.Host, &r.Network, &r.Asset, &r.Token,
 		&decimals, &amount, &r.USDNano, &r.PayTo, &r.Payer, &r.Nonce, &r.ValidBefore, &state,
-		&r.Transaction, &r.Settlement, &r.Note, &r.Owner, &lease)
+		&r.Transaction, &r.Settlement, &r.Note, &r.Owner, &lease}, extra...)...)
 	if err != nil {
 		return Record{}, fmt.Errorf("ledger: read record: %w", err)
 	}

@@ -38,6 +38,13 @@ func (l *Ledger) Reserve(ctx context.Context, r Record, limits []Limit) (Record,
 		}
 		use = &u
 	}
+	var payload *Payload
+	if r.Payload != nil {
+		if !validRequestKey(r.Payload.RequestKey) || !validPaymentID(r.Payload.PaymentID) {
+			return Record{}, invalid("payload: request key must be 64 lower-case hex digits, payment id 16 to 128 of [A-Za-z0-9_-]")
+		}
+		payload = &Payload{RequestKey: r.Payload.RequestKey, PaymentID: r.Payload.PaymentID}
+	}
 	if err := validateLimits(limits); err != nil {
 		return Record{}, err
 	}
@@ -45,7 +52,7 @@ func (l *Ledger) Reserve(ctx context.Context, r Record, limits []Limit) (Record,
 		URL: r.URL, Host: r.Host, Network: r.Network, Asset: r.Asset, Token: r.Token,
 		Decimals: r.Decimals, Amount: new(big.Int).Set(r.Amount), USDNano: r.USDNano,
 		PayTo: r.PayTo, Payer: r.Payer, Nonce: r.Nonce, ValidBefore: r.ValidBefore,
-		State: Reserved, Owner: l.owner, Approval: use,
+		State: Reserved, Owner: l.owner, Approval: use, Payload: payload,
 	}
 	var out Record
 	err := l.write(ctx, func(ctx context.Context, tx *wtx) error {
@@ -97,6 +104,11 @@ func (l *Ledger) reserve(ctx context.Context, tx *wtx, r Record, limits []Limit)
 	}
 	if r.ID, err = res.LastInsertId(); err != nil {
 		return Record{}, fmt.Errorf("ledger: reserve: %w", err)
+	}
+	if r.Payload != nil {
+		if err := reservePayload(ctx, tx, r, now); err != nil {
+			return Record{}, err
+		}
 	}
 	// After the budgets and the insert: a refused budget leaves the
 	// approval unused, and the approval needs the record's ID.

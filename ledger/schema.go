@@ -206,6 +206,42 @@ BEGIN
 	SELECT RAISE(ABORT, 'ledger: approvals are never deleted');
 END;
 `,
+	// v3: what was sent for a payment, so that a retry re-sends it (see
+	// payloads.go).
+	`
+CREATE TABLE payloads (
+	record_id    INTEGER PRIMARY KEY REFERENCES records (id),
+	-- sha256 of the request (method, URL that asked, body, payer), hex:
+	-- what "the same request" means for a retry.
+	request_key  TEXT NOT NULL CHECK (length(request_key) = 64 AND request_key NOT GLOB '*[^0-9a-f]*'),
+	-- The payment-identifier id sent with the payment, '' when the server
+	-- did not advertise the extension.
+	payment_id   TEXT NOT NULL DEFAULT '' CHECK (length(payment_id) <= 128),
+	-- The payment header exactly as sent (set when the record is marked
+	-- sent): a retry re-sends these bytes, never a new signature.
+	header_name  TEXT NOT NULL DEFAULT '',
+	header_value TEXT NOT NULL DEFAULT ''
+) STRICT;
+
+CREATE INDEX payloads_request ON payloads (request_key);
+
+CREATE TRIGGER payloads_keep BEFORE DELETE ON payloads
+BEGIN
+	SELECT RAISE(ABORT, 'ledger: payloads are never deleted');
+END;
+
+CREATE TRIGGER payloads_immutable BEFORE UPDATE OF record_id, request_key, payment_id ON payloads
+BEGIN
+	SELECT RAISE(ABORT, 'ledger: payload keys are immutable');
+END;
+
+-- The header is written once, when the record leaves Reserved.
+CREATE TRIGGER payloads_header_once BEFORE UPDATE OF header_name, header_value ON payloads
+WHEN OLD.header_value <> ''
+BEGIN
+	SELECT RAISE(ABORT, 'ledger: a sent payment header is never rewritten');
+END;
+`,
 }
 
 // schemaVersion is the version this program writes.

@@ -36,8 +36,11 @@ func BenchmarkClientWork(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		q, _, err := c.decide(ctx, first, &r)
+		q, err := c.quote(first, &r)
 		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.decide(ctx, q, &r); err != nil {
 			b.Fatal(err)
 		}
 		p, auth, now, err := c.newPayment(q)
@@ -58,8 +61,11 @@ func BenchmarkClientWorkDurable(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		q, _, err := c.decide(ctx, first, &r)
+		q, err := c.quote(first, &r)
 		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.decide(ctx, q, &r); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := c.authorize(ctx, q, &r, nil); err != nil {

@@ -3,6 +3,7 @@ package pay
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/big"
 	"sync"
 	"testing"
@@ -30,14 +31,15 @@ func TestBudgetHoldsUnder200ConcurrentFetches(t *testing.T) {
 		mu           sync.Mutex
 		paid, denied int
 		unexpected   []error
-		target       = n.APIURL + "/v2/weather?city=Lima"
 		ctx          = context.Background()
 	)
-	for range calls {
+	for i := range calls {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := c.Fetch(ctx, Request{URL: target})
+			// 200 different requests: identical ones in flight at once
+			// are held to one payment (see resend.go).
+			res, err := c.Fetch(ctx, Request{URL: fmt.Sprintf("%s/v2/weather?city=Lima%d", n.APIURL, i)})
 			mu.Lock()
 			defer mu.Unlock()
 			var d *DeniedError

@@ -59,6 +59,10 @@ type Config struct {
 	// Approvals says how a payment above the approval threshold may be
 	// approved when the MCP client cannot ask the human.
 	Approvals Approvals
+	// CheckAuthorization, when set, asks the token whether an
+	// authorization was used (EIP-3009 authorizationState), for a payment
+	// whose outcome is unknown (see resend.go).
+	CheckAuthorization ledger.AuthorizationChecker
 	// Now is the clock (tests); nil is time.Now.
 	Now func() time.Time
 }

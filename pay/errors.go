@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/x402-mcp/x402-mcp/ledger"
 
@@ -68,16 +69,38 @@ func (NoWalletError) Error() string {
 // status, or a failed settlement. The authorization may still be settled by
 // whoever holds it until ValidBefore, so it is never re-signed here.
 type PaymentFailedError struct {
+	// Status is the answer's HTTP status; 0 when there was no answer
+	// (timeout, reset).
 	Status      int
 	Receipt     *Receipt
 	Settlement  *x402.Settlement
 	ServerError string
 	Body        string
+	// Resent says the payment was one made earlier for the same request,
+	// sent again with the same signature (never a new one).
+	Resent bool
+	// Pending says the facilitator broadcast the settlement but had not
+	// seen it confirmed (settlement_pending).
+	Pending bool
+	// NonceUsed says the server refused a re-sent payment because its
+	// authorization was already used: it was paid, the response was lost.
+	NonceUsed bool
 }
 
 func (e *PaymentFailedError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "payment was signed and sent, but the server answered %d", e.Status)
+	what := "payment was signed and sent"
+	if e.Resent {
+		what = "the earlier payment for this request was sent again (the same signature, not a new one)"
+	}
+	if e.Status == 0 {
+		fmt.Fprintf(&b, "%s, but the server gave no answer (timeout or reset)", what)
+		if e.ServerError != "" {
+			fmt.Fprintf(&b, ": %s", clip(e.ServerError, 200))
+		}
+		return b.String()
+	}
+	fmt.Fprintf(&b, "%s, but the server answered %d", what, e.Status)
 	if e.Settlement != nil && !e.Settlement.Success {
 		reason := e.Settlement.ErrorReason
 		if reason == "" {
@@ -143,6 +166,21 @@ func (e *ApprovalUnusableError) Error() string {
 }
 
 func (e *ApprovalUnusableError) Unwrap() error { return e.Err }
+
+// InFlightError means an earlier payment for the same request may still
+// settle, and it cannot be re-sent as it is (it is being made by another
+// call right now, or the server now asks for other terms): nothing was
+// signed.
+type InFlightError struct {
+	Record ledger.Record
+	// Why says which; empty for "being made right now".
+	Why string
+}
+
+func (e *InFlightError) Error() string {
+	return fmt.Sprintf("an earlier payment for this request (%s %s to %s, payment %d) is %s and may still settle until %s",
+		tokensAmount(e.Record), e.Record.Token, e.Record.PayTo, e.Record.ID, e.Record.State, time.Unix(e.Record.ValidBefore, 0).UTC().Format(time.RFC3339))
+}
 
 // ErrOutOfBandOff is returned by RequestApproval when the operator turned
 // out-of-band approval off.

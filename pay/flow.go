@@ -2,6 +2,7 @@ package pay
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/big"
@@ -159,7 +160,16 @@ func (c *Client) Fetch(ctx context.Context, r Request) (*Result, error) {
 	if first.status != http.StatusPaymentRequired {
 		return resultOf(first, nil, Judgement{Verdict: VerdictFree}), nil
 	}
-	q, use, err := c.decide(ctx, first, &r)
+	q, err := c.quote(first, &r)
+	if err != nil {
+		return nil, err
+	}
+	// A payment for this same request that may still settle is re-sent,
+	// never signed anew (see resend.go).
+	if res, err, handled := c.resume(ctx, first, q, &r); handled {
+		return res, err
+	}
+	use, err := c.decide(ctx, q, &r)
 	if err != nil {
 		return nil, err
 	}
@@ -168,9 +178,10 @@ func (c *Client) Fetch(ctx context.Context, r Request) (*Result, error) {
 		return nil, err
 	}
 
-	// From here on the signature exists: record that it is leaving before
-	// it leaves, so a crash can never hide a payment.
-	if err := c.cfg.Ledger.MarkSent(ctx, p.record.ID); err != nil {
+	// From here on the signature exists: record that it is leaving, and
+	// the header itself, before it leaves, so a crash can never hide a
+	// payment and a retry can re-send it.
+	if err := c.cfg.Ledger.MarkSentPayload(ctx, p.record.ID, p.headerName, p.headerValue); err != nil {
 		c.release(p, "the payment could not be recorded as sent, so it was not sent")
 		return nil, fmt.Errorf("pay: recording the payment: %w", err)
 	}
@@ -185,7 +196,7 @@ func (c *Client) Fetch(ctx context.Context, r Request) (*Result, error) {
 	second, err := c.send(ctx, first.method, first.url, &r, body, p.headerName, p.headerValue)
 	if err != nil {
 		// The signature may have reached the server: report, never re-sign.
-		c.unknown(p, "no answer to the paid request: "+err.Error())
+		c.unknown(p, "no answer to the paid request (timeout or reset): "+err.Error(), "")
 		return nil, &PaymentFailedError{Receipt: p.receipt, ServerError: err.Error()}
 	}
 	return c.finish(second, p)
@@ -197,39 +208,39 @@ type pending struct {
 	record      ledger.Record
 	headerName  string
 	headerValue string
-	receipt     *Receipt
+	// paymentID is the payment-identifier id sent with it, "" when the
+	// server does not advertise the extension.
+	paymentID string
+	receipt   *Receipt
+	// resent says this is an earlier payment sent again (see resend.go).
+	resent bool
 }
 
 // decide reads the 402 and picks what to pay, or says why nothing will be:
 // it acts on the same Judgement that Quote reports. Nothing is recorded or
 // signed.
-func (c *Client) decide(ctx context.Context, first *response, r *Request) (*Quote, *ledger.ApprovalUse, error) {
-	q, err := c.quote(first, r)
-	if err != nil {
-		return nil, nil, err
-	}
+func (c *Client) decide(ctx context.Context, q *Quote, r *Request) (*ledger.ApprovalUse, error) {
 	if err := c.judge(ctx, q); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	j := q.Judgement
 	if len(q.Missing) > 0 && (j.Verdict == VerdictAllowed || j.Verdict == VerdictNeedsApproval) {
 		// The server would answer the paid request with an error: paying
 		// for it would waste the money.
-		return nil, nil, &MissingInputsError{Quote: q, Missing: q.Missing}
+		return nil, &MissingInputsError{Quote: q, Missing: q.Missing}
 	}
 	switch j.Verdict {
 	case VerdictUnpayable:
 		if q.Chosen != nil && c.cfg.Signer == nil {
-			return nil, nil, NoWalletError{}
+			return nil, NoWalletError{}
 		}
-		return nil, nil, &UnpayableError{Quote: q, Required: q.Required, Reasons: j.Reasons}
+		return nil, &UnpayableError{Quote: q, Required: q.Required, Reasons: j.Reasons}
 	case VerdictDenied:
-		return nil, nil, &DeniedError{Quote: q, Reasons: j.Reasons}
+		return nil, &DeniedError{Quote: q, Reasons: j.Reasons}
 	case VerdictNeedsApproval:
-		use, err := c.approved(ctx, q, r)
-		return q, use, err
+		return c.approved(ctx, q, r)
 	}
-	return q, nil, nil
+	return nil, nil
 }
 
 // authorize reserves the payment in the ledger (every budget checked in
@@ -241,13 +252,24 @@ func (c *Client) authorize(ctx context.Context, q *Quote, r *Request, use *ledge
 		return nil, err
 	}
 	tok := *q.Chosen.Token
+	if advertised, _ := x402.PaymentIDAdvertised(q.Required); advertised {
+		if p.paymentID, err = newPaymentID(); err != nil {
+			return nil, err
+		}
+	}
+	key := q.requestKey(r, c.cfg.Signer.Address())
 	p.record, err = c.cfg.Ledger.Reserve(ctx, ledger.Record{
 		URL: q.URL, Host: q.Host, Network: tok.Network, Asset: p.receipt.Asset, Token: tok.Symbol, Decimals: tok.Decimals,
 		Amount: auth.Value, USDNano: usdNanoCeil(auth.Value, tok), PayTo: p.receipt.PayTo, Payer: p.receipt.Payer,
 		Nonce: p.receipt.Nonce, ValidBefore: p.receipt.ValidBefore, Approval: use,
+		Payload: &ledger.Payload{RequestKey: hex.EncodeToString(key[:]), PaymentID: p.paymentID},
 	}, c.limits(q.Host))
 	var over *ledger.BudgetError
+	var inFlight *ledger.InFlightError
 	switch {
+	case errors.As(err, &inFlight):
+		// Another call paid for this same request a moment ago.
+		return nil, &InFlightError{Record: inFlight.Record}
 	case errors.As(err, &over):
 		return nil, &DeniedError{Quote: q, Reasons: []string{budgetReason(over)}}
 	case errors.Is(err, ledger.ErrApprovalUnusable):
@@ -318,7 +340,13 @@ func (c *Client) sign(p *pending, r *Request, auth x402.Authorization, now time.
 	if err != nil {
 		return fmt.Errorf("pay: signing: %w", err)
 	}
-	p.headerName, p.headerValue, err = x402.PaymentHeader(q.Required, opt, auth, sig)
+	pr := q.Required
+	if p.paymentID != "" {
+		if pr, err = x402.WithPaymentID(pr, p.paymentID); err != nil {
+			return fmt.Errorf("pay: adding the payment id: %w", err)
+		}
+	}
+	p.headerName, p.headerValue, err = x402.PaymentHeader(pr, opt, auth, sig)
 	if err != nil {
 		return fmt.Errorf("pay: encoding the payment: %w", err)
 	}
@@ -348,14 +376,27 @@ func (c *Client) finish(resp *response, p *pending) (*Result, error) {
 			}
 		}
 		e.Body = clip(string(resp.body), 500)
+		e.Resent = p.resent
 		if !p.receipt.Settled {
-			c.unknown(p, fmt.Sprintf("the server answered %d to the paid request", resp.status))
+			// Counted until proven either way: the server, or whoever it
+			// gave the authorization to, may still settle it. A pending
+			// settlement names its transaction: keep it for reconciling.
+			note, tx := fmt.Sprintf("the server answered %d to the paid request", resp.status), ""
+			if st != nil && !st.Success {
+				note += fmt.Sprintf(" with a failed settlement (%s)", clip(st.ErrorReason, 100))
+				tx = st.Transaction
+				e.Pending = st.ErrorReason == ReasonSettlementPending
+			}
+			if e.NonceUsed = p.resent && nonceUsed(e.ServerError, st); e.NonceUsed {
+				note = "re-sent; the server says the authorization was already used: paid, but the response was lost"
+			}
+			c.unknown(p, note, tx)
 		}
 		c.log.Warn("payment not accepted", "host", p.quote.Host, "status", resp.status, "nonce", p.receipt.Nonce)
 		return nil, e
 	}
 	if !p.receipt.Settled {
-		c.unknown(p, "the server delivered without a settlement header")
+		c.unknown(p, "the server delivered without a settlement header", "")
 	}
 	c.log.Info("payment settled", "host", p.quote.Host, "amount", p.receipt.Amount, "network", p.receipt.Network,
 		"transaction", p.receipt.Transaction, "nonce", p.receipt.Nonce, "ledger_id", p.record.ID)

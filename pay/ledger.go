@@ -119,10 +119,11 @@ func (c *Client) release(p *pending, note string) {
 
 // unknown records that a sent payment has no known outcome: it stays
 // counted as spent until reconciled.
-func (c *Client) unknown(p *pending, note string) {
+// tx is a transaction the answer named (settlement pending), "" if none.
+func (c *Client) unknown(p *pending, note, tx string) {
 	ctx, cancel := bookkeeping()
 	defer cancel()
-	if err := c.cfg.Ledger.MarkUnknown(ctx, p.record.ID, note); err != nil {
+	if err := c.cfg.Ledger.MarkUnknownTx(ctx, p.record.ID, note, tx); err != nil {
 		c.log.Error("ledger: cannot record an unknown outcome; the record stays sent (counted)", "ledger_id", p.record.ID, "err", err)
 	}
 }

@@ -2,6 +2,7 @@ package pay
 
 import (
 	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 )
 
@@ -14,4 +15,14 @@ func newNonce() ([32]byte, error) {
 		return n, fmt.Errorf("pay: drawing a nonce: %w", err)
 	}
 	return n, nil
+}
+
+// newPaymentID draws a payment-identifier id: "pay_" and 32 random hex
+// digits.
+func newPaymentID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("pay: drawing a payment id: %w", err)
+	}
+	return "pay_" + hex.EncodeToString(b[:]), nil
 }

@@ -255,7 +255,11 @@ func TestBudgetRefusalReadsTheSame(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			q, use, err := c.decide(ctx, first, &r)
+			q, err := c.quote(first, &r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			use, err := c.decide(ctx, q, &r)
 			if err != nil || q.Judgement.Verdict != VerdictAllowed {
 				t.Fatalf("decide: %+v, %v", q, err)
 			}

@@ -101,6 +101,12 @@ func decodeHeader(value, where string) ([]byte, error) {
 // escapes or reversed text in an agent's transcript.
 func displayText(s string) string { return displayClip(s, maxDisplayBytes) }
 
+// Display is the cleaner for any text another party wrote (a server's
+// error, a response body shown in an error) before a person or the agent
+// reads it: control, bidirectional and zero-width characters become
+// spaces, and the text is cut at limit bytes on a character boundary.
+func Display(s string, limit int) string { return displayClip(s, limit) }
+
 // displayClip is displayText with its own bound, for values that deserve
 // less room than a whole message (a field name, an example value) or more
 // (an example request body). A cut value ends in "…", so it is at most

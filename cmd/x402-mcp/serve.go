@@ -66,7 +66,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return err
 	}
 	defer led.Close()
-	client, err := newClient(cfg, led, logger, stderr)
+	client, err := newClient(cfg, led, w, logger, stderr)
 	if err != nil {
 		return err
 	}
@@ -191,7 +191,7 @@ func ledgerLease(cfg *config.Config) time.Duration {
 }
 
 // newClient builds the paying client from the configuration and the key.
-func newClient(cfg *config.Config, led *ledger.Ledger, logger *slog.Logger, stderr io.Writer) (*pay.Client, error) {
+func newClient(cfg *config.Config, led *ledger.Ledger, w *wallet.Reader, logger *slog.Logger, stderr io.Writer) (*pay.Client, error) {
 	key, err := loadKey(cfg.Wallet, stderr)
 	if err != nil {
 		return nil, err
@@ -212,6 +212,9 @@ func newClient(cfg *config.Config, led *ledger.Ledger, logger *slog.Logger, stde
 		Logger:           logger,
 		UserAgent:        "x402-mcp/" + version,
 		Approvals:        pay.Approvals{OutOfBand: cfg.OutOfBandApproval, TTL: cfg.ApprovalTTL},
+		// A payment left unknown is checked on chain before a new one is
+		// signed for the same request.
+		CheckAuthorization: w.AuthorizationState,
 	})
 }
 

@@ -1,0 +1,127 @@
+package pay
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"github.com/x402-mcp/x402-mcp/ledger"
+	"github.com/x402-mcp/x402-mcp/tokens"
+	"github.com/x402-mcp/x402-mcp/x402"
+)
+
+// A signed EIP-3009 authorization settles at most once: its nonce is burnt
+// on chain. So when a paid request ends without a known outcome (no answer,
+// a 5xx, a settlement still pending) and the agent asks again, the safe
+// retry re-sends that same payment — same signature, same nonce, same
+// payment id — never a new one while the first may still settle.
+//
+// "The same request" is the request key: the method, the URL that asked for
+// payment, the body's digest and the payer. The terms the server asks now
+// must also be the ones that were signed (scheme, network, token, amount,
+// payee); if they changed, nothing is re-sent and nothing new is signed
+// until the earlier payment can no longer settle. Biased to safety: a
+// request that merely looks different (another query string, another body)
+// is another request.
+
+// ReasonSettlementPending is the settlement error reason of a facilitator
+// that broadcast the transfer but has not seen it confirmed.
+const ReasonSettlementPending = "settlement_pending"
+
+// resume handles a request whose earlier payment is still reserved, sent
+// or unknown. handled is false when there is none, or when it can no
+// longer settle and was not used: then a new payment may be made.
+func (c *Client) resume(ctx context.Context, first *response, q *Quote, r *Request) (res *Result, err error, handled bool) {
+	if c.cfg.Signer == nil || c.cfg.Ledger == nil || q.Free || q.Required == nil {
+		return nil, nil, false
+	}
+	key := q.requestKey(r, c.cfg.Signer.Address())
+	rec, pl, ok, err := c.cfg.Ledger.InFlight(ctx, hex.EncodeToString(key[:]))
+	if err != nil {
+		return nil, fmt.Errorf("pay: reading earlier payments: %w", err), true
+	}
+	if !ok {
+		return nil, nil, false
+	}
+	now := c.cfg.Now().Unix()
+	if rec.ValidBefore+int64(ledger.InFlightMargin.Seconds()) <= now {
+		// Past its window: the token refuses it now. If it was used, it
+		// was paid, and paying again would pay twice.
+		if used := c.usedOnChain(ctx, rec); used {
+			return nil, &PaymentFailedError{Receipt: receiptOf(rec), NonceUsed: true, Resent: true}, true
+		}
+		return nil, nil, false
+	}
+	if rec.State == ledger.Reserved || pl.HeaderValue == "" || rec.State == ledger.Sent && rec.LeaseUntil.After(c.cfg.Now()) {
+		// Another call (here or in another process sharing the ledger)
+		// is making or waiting on it right now; it settles the outcome.
+		return nil, &InFlightError{Record: rec}, true
+	}
+	if o := q.Chosen; o == nil || !sameTerms(rec, o) {
+		return nil, &InFlightError{Record: rec, Why: "the server now asks for other terms"}, true
+	}
+	p := &pending{quote: q, record: rec, headerName: pl.HeaderName, headerValue: pl.HeaderValue, paymentID: pl.PaymentID,
+		receipt: receiptOf(rec), resent: true}
+	body := r.Body
+	if first.method != r.Method {
+		body = nil
+	}
+	c.log.Info("payment re-sent", "host", q.Host, "amount", p.receipt.Amount, "token", p.receipt.Token,
+		"network", p.receipt.Network, "nonce", p.receipt.Nonce, "ledger_id", rec.ID, "payment_id", pl.PaymentID)
+	second, err := c.send(ctx, first.method, first.url, r, body, pl.HeaderName, pl.HeaderValue)
+	if err != nil {
+		c.unknown(p, "no answer to the re-sent payment (timeout or reset): "+err.Error(), rec.Transaction)
+		return nil, &PaymentFailedError{Receipt: p.receipt, ServerError: err.Error(), Resent: true}, true
+	}
+	res, err = c.finish(second, p)
+	return res, err, true
+}
+
+// usedOnChain asks the token, where an RPC endpoint is configured, whether
+// the record's authorization was used; a used one is recorded as settled.
+func (c *Client) usedOnChain(ctx context.Context, rec ledger.Record) bool {
+	if c.cfg.CheckAuthorization == nil {
+		return false
+	}
+	used, ok, err := c.cfg.CheckAuthorization(ctx, rec.Network, rec.Asset, rec.Payer, rec.Nonce)
+	if err != nil || !ok || !used {
+		return false
+	}
+	bctx, cancel := bookkeeping()
+	defer cancel()
+	if err := c.cfg.Ledger.Settle(bctx, rec.ID, rec.Transaction, nil); err != nil {
+		c.log.Error("ledger: cannot record a settlement found on chain", "ledger_id", rec.ID, "err", err)
+	}
+	return true
+}
+
+// sameTerms reports whether the option asks for exactly what rec paid.
+func sameTerms(rec ledger.Record, o *Option) bool {
+	return o.Token != nil && o.Wire.Amount != nil &&
+		o.Token.Network == rec.Network && strings.EqualFold(o.Token.Address.Hex(), rec.Asset) &&
+		o.Wire.Amount.Cmp(rec.Amount) == 0 && strings.EqualFold(o.Wire.PayTo.Hex(), rec.PayTo)
+}
+
+func receiptOf(rec ledger.Record) *Receipt {
+	return &Receipt{Amount: tokensAmount(rec), AmountAtomic: rec.Amount.String(), Token: rec.Token, Asset: rec.Asset,
+		Network: rec.Network, PayTo: rec.PayTo, Payer: rec.Payer, Nonce: rec.Nonce, ValidBefore: rec.ValidBefore,
+		Transaction: rec.Transaction, LedgerID: rec.ID}
+}
+
+func tokensAmount(rec ledger.Record) string {
+	if rec.Amount == nil {
+		return ""
+	}
+	return tokens.FormatUnits(rec.Amount, rec.Decimals)
+}
+
+// nonceUsed reads a refusal of a re-sent payment as "its authorization was
+// already used". Only the wording to the agent depends on it, never money.
+func nonceUsed(serverError string, st *x402.Settlement) bool {
+	text := strings.ToLower(serverError)
+	if st != nil {
+		text += " " + strings.ToLower(st.ErrorReason) + " " + strings.ToLower(st.ErrorMessage)
+	}
+	return strings.Contains(text, "nonce") && (strings.Contains(text, "used") || strings.Contains(text, "already"))
+}
