@@ -71,7 +71,14 @@ type Config struct {
 type Client struct {
 	cfg       Config
 	transport http.RoundTripper
-	log       *slog.Logger
+	// paidTransport carries the requests that carry a payment: a fresh
+	// connection each, never an idle one. Go's transport silently re-sends
+	// an idempotent request whose reused connection turns out dead; for a
+	// paid request that would send the signature twice behind our back,
+	// and the second copy's answer ("nonce already used") would be read as
+	// the answer to the first.
+	paidTransport http.RoundTripper
+	log           *slog.Logger
 }
 
 // New checks cfg and returns a Client.
@@ -106,6 +113,12 @@ func New(cfg Config) (*Client, error) {
 		t.ResponseHeaderTimeout = cfg.Timeout
 		t.MaxResponseHeaderBytes = 64 << 10
 		c.transport = t
+	}
+	c.paidTransport = c.transport
+	if t, ok := c.transport.(*http.Transport); ok {
+		pt := t.Clone()
+		pt.DisableKeepAlives = true
+		c.paidTransport = pt
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -237,8 +250,12 @@ func (c *Client) newHTTPRequest(ctx context.Context, method string, u *url.URL, 
 // httpClient returns a client whose redirects never carry payment headers
 // to an origin other than issuer.
 func (c *Client) httpClient(issuer *url.URL, paymentHeader string) *http.Client {
+	transport := c.transport
+	if paymentHeader != "" {
+		transport = c.paidTransport
+	}
 	return &http.Client{
-		Transport: c.transport,
+		Transport: transport,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= maxRedirects {
 				return fmt.Errorf("stopped after %d redirects", maxRedirects)
