@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/big"
 
+	"github.com/ethereum/go-ethereum/common"
+
 	"github.com/x402-mcp/x402-mcp/policy"
 	"github.com/x402-mcp/x402-mcp/tokens"
 	"github.com/x402-mcp/x402-mcp/x402"
@@ -55,13 +57,28 @@ type Quote struct {
 // assess looks at every option of a 402 and picks the one to pay: among
 // payable options, the cheapest one the policy allows (USD value, exact),
 // the server's order breaking ties. If the policy allows none, the cheapest
-// payable option is chosen so its verdict can explain the denial.
-func assess(pr *x402.PaymentRequired, reg *tokens.Registry, pol policy.Policy, base policy.Request) []Option {
+// payable option is chosen so its verdict can explain the denial. payer is
+// the wallet's address; the zero address (no wallet) skips the check that
+// an option does not pay the wallet itself.
+//
+// An option is unpayable (Payable false, Reason set) when nothing the
+// operator could write would make paying it sensible: an unknown token, a
+// domain nobody can verify, a window too short to settle, a payee that is
+// the payer, a payment flow x402 does not define. An option that is fine
+// to pay but that the operator's rules refuse is payable and denied by its
+// Verdict, whose reason names the policy key to change. The payment flows
+// upfront and escrow are of that second kind: this client can pay them
+// (the signature is the same EIP-3009 authorization), but the server takes
+// the money before it does the work, and whether to carry that risk is the
+// operator's choice (payment_flows). So they are a policy denial, and the
+// agent is told to ask the human about the policy, not that the server
+// cannot be used. The policy applies the same rule in Approve, before the
+// signer, whatever assess decided.
+func assess(pr *x402.PaymentRequired, reg *tokens.Registry, pol policy.Policy, base policy.Request, payer common.Address) []Option {
 	out := make([]Option, len(pr.Options))
 	for i := range pr.Options {
 		w := &pr.Options[i]
-		o := Option{Wire: w}
-		out[i] = o
+		out[i] = Option{Wire: w}
 		if w.Err != nil {
 			out[i].Reason = w.Err.Error()
 			continue
@@ -72,27 +89,58 @@ func assess(pr *x402.PaymentRequired, reg *tokens.Registry, pol policy.Policy, b
 			continue
 		}
 		out[i].Token = &t
-		if w.ExtraName != "" && w.ExtraName != t.Name {
-			out[i].Reason = fmt.Sprintf("option %d: the 402 names the token's EIP-712 domain %q but the registry says %q", w.Index, clip(w.ExtraName, 64), t.Name)
-			continue
-		}
-		if w.ExtraVersion != "" && w.ExtraVersion != t.Version {
-			out[i].Reason = fmt.Sprintf("option %d: the 402 gives EIP-712 version %q but the registry says %q", w.Index, clip(w.ExtraVersion, 64), t.Version)
-			continue
-		}
-		if w.MaxTimeoutSeconds < minTimeoutSeconds {
-			// Facilitators want validBefore at least 6 s away; a shorter
-			// window cannot settle, so signing it would only leak an
-			// authorization.
-			out[i].Reason = fmt.Sprintf("option %d: maxTimeoutSeconds %d is too short for a payment to settle (at least %d)", w.Index, w.MaxTimeoutSeconds, minTimeoutSeconds)
+		if reason := unpayable(w, t, pr.Version, payer); reason != "" {
+			out[i].Reason = reason
 			continue
 		}
 		out[i].Payable = true
 		r := base
-		r.Token, r.PayTo, r.Amount = t, w.PayTo, w.Amount
+		r.Token, r.PayTo, r.Amount, r.PaymentFlow = t, w.PayTo, w.Amount, w.PaymentFlow
 		out[i].Verdict = pol.Check(r)
 	}
 	return out
+}
+
+// unpayable says why an option of a known token cannot be paid by this
+// client whatever the policy says; "" when it can. version is the 402's
+// x402 version.
+func unpayable(w *x402.Option, t tokens.Token, version int, payer common.Address) string {
+	if payer != (common.Address{}) && w.PayTo == payer {
+		// The token would move nothing, yet the signature would be handed
+		// out and the ledger would count the payment against the budgets.
+		return fmt.Sprintf("option %d: payTo %s is this wallet's own address; paying yourself moves no money, only burns gas and signs an authorization for nothing", w.Index, w.PayTo.Hex())
+	}
+	if w.ExtraName != "" && w.ExtraName != t.Name {
+		return fmt.Sprintf("option %d: the 402 names the token's EIP-712 domain %q but the registry says %q", w.Index, clip(w.ExtraName, 64), t.Name)
+	}
+	if w.ExtraVersion != "" && w.ExtraVersion != t.Version {
+		return fmt.Sprintf("option %d: the 402 gives EIP-712 version %q but the registry says %q", w.Index, clip(w.ExtraVersion, 64), t.Version)
+	}
+	if version == 2 && (w.ExtraName == "" || w.ExtraVersion == "") {
+		// v1 servers often leave the domain out and the registry supplies
+		// it; a v2 facilitator needs it in the option it verifies against.
+		var missing string
+		switch {
+		case w.ExtraName == "" && w.ExtraVersion == "":
+			missing = "extra.name and extra.version"
+		case w.ExtraName == "":
+			missing = "extra.name"
+		default:
+			missing = "extra.version"
+		}
+		return fmt.Sprintf("option %d: the 402 gives no %s; the reference facilitator rejects a v2 exact option without extra name and version, so signing it would hand out an authorization nobody can verify", w.Index, missing)
+	}
+	if w.MaxTimeoutSeconds < minTimeoutSeconds {
+		// Facilitators want validBefore at least 6 s away; a shorter
+		// window cannot settle, so signing it would only leak an
+		// authorization.
+		return fmt.Sprintf("option %d: maxTimeoutSeconds %d is too short for a payment to settle (at least %d)", w.Index, w.MaxTimeoutSeconds, minTimeoutSeconds)
+	}
+	if w.PaymentFlow != "" && !x402.KnownPaymentFlow(w.PaymentFlow) {
+		return fmt.Sprintf("option %d: payment flow %q is not one x402 defines (%s, %s or %s), so what the server does with the money is unknown", w.Index, w.PaymentFlow,
+			x402.FlowAuthorization, x402.FlowUpfront, x402.FlowEscrow)
+	}
+	return ""
 }
 
 func choose(opts []Option) *Option {

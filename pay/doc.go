@@ -14,7 +14,13 @@
 //   - Nothing is signed unless the policy issued an approval for exactly
 //     the authorization being signed (see package policy).
 //   - Only registry tokens are payable; decimals and the EIP-712 domain come
-//     from the registry. An option whose `extra` disagrees is refused.
+//     from the registry. An option whose `extra` disagrees is refused, and
+//     so is a v2 option whose `extra` lacks the domain (facilitators cannot
+//     verify its signature).
+//   - An option that pays the wallet itself is refused, and so is one whose
+//     payment flow x402 does not define. A flow in which the server takes
+//     the money before it does the work (upfront, escrow) is a policy
+//     denial unless payment_flows allows it (see assess).
 //   - The payment header is sent only to the origin that issued the 402; it
 //     is dropped from any redirect to another origin, and never logged.
 //   - Everything read from the network is size-bounded.

@@ -132,7 +132,7 @@ func (c *Client) quote(resp *response, r *Request) (*Quote, error) {
 		return q, nil
 	}
 	q.Required = pr
-	q.Options = assess(pr, c.cfg.Registry, c.cfg.Policy, policy.Request{URL: q.URL, Host: q.Host, MaxPrice: r.MaxPrice})
+	q.Options = assess(pr, c.cfg.Registry, c.cfg.Policy, policy.Request{URL: q.URL, Host: q.Host, MaxPrice: r.MaxPrice}, c.Payer())
 	q.Chosen = choose(q.Options)
 	if in, ok := x402.InputsFromRequired(pr); ok {
 		q.Inputs = &in
@@ -328,7 +328,7 @@ func (c *Client) sign(p *pending, r *Request, auth x402.Authorization, now time.
 	opt, tok := q.Chosen.Wire, *q.Chosen.Token
 	confirmed := humanApproved && q.Judgement.Verdict == VerdictNeedsApproval
 	approval, err := c.cfg.Policy.Approve(policy.Request{URL: q.URL, Host: q.Host, Token: tok, PayTo: opt.PayTo, Amount: opt.Amount,
-		MaxPrice: r.MaxPrice, Confirmed: confirmed}, auth, now)
+		PaymentFlow: opt.PaymentFlow, MaxPrice: r.MaxPrice, Confirmed: confirmed}, auth, now)
 	if err != nil {
 		var d *policy.DeniedError
 		if errors.As(err, &d) {

@@ -54,7 +54,7 @@ func (c *Client) JudgeListing(ctx context.Context, rawURL string, version int, o
 	if in, ok := x402.InputsFromRequired(pr); ok {
 		q.Inputs = &in
 	}
-	q.Options = assess(pr, c.cfg.Registry, c.cfg.Policy, policy.Request{URL: q.URL, Host: q.Host})
+	q.Options = assess(pr, c.cfg.Registry, c.cfg.Policy, policy.Request{URL: q.URL, Host: q.Host}, c.Payer())
 	q.Chosen = choose(q.Options)
 	return q, c.judge(ctx, q)
 }

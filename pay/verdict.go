@@ -20,7 +20,9 @@ const (
 	// VerdictDenied: the operator's policy or a budget refuses it.
 	VerdictDenied = "denied"
 	// VerdictUnpayable: nothing offered can be paid by this client (unknown
-	// token, unsupported scheme or network, a malformed 402, no wallet).
+	// token, unsupported scheme or network, a malformed 402, no wallet, a
+	// payee that is the wallet itself, a v2 option without its EIP-712
+	// domain, a payment flow x402 does not define).
 	VerdictUnpayable = "unpayable"
 )
 

@@ -11,6 +11,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/x402-mcp/x402-mcp/tokens"
+	"github.com/x402-mcp/x402-mcp/x402"
 )
 
 func requestTo(url string, amount int64) Request {
@@ -180,12 +181,14 @@ func TestCheckEveryRuleAtOnce(t *testing.T) {
 	p.TokenLimits = []TokenLimit{{Token: usdc, MaxPerPayment: big.NewInt(1)}}
 	p.Hosts.Allow = []HostPattern{MustHostPattern("api.example.com")}
 	p.Payees.Deny = []common.Address{payee}
-	v := p.Check(requestTo("http://evil.example.net/", 200000))
-	for _, key := range []string{"require_https", "hosts.allow", "networks", "tokens", "max_per_payment", "token_limits", "payees.deny"} {
+	r := requestTo("http://evil.example.net/", 200000)
+	r.PaymentFlow = x402.FlowUpfront
+	v := p.Check(r)
+	for _, key := range []string{"require_https", "hosts.allow", "payment_flows", "networks", "tokens", "max_per_payment", "token_limits", "payees.deny"} {
 		denies(t, key, v, "(policy: "+key+")")
 	}
-	if len(v.Reasons) != 7 {
-		t.Errorf("%d reasons, want 7: %q", len(v.Reasons), v.Reasons)
+	if len(v.Reasons) != 8 {
+		t.Errorf("%d reasons, want 8: %q", len(v.Reasons), v.Reasons)
 	}
 }
 
@@ -203,6 +206,42 @@ func TestMaxPriceAboveCapChangesNothing(t *testing.T) {
 			plain.LimitAtomic.Cmp(high.LimitAtomic) != 0 {
 			t.Errorf("amount %d: max_price 1000 changed the verdict\n without: %+v\n    with: %+v", amount, plain, high)
 		}
+	}
+}
+
+// TestCheckPaymentFlow: only the standard flow is allowed unless
+// payment_flows lists another; a flow x402 does not define is refused
+// whatever the policy lists; and Approve, the gate before the signer,
+// applies the same rule.
+func TestCheckPaymentFlow(t *testing.T) {
+	withFlow := func(flow string) Request {
+		r := request(1000)
+		r.PaymentFlow = flow
+		return r
+	}
+	p := Default()
+	allows(t, "absent", p.Check(withFlow("")))
+	allows(t, "authorization", p.Check(withFlow(x402.FlowAuthorization)))
+	denies(t, "upfront", p.Check(withFlow(x402.FlowUpfront)),
+		`payment flow "upfront" means the server settles before it does the work, so a request that fails is paid all the same; the operator's policy does not allow it (policy: payment_flows)`)
+	denies(t, "escrow", p.Check(withFlow(x402.FlowEscrow)),
+		`payment flow "escrow" means the server settles before it does the work (and again after it), so a request that fails is paid all the same; the operator's policy does not allow it (policy: payment_flows)`)
+	denies(t, "unknown", p.Check(withFlow("pay-later")), `payment flow "pay-later" is not one x402 defines`)
+	denies(t, "case differs", p.Check(withFlow("Upfront")), `payment flow "Upfront" is not one x402 defines`)
+
+	_, err := p.Approve(withFlow(x402.FlowUpfront), auth(1000, time.Minute), now)
+	var d *DeniedError
+	if !errors.As(err, &d) || !strings.Contains(err.Error(), "(policy: payment_flows)") {
+		t.Errorf("Approve of an upfront payment the policy does not allow: err = %v", err)
+	}
+
+	p.PaymentFlows = []string{x402.FlowUpfront}
+	allows(t, "upfront allowed", p.Check(withFlow(x402.FlowUpfront)))
+	allows(t, "standard still allowed", p.Check(withFlow("")))
+	denies(t, "escrow not listed", p.Check(withFlow(x402.FlowEscrow)), "(policy: payment_flows)")
+	denies(t, "unknown whatever is listed", p.Check(withFlow("pay-later")), "is not one x402 defines")
+	if _, err := p.Approve(withFlow(x402.FlowUpfront), auth(1000, time.Minute), now); err != nil {
+		t.Errorf("Approve of an allowed upfront payment: %v", err)
 	}
 }
 
@@ -259,6 +298,7 @@ func TestValidate(t *testing.T) {
 		"raw host budget":     func(p *Policy) { p.HostBudgets = map[string]Periods{"API.example.com": {Day: MustUSD("1")}} },
 		"pattern as budget":   func(p *Policy) { p.HostBudgets = map[string]Periods{"*.example.com": {Day: MustUSD("1")}} },
 		"bracketed v6 budget": func(p *Policy) { p.HostBudgets = map[string]Periods{"[::1]": {Day: MustUSD("1")}} },
+		"unknown flow":        func(p *Policy) { p.PaymentFlows = []string{"pay-later"} },
 	} {
 		p := Default()
 		mutate(&p)

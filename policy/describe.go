@@ -85,6 +85,12 @@ func (p Policy) Describe() string {
 		add("Plain http: to any host (require_https = false): anyone on the way can read and use a payment")
 	}
 	add("Authorizations: valid for at most %s", seconds(p.MaxWindow))
+	if len(p.PaymentFlows) == 0 {
+		add("Payment flows: only the standard one, where the server settles after doing the work (no payment_flows)")
+	}
+	for _, f := range p.PaymentFlows {
+		add("Payment flow %s allowed: it %s", f, flowMeaning(f))
+	}
 	return strings.Join(lines, "\n") + "\n"
 }
 

@@ -15,6 +15,9 @@
 //     per-call max_price lowers the cap, never raises it), and a payment
 //     above approval_above needs the human's confirmation, not the agent's.
 //   - All rules apply together; the strictest wins.
+//   - Only the standard payment flow, where the server settles after it has
+//     done the work, is allowed unless payment_flows lists another; a flow
+//     x402 does not define is never allowed.
 //   - Money is compared in integer atomic units; USD limits are exact decimal
 //     numbers, converted with the registry's decimals for the token at hand.
 //   - Hosts are matched on the parsed URL's host in one canonical form (see

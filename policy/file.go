@@ -16,6 +16,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/x402-mcp/x402-mcp/tokens"
+	"github.com/x402-mcp/x402-mcp/x402"
 )
 
 // maxFileSize bounds a policy file. The file is the operator's, but a wrong
@@ -50,10 +51,12 @@ func Load(path string, reg *tokens.Registry) (Policy, error) {
 // token has is an error naming the file, line and key (*FileError).
 //
 // Keys the file leaves out: max_per_payment (0.10 USD),
-// max_authorization_seconds (300) and require_https/allow_http_loopback
-// (https except to this machine) keep their defaults, because a payment
-// with no cap, an authorization valid for ever or plain http to the
-// internet must never be the result of forgetting a line. Every other rule
+// max_authorization_seconds (300), require_https/allow_http_loopback
+// (https except to this machine) and payment_flows (only the standard
+// flow, where the server settles after doing the work) keep their
+// defaults, because a payment with no cap, an authorization valid for
+// ever, plain http to the internet or money taken before the work must
+// never be the result of forgetting a line. Every other rule
 // is off unless written: no approval threshold, no payment rate, no
 // budget, any network, token, host and payee. Note that this differs from
 // Default(), used when there is no file at all, which also has a budget of
@@ -134,7 +137,7 @@ func (d *decoder) first() error {
 }
 
 const (
-	topLevelKeys    = "max_per_payment, approval_above, max_payments_per_minute, max_authorization_seconds, require_https, allow_http_loopback, networks and tokens"
+	topLevelKeys    = "max_per_payment, approval_above, max_payments_per_minute, max_authorization_seconds, require_https, allow_http_loopback, networks, tokens and payment_flows"
 	topLevelTables  = `[budget], [hosts], [hosts.budget."HOST"], [payees] and [token_limits."CAIP-19 TOKEN"]`
 	hintHostPattern = `write a host such as "api.example.com", or "*.example.com" for its subdomains; leave hosts.allow empty to allow any host`
 )
@@ -148,7 +151,8 @@ func (d *decoder) policy(doc map[string]any) Policy {
 		HTTP:          HTTPLoopbackOnly,
 	}
 	d.keys("", doc, []string{"max_per_payment", "approval_above", "max_payments_per_minute", "max_authorization_seconds",
-		"require_https", "allow_http_loopback", "networks", "tokens", "budget", "hosts", "payees", "token_limits"},
+		"require_https", "allow_http_loopback", "networks", "tokens", "budget", "hosts", "payees", "token_limits",
+		"payment_flows"},
 		"the top-level keys are "+topLevelKeys+"; the tables are "+topLevelTables)
 
 	if v, ok := doc["max_per_payment"]; ok {
@@ -195,6 +199,9 @@ func (d *decoder) policy(doc map[string]any) Policy {
 	}
 	if v, ok := doc["tokens"]; ok {
 		p.Tokens = d.tokenList(v, p.Networks)
+	}
+	if v, ok := doc["payment_flows"]; ok {
+		p.PaymentFlows = d.paymentFlows(v)
 	}
 	if v, ok := doc["budget"]; ok {
 		p.Budget = d.periods("budget", v)
@@ -330,6 +337,29 @@ func (d *decoder) networks(v any) []string {
 		}
 	}
 	return list
+}
+
+// paymentFlows reads payment_flows: the flows allowed besides the standard
+// one. Only names x402 defines are accepted; the standard flow may be
+// listed, though it is always allowed.
+func (d *decoder) paymentFlows(v any) []string {
+	const hint = `the flows are "upfront" and "escrow" (the server settles before it does the work); the standard flow, "authorization", is always allowed`
+	list := d.stringList("payment_flows", v, `"upfront"`)
+	out := make([]string, 0, len(list))
+	for i, f := range list {
+		if !x402.KnownPaymentFlow(f) {
+			h := hint
+			if s := suggest(f, []string{x402.FlowAuthorization, x402.FlowUpfront, x402.FlowEscrow}); s != "" {
+				h = fmt.Sprintf("did you mean %q? %s", s, hint)
+			}
+			d.failElem("payment_flows", i, fmt.Sprintf("payment flow %q is not one x402 defines", truncate(f)), h)
+			continue
+		}
+		if f != x402.FlowAuthorization && !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func (d *decoder) tokenList(v any, networks []string) []tokens.Token {

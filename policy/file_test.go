@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -93,6 +94,7 @@ func TestExampleFile(t *testing.T) {
 		{"hosts", len(p.Hosts.Allow) == 2 && p.Hosts.Allow[1].String() == "*.example.org" && len(p.Hosts.Deny) == 1},
 		{"payees", len(p.Payees.Allow) == 1 && p.Payees.Allow[0] == payee && len(p.Payees.Deny) == 0},
 		{"token limit", len(p.TokenLimits) == 1 && p.TokenLimits[0].MaxPerPayment.Int64() == 500000},
+		{"payment flows", len(p.PaymentFlows) == 0},
 	}
 	for _, c := range checks {
 		if !c.ok {
@@ -100,6 +102,27 @@ func TestExampleFile(t *testing.T) {
 		}
 	}
 	golden(t, "testdata/describe.golden", p.Describe())
+}
+
+// TestDescribePaymentFlows: policy check says which flows beyond the
+// standard one a file allows, and what each means for the payer.
+func TestDescribePaymentFlows(t *testing.T) {
+	p, err := Parse("p.toml", []byte("payment_flows = [\"upfront\", \"escrow\"]\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := p.Describe()
+	for _, want := range []string{
+		"Payment flow upfront allowed: it means the server settles before it does the work, so a request that fails is paid all the same\n",
+		"Payment flow escrow allowed: it means the server settles before it does the work (and again after it)",
+	} {
+		if !strings.Contains(d, want) {
+			t.Errorf("Describe() lacks %q:\n%s", want, d)
+		}
+	}
+	if strings.Contains(d, "only the standard one") {
+		t.Errorf("Describe() says only the standard flow is allowed:\n%s", d)
+	}
 }
 
 func TestDescribeDefault(t *testing.T) {
@@ -137,7 +160,7 @@ func TestOmittedKeys(t *testing.T) {
 		t.Errorf("safe defaults not kept: %+v", p)
 	}
 	if p.ApprovalAbove.IsSet() || p.MaxPaymentsPerMinute != 0 || len(p.Budgets()) != 0 || len(p.Hosts.Allow) != 0 ||
-		len(p.Networks) != 0 || len(p.Tokens) != 0 || len(p.TokenLimits) != 0 {
+		len(p.Networks) != 0 || len(p.Tokens) != 0 || len(p.TokenLimits) != 0 || len(p.PaymentFlows) != 0 {
 		t.Errorf("an omitted rule is on: %+v", p)
 	}
 }
@@ -161,6 +184,10 @@ func TestFileVariants(t *testing.T) {
 		{"ipv6 host", "[hosts]\nallow = [\"[::1]\", \"::2\"]\n",
 			func(p Policy) bool { return p.Hosts.Allow[0].String() == "::1" && p.Hosts.Allow[1].String() == "::2" }},
 		{"window bounds", "max_authorization_seconds = 86400\n", func(p Policy) bool { return p.MaxWindow == 24*time.Hour }},
+		{"payment flows", "payment_flows = [\"upfront\", \"authorization\", \"escrow\", \"upfront\"]\n",
+			func(p Policy) bool { return slices.Equal(p.PaymentFlows, []string{"upfront", "escrow"}) }},
+		{"payment flows empty", "payment_flows = []\n", func(p Policy) bool { return len(p.PaymentFlows) == 0 }},
+		{"payment flows standard only", "payment_flows = [\"authorization\"]\n", func(p Policy) bool { return len(p.PaymentFlows) == 0 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := Parse("p.toml", []byte(tc.doc), nil)

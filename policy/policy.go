@@ -81,6 +81,12 @@ type Policy struct {
 	Hosts HostRules
 	// Payees restricts who payments may go to.
 	Payees PayeeRules
+	// PaymentFlows lists the payment flows (x402.FlowUpfront,
+	// x402.FlowEscrow) allowed besides the standard one, in which the server
+	// settles only after it has done the work (x402.FlowAuthorization,
+	// always allowed). Empty allows only the standard flow: in the others
+	// a request that fails is paid all the same.
+	PaymentFlows []string
 }
 
 // TokenLimit caps one payment in one token, in the token's atomic units.
@@ -108,8 +114,8 @@ type PayeeRules struct {
 // Default is the policy used when the operator configures none: at most
 // 0.10 USD per payment and 1.00 USD in any 24 hours, at most 30 payments a
 // minute, authorizations valid for at most 300 seconds, https required
-// except to this machine, any network, token, host and payee, and no
-// approval threshold.
+// except to this machine, any network, token, host and payee, only the
+// standard payment flow, and no approval threshold.
 func Default() Policy {
 	return Policy{
 		MaxPerPayment:        MustUSD(DefaultMaxPerPayment),
@@ -136,6 +142,11 @@ func (p Policy) Validate() error {
 	}
 	if p.MaxPaymentsPerMinute < 0 {
 		return fmt.Errorf("max_payments_per_minute is %d; it must not be negative", p.MaxPaymentsPerMinute)
+	}
+	for _, f := range p.PaymentFlows {
+		if !x402.KnownPaymentFlow(f) {
+			return fmt.Errorf("payment flow %q is not one x402 defines", truncate(f))
+		}
 	}
 	if p.HTTP > HTTPAnywhere {
 		return fmt.Errorf("unknown plain-http rule %d", p.HTTP)
@@ -181,6 +192,9 @@ type Request struct {
 	PayTo common.Address
 	// Amount is in the token's atomic units.
 	Amount *big.Int
+	// PaymentFlow is the option's extra.paymentFlow; "" (absent) is the
+	// standard flow.
+	PaymentFlow string
 	// MaxPrice is the agent's own per-call cap in USD; it can only lower
 	// the operator's cap. Unset means no extra limit.
 	MaxPrice USD
@@ -225,6 +239,7 @@ func (p Policy) Check(r Request) Verdict {
 	deny := func(format string, a ...any) { v.Reasons = append(v.Reasons, fmt.Sprintf(format, a...)) }
 
 	p.checkDestination(r, deny)
+	p.checkFlow(r.PaymentFlow, deny)
 
 	if len(p.Networks) > 0 && !slices.Contains(p.Networks, r.Token.Network) {
 		deny("network %s is not in the operator's allowed networks: %s (policy: networks)", r.Token.Network, strings.Join(p.Networks, ", "))
@@ -341,6 +356,33 @@ func (p Policy) checkDestination(r Request, deny func(string, ...any)) {
 	} else if len(p.Hosts.Allow) > 0 && !slices.ContainsFunc(p.Hosts.Allow, func(hp HostPattern) bool { return hp.match(h) }) {
 		deny("host %s is not in the operator's allowed hosts (policy: hosts.allow)", h.name)
 	}
+}
+
+// checkFlow applies payment_flows. Only the standard flow is allowed
+// unless the operator lists another: in upfront and escrow the server takes
+// the money before it does the work, so the payer carries the risk of
+// paying for nothing. A flow x402 does not define is refused whatever the
+// file says (the file cannot list one): nobody can say what it does with
+// the money.
+func (p Policy) checkFlow(flow string, deny func(string, ...any)) {
+	switch {
+	case flow == "" || flow == x402.FlowAuthorization:
+	case !x402.KnownPaymentFlow(flow):
+		deny("payment flow %q is not one x402 defines, so what the server does with the money is unknown", truncate(flow))
+	case !slices.Contains(p.PaymentFlows, flow):
+		deny("payment flow %q %s; the operator's policy does not allow it (policy: payment_flows)", flow, flowMeaning(flow))
+	}
+}
+
+// flowMeaning says what a defined payment flow means for the payer.
+func flowMeaning(flow string) string {
+	switch flow {
+	case x402.FlowUpfront:
+		return "means the server settles before it does the work, so a request that fails is paid all the same"
+	case x402.FlowEscrow:
+		return "means the server settles before it does the work (and again after it), so a request that fails is paid all the same"
+	}
+	return "means the server settles after it has done the work"
 }
 
 func sameToken(a, b tokens.Token) bool {

@@ -76,7 +76,7 @@ func agentError(err error) (*mcp.CallToolResult, error) {
 	case errors.As(err, &reqErr):
 		return mcp.NewToolResultError(fmt.Sprintf("Request failed: %s. Nothing was paid. Check the URL, method and headers.", reqErr.Error())), nil
 	case errors.As(err, &unpayable):
-		return mcp.NewToolResultError(fmt.Sprintf("Verdict: unpayable. The server asks for payment, but nothing it offers can be paid: %s. Nothing was signed or paid. This server cannot be used with the operator's configured tokens and networks.", strings.Join(unpayable.Reasons, "; "))), nil
+		return mcp.NewToolResultError(fmt.Sprintf("Verdict: unpayable. The server asks for payment, but nothing it offers can be paid: %s. Nothing was signed or paid. As offered, this resource cannot be paid with this x402-mcp configuration; look for another.", strings.Join(unpayable.Reasons, "; "))), nil
 	case errors.As(err, &denied):
 		return mcp.NewToolResultError(fmt.Sprintf("Verdict: denied. Payment denied by the operator's policy: %s. Nothing was signed or paid. Choose a cheaper resource, or ask the user to change the x402-mcp policy (you cannot change it yourself).", strings.Join(denied.Reasons, "; "))), nil
 	case errors.As(err, &noWallet):

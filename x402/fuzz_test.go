@@ -102,6 +102,7 @@ func checkOption(t *testing.T, pr *PaymentRequired, o *Option, i int) {
 	if o.Index != i || !json.Valid(o.Raw) {
 		t.Fatalf("option %d: index %d, Raw %q", i, o.Index, o.Raw)
 	}
+	checkDisplayBounded(t, o.PaymentFlow, maxFlowBytes)
 	if !o.Payable() {
 		var we *WireError
 		if !errors.As(o.Err, &we) || we.Kind < ErrMalformed || we.Kind > ErrBadTimeout {

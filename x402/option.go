@@ -27,7 +27,16 @@ type Option struct {
 	MaxTimeoutSeconds uint64
 	// From `extra`, exactly as sent (not display-cleaned): ExtraName and
 	// ExtraVersion must be compared byte for byte with the token registry.
+	// Each is "" when absent (or null).
 	ExtraName, ExtraVersion, AssetTransferMethod string
+	// PaymentFlow is extra.paymentFlow: when the server settles relative to
+	// doing the work (see FlowAuthorization). "" when absent, which means
+	// the standard flow. It is the server's text bounded and cleaned for
+	// display (displayClip): cleaning only replaces runes with spaces and
+	// marks a cut with "…", so the value equals one of the Flow names only
+	// when the server sent exactly that name. Whether a flow can be paid is
+	// the caller's decision.
+	PaymentFlow string
 	// Err says why this option cannot be paid; nil means it can. It is a
 	// *WireError whose Kind tells the class of problem. When Err is set the
 	// other fields are filled as far as they could be read, for display.
@@ -37,6 +46,34 @@ type Option struct {
 // Payable reports whether the option passed every wire-level check. The
 // caller's policy still decides whether to pay it.
 func (o *Option) Payable() bool { return o.Err == nil }
+
+// Payment flows: the values of an option's extra.paymentFlow, which say in
+// what order the server verifies, does the work and settles (the reference
+// SDK's PaymentFlowName). A scheme declares which flows it supports; for
+// "exact", authorization is the default and upfront the alternative.
+const (
+	// FlowAuthorization is the default, also when extra.paymentFlow is
+	// absent: verify, do the work, then settle. A request that fails is
+	// not charged.
+	FlowAuthorization = "authorization"
+	// FlowUpfront: settle, then do the work. A request that fails has been
+	// paid all the same; the specifications define no refund.
+	FlowUpfront = "upfront"
+	// FlowEscrow: settle before the work (a deposit) and again after it.
+	// An EIP-3009 authorization moves its whole value at the first
+	// settlement, so for this client it carries upfront's risk.
+	FlowEscrow = "escrow"
+)
+
+// KnownPaymentFlow reports whether s is a payment flow the specifications
+// define. Names are compared exactly, as the reference SDK does.
+func KnownPaymentFlow(s string) bool {
+	return s == FlowAuthorization || s == FlowUpfront || s == FlowEscrow
+}
+
+// maxFlowBytes bounds Option.PaymentFlow: the defined names are a few
+// letters, and anything longer is only ever shown.
+const maxFlowBytes = 64
 
 // maxAmountDigits is the length of 2^256-1, the largest uint256, in decimal.
 const maxAmountDigits = 78
@@ -177,6 +214,22 @@ func (o *Option) readExtra(raw json.RawMessage, fail func(ErrorKind, string, str
 			continue
 		}
 		*kv.dst = s
+	}
+	if v := f["paymentFlow"]; v != nil && string(v) != "null" {
+		// Absent means the standard flow, so "" is kept for absent: an
+		// empty or non-string value is malformed rather than read as the
+		// default, which the server may not mean.
+		s, ok := jsonString(v)
+		switch {
+		case !ok && bad == nil:
+			bad = &WireError{Kind: ErrMalformed, Field: "extra.paymentFlow",
+				Msg: "extra.paymentFlow is " + describeJSON(v) + ", not a string"}
+		case ok && s == "" && bad == nil:
+			bad = &WireError{Kind: ErrMalformed, Field: "extra.paymentFlow",
+				Msg: "extra.paymentFlow is an empty string; a server using the standard flow leaves it out"}
+		case ok && s != "":
+			o.PaymentFlow = displayClip(s, maxFlowBytes)
+		}
 	}
 	return bad
 }

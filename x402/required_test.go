@@ -202,6 +202,8 @@ func TestParseResponseOptionErrors(t *testing.T) {
 		{"option not an object", `"exact"`, ErrMalformed, "", `option 1: the option is a JSON string, not a JSON object`},
 		{"extra not an object", option("extra", `"USDC"`), ErrMalformed, "extra", `~extra is a JSON string`},
 		{"extra name not a string", option("extra", `{"name":1,"version":"2"}`), ErrMalformed, "extra.name", `~extra.name is the JSON number 1`},
+		{"payment flow not a string", option("extra", `{"name":"USDC","version":"2","paymentFlow":["upfront"]}`), ErrMalformed, "extra.paymentFlow", `option 1: extra.paymentFlow is a JSON array, not a string`},
+		{"payment flow empty", option("extra", `{"name":"USDC","version":"2","paymentFlow":""}`), ErrMalformed, "extra.paymentFlow", `~extra.paymentFlow is an empty string`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -242,6 +244,50 @@ func TestParseResponseOptionErrors(t *testing.T) {
 			}
 			if string(o.Raw) != tc.opt {
 				t.Errorf("Raw = %s, want %s", o.Raw, tc.opt)
+			}
+		})
+	}
+}
+
+// TestParsePaymentFlow: extra.paymentFlow is read as sent, "" when absent,
+// and bounded and cleaned so that only the exact name reads as that name.
+// Judging the flow is the caller's business: every one of these parses.
+func TestParsePaymentFlow(t *testing.T) {
+	for _, tc := range []struct {
+		name, extra, want string
+	}{
+		{"absent", `{"name":"USDC","version":"2"}`, ""},
+		{"null", `{"name":"USDC","version":"2","paymentFlow":null}`, ""},
+		{"no extra", ``, ""},
+		{"authorization", `{"name":"USDC","version":"2","paymentFlow":"authorization"}`, FlowAuthorization},
+		{"upfront", `{"name":"USDC","version":"2","paymentFlow":"upfront"}`, FlowUpfront},
+		{"escrow", `{"paymentFlow":"escrow","name":"USDC","version":"2"}`, FlowEscrow},
+		{"unknown", `{"name":"USDC","version":"2","paymentFlow":"pay-later"}`, "pay-later"},
+		{"case differs", `{"name":"USDC","version":"2","paymentFlow":"Upfront"}`, "Upfront"},
+		{"control characters", `{"name":"USDC","version":"2","paymentFlow":"up\nfront\u202e"}`, "up front "},
+		{"long", `{"name":"USDC","version":"2","paymentFlow":"` + strings.Repeat("u", 200) + `"}`, strings.Repeat("u", maxFlowBytes) + "…"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opt := option("extra", tc.extra)
+			if tc.extra == "" {
+				opt = option("extra", drop)
+			}
+			pr, err := ParseResponse(headerWith(v2Doc(opt)), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o := pr.Options[0]
+			if !o.Payable() {
+				t.Fatalf("the flow made the option unparseable: %v", o.Err)
+			}
+			if o.PaymentFlow != tc.want {
+				t.Errorf("PaymentFlow = %q, want %q", o.PaymentFlow, tc.want)
+			}
+			if string(o.Raw) != opt {
+				t.Errorf("Raw = %s, want the option as sent", o.Raw)
+			}
+			if tc.name != tc.want && KnownPaymentFlow(o.PaymentFlow) {
+				t.Errorf("%q reads as the defined flow %q", tc.extra, o.PaymentFlow)
 			}
 		})
 	}

@@ -483,9 +483,10 @@ const starterPolicy = `# x402-mcp spending policy, written by x402-mcp init: wha
 # wins. Amounts are quoted decimal strings ("0.10"), never floats.
 #
 # A key you leave out:
-#   - max_per_payment, max_authorization_seconds, require_https and
-#     allow_http_loopback keep their safe defaults (0.10 USD, 300 seconds,
-#     https except to this machine);
+#   - max_per_payment, max_authorization_seconds, require_https,
+#     allow_http_loopback and payment_flows keep their safe defaults (0.10
+#     USD, 300 seconds, https except to this machine, only the standard
+#     payment flow);
 #   - every other rule is off: no approval threshold, no rate limit, no
 #     budget, any network, token, host and payee.
 
@@ -518,6 +519,13 @@ networks = ["eip155:8453", "eip155:84532"]
 
 # Tokens payments may use (CAIP-19). Absent or empty: every registry token.
 # tokens = ["eip155:8453/erc20:0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"]
+
+# Payment flows allowed besides the standard one, in which the server
+# settles only after it has done the work, so a request that fails costs
+# nothing. In "upfront" and "escrow" the server takes the money before it
+# does the work: a request that fails is paid all the same. A flow x402
+# does not define is never paid. Absent or empty: only the standard flow.
+# payment_flows = ["upfront"]
 
 # Spending limits in USD over rolling windows that end at the moment of
 # each payment: "day" is any 24 hours, not a calendar day, so there is no
