@@ -47,6 +47,21 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "building x402-mcp with CGO_ENABLED=0: %v\n%s", err, out)
 		os.Exit(1)
 	}
+	// No test may read or write the real user's files (the default ledger
+	// under ~/.local/share, a config under ~/.config): the binary and the
+	// code under test see a home of their own.
+	home := filepath.Join(dir, "home")
+	for _, v := range []string{"HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"} {
+		p := home
+		if v != "HOME" {
+			p = filepath.Join(home, strings.ToLower(strings.TrimPrefix(v, "XDG_")))
+		}
+		if err := os.MkdirAll(p, 0o700); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Setenv(v, p)
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
