@@ -50,18 +50,21 @@ func (c *Chain) SimulateTransferWithAuthorization(ctx context.Context, sender co
 // *RevertError and sends nothing. If the mined transaction failed anyway, the
 // receipt is returned together with an error wrapping ErrTxReverted.
 func (c *Chain) TransferWithAuthorization(ctx context.Context, sender *ecdsa.PrivateKey, a Authorization, sig []byte) (*types.Receipt, error) {
-	data, err := c.packTransferWithAuthorization(a, sig)
-	if err != nil {
-		return nil, err
-	}
+	return c.transferWithAuthorization(ctx, sender, a, sig, nil)
+}
+
+// transferWithAuthorization is TransferWithAuthorization telling sent the
+// transaction's hash as soon as the pool accepted it, before it is mined:
+// from then on the transfer may happen whatever the wait returns.
+func (c *Chain) transferWithAuthorization(ctx context.Context, sender *ecdsa.PrivateKey, a Authorization, sig []byte, sent func(common.Hash)) (*types.Receipt, error) {
 	done := c.beginSubmit()
 	defer done()
-	if _, err := c.call(ctx, crypto.PubkeyToAddress(sender.PublicKey), data); err != nil {
-		return nil, err
-	}
-	tx, err := c.send(ctx, sender, &c.tokenAddr, nil, data)
+	tx, err := c.submitTransferWithAuthorization(ctx, sender, a, sig)
 	if err != nil {
 		return nil, err
+	}
+	if sent != nil {
+		sent(tx.Hash())
 	}
 	r, err := c.waitMined(ctx, tx.Hash(), done)
 	if err != nil {
@@ -71,6 +74,20 @@ func (c *Chain) TransferWithAuthorization(ctx context.Context, sender *ecdsa.Pri
 		return r, fmt.Errorf("%w: %s in block %d", ErrTxReverted, tx.Hash(), r.BlockNumber)
 	}
 	return r, nil
+}
+
+// submitTransferWithAuthorization simulates the settlement and hands it to
+// the pool without asking for a block: the transfer stays pending until
+// somebody waits for a block (WaitMined, or any other settlement).
+func (c *Chain) submitTransferWithAuthorization(ctx context.Context, sender *ecdsa.PrivateKey, a Authorization, sig []byte) (*types.Transaction, error) {
+	data, err := c.packTransferWithAuthorization(a, sig)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.call(ctx, crypto.PubkeyToAddress(sender.PublicKey), data); err != nil {
+		return nil, err
+	}
+	return c.send(ctx, sender, &c.tokenAddr, nil, data)
 }
 
 func (c *Chain) packTransferWithAuthorization(a Authorization, sig []byte) ([]byte, error) {

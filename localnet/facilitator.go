@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 )
 
@@ -76,7 +77,9 @@ type Facilitator struct {
 	addr  common.Address
 	mux   *http.ServeMux
 
-	settled atomic.Int64
+	settled     atomic.Int64
+	verifyCalls atomic.Int64
+	settleCalls atomic.Int64
 
 	// inflight serialises settlements of the same authorization, so a
 	// payload posted twice at once costs one transaction and one revert-free
@@ -86,6 +89,20 @@ type Facilitator struct {
 
 	discoveryMu sync.Mutex
 	discovery   []DiscoveryItem
+
+	// The fault a test set (see SetFault); faultLeft counts down Times.
+	faultMu   sync.Mutex
+	fault     Fault
+	faultSet  bool
+	faultLeft int
+	stopping  chan struct{}
+	stopOnce  sync.Once
+
+	// txMu guards what the facilitator remembers of its transactions: all
+	// it sent, and those it answered as settlement_pending.
+	txMu       sync.Mutex
+	broadcasts []Broadcast
+	pending    map[authorizationID]*pendingSettlement
 }
 
 type authorizationID struct {
@@ -102,6 +119,8 @@ func NewFacilitator(chain *Chain, key *ecdsa.PrivateKey) *Facilitator {
 		addr:     crypto.PubkeyToAddress(key.PublicKey),
 		mux:      http.NewServeMux(),
 		inflight: make(map[authorizationID]chan struct{}),
+		stopping: make(chan struct{}),
+		pending:  make(map[authorizationID]*pendingSettlement),
 	}
 	f.mux.HandleFunc("GET /supported", f.handleSupported)
 	f.mux.HandleFunc("POST /verify", f.handleVerify)
@@ -117,8 +136,19 @@ func (f *Facilitator) ServeHTTP(w http.ResponseWriter, r *http.Request) { f.mux.
 // facilitator advertises).
 func (f *Facilitator) Address() common.Address { return f.addr }
 
-// Settled returns how many settlements succeeded on chain.
+// Settled returns how many settlements the facilitator saw succeed on
+// chain, whether or not its answer reached the caller (a stalled answer
+// counts; a settlement_pending one counts once a later /settle saw it mined).
+// Broadcasts lists every transaction it sent.
 func (f *Facilitator) Settled() int { return int(f.settled.Load()) }
+
+// VerifyCalls and SettleCalls return how many POST /verify and POST /settle
+// requests the facilitator received, so a test can tell that a replayed
+// response cost no verification and no settlement.
+func (f *Facilitator) VerifyCalls() int { return int(f.verifyCalls.Load()) }
+
+// SettleCalls: see VerifyCalls.
+func (f *Facilitator) SettleCalls() int { return int(f.settleCalls.Load()) }
 
 // --- wire types ---------------------------------------------------------
 
@@ -220,6 +250,7 @@ func (f *Facilitator) handleSupported(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (f *Facilitator) handleVerify(w http.ResponseWriter, r *http.Request) {
+	f.verifyCalls.Add(1)
 	req, ok := readFacilitatorRequest(w, r)
 	if !ok {
 		return
@@ -237,13 +268,23 @@ func (f *Facilitator) handleVerify(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *Facilitator) handleSettle(w http.ResponseWriter, r *http.Request) {
+	f.settleCalls.Add(1)
 	req, ok := readFacilitatorRequest(w, r)
 	if !ok {
 		return
 	}
+	ft := f.takeFault()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), settleTimeout)
 	defer cancel()
-	writeJSON(w, http.StatusOK, f.settle(ctx, req))
+	f.stall(ft.Before)
+	var answer settleResponse
+	if ft.Reason != "" {
+		answer = refuseByFault(req, ft)
+	} else {
+		answer = f.settle(ctx, req, ft.Pending)
+	}
+	f.stall(ft.After)
+	writeJSON(w, http.StatusOK, answer)
 }
 
 // readFacilitatorRequest reads and strictly decodes a verify/settle body,
@@ -274,19 +315,28 @@ func readFacilitatorRequest(w http.ResponseWriter, r *http.Request) (*facilitato
 // --- settlement ---------------------------------------------------------
 
 // settle re-verifies the payment and, if it is still valid, submits the
-// transfer from the facilitator's account and waits for the receipt.
-func (f *Facilitator) settle(ctx context.Context, req *facilitatorRequest) settleResponse {
+// transfer from the facilitator's account and waits for the receipt. With
+// onlyBroadcast (a Pending fault) it answers settlement_pending as soon as
+// the transfer is in the pool.
+func (f *Facilitator) settle(ctx context.Context, req *facilitatorRequest, onlyBroadcast bool) settleResponse {
 	// Hold the authorization's slot before verifying, so a concurrent
 	// settlement of the same authorization verifies after this one finished
 	// and sees the nonce as used.
 	var pp paymentPayloadWire
 	if decodeStrict(req.PaymentPayload, &pp) == nil {
-		if a, _, err := parseExactPayload(pp.Payload); err == nil {
-			release, err := f.acquire(ctx, authorizationID{from: a.From, nonce: a.Nonce})
+		if a, sig, err := parseExactPayload(pp.Payload); err == nil {
+			id := authorizationID{from: a.From, nonce: a.Nonce}
+			release, err := f.acquire(ctx, id)
 			if err != nil {
 				return settleResponse{ErrorReason: reasonUnexpectedSettle, ErrorMessage: err.Error(), Payer: a.From.Hex()}
 			}
 			defer release()
+			// A payment already broadcast and answered as pending is
+			// reconciled with its transaction, never sent twice: verifying
+			// it again would pass until that transaction is mined.
+			if p := f.pendingFor(id); p != nil && p.same(a, sig) {
+				return f.reconcile(ctx, req, p, onlyBroadcast)
+			}
 		}
 	}
 
@@ -301,23 +351,44 @@ func (f *Facilitator) settle(ctx context.Context, req *facilitatorRequest) settl
 		return fail(c.reason, c.message, "")
 	}
 
-	receipt, err := f.chain.TransferWithAuthorization(ctx, f.key, c.auth, c.sig)
-	if err != nil {
-		switch {
-		case errors.Is(err, ErrTxReverted) && receipt != nil:
-			// The transaction was mined and failed: say which one, so the
-			// payer can look it up.
-			return fail(reasonTransactionFailed, err.Error(), receipt.TxHash.Hex())
-		default:
-			var revert *RevertError
-			if errors.As(err, &revert) {
-				reason, msg, infraErr := f.diagnose(ctx, c.auth, err)
-				if infraErr == nil {
-					return fail(reason, msg, "")
-				}
-			}
-			return fail(reasonUnexpectedSettle, err.Error(), "")
+	var sent *common.Hash
+	var receipt *types.Receipt
+	if onlyBroadcast {
+		var tx *types.Transaction
+		if tx, err = f.chain.submitTransferWithAuthorization(ctx, f.key, c.auth, c.sig); err == nil {
+			h := tx.Hash()
+			sent = &h
+			f.recordBroadcast(c.auth, h)
 		}
+	} else {
+		receipt, err = f.chain.transferWithAuthorization(ctx, f.key, c.auth, c.sig, func(h common.Hash) {
+			sent = &h
+			f.recordBroadcast(c.auth, h)
+		})
+	}
+	switch {
+	case err == nil && onlyBroadcast:
+		f.setPending(&pendingSettlement{auth: c.auth, sig: c.sig, tx: *sent})
+		return pendingAnswer(*sent, c.network, c.payer, "transaction broadcast; not yet confirmed")
+	case errors.Is(err, ErrTxReverted) && receipt != nil:
+		// The transaction was mined and failed: say which one, so the
+		// payer can look it up.
+		return fail(reasonTransactionFailed, err.Error(), receipt.TxHash.Hex())
+	case err != nil && sent != nil:
+		// Sent, but not seen mined: the transfer may still happen, so the
+		// answer is "pending" with the hash to reconcile by, never a
+		// failure that would invite the payer to sign again.
+		f.setPending(&pendingSettlement{auth: c.auth, sig: c.sig, tx: *sent})
+		return pendingAnswer(*sent, c.network, c.payer, "transaction broadcast; waiting for it failed: "+err.Error())
+	case err != nil:
+		var revert *RevertError
+		if errors.As(err, &revert) {
+			reason, msg, infraErr := f.diagnose(ctx, c.auth, err)
+			if infraErr == nil {
+				return fail(reason, msg, "")
+			}
+		}
+		return fail(reasonUnexpectedSettle, err.Error(), "")
 	}
 	f.settled.Add(1)
 	return settleResponse{Success: true, Transaction: receipt.TxHash.Hex(), Network: c.network, Payer: c.payer}

@@ -288,6 +288,10 @@ func (n *Network) serve(h http.Handler, ln net.Listener) string {
 func (n *Network) Close() error {
 	n.closeOnce.Do(func() {
 		var errs []error
+		// A fault's stall must not hold the shutdown up.
+		if n.Facilitator != nil {
+			n.Facilitator.stopStalls()
+		}
 		// The API first: its in-flight requests may still be settling
 		// through the facilitator, which needs the chain.
 		for i := len(n.servers) - 1; i >= 0; i-- {

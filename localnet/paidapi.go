@@ -2,6 +2,7 @@ package localnet
 
 import (
 	"bytes"
+	"container/list"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -72,6 +73,9 @@ type Route struct {
 	// payment, without settling: a server that takes the signature and asks
 	// again.
 	AlwaysRequirePayment bool
+	// PaymentIdentifier, on a priced v2 route, advertises and honours the
+	// payment-identifier extension (see PaymentIdentifier); nil ignores it.
+	PaymentIdentifier *PaymentIdentifier
 }
 
 func (rt *Route) priced() bool { return rt.Price != nil && rt.Price.Sign() > 0 }
@@ -89,6 +93,15 @@ type PaidAPI struct {
 
 	hitsMu sync.Mutex
 	hits   map[string]int
+
+	// The payment-identifier store: ids by value, idOrder oldest first.
+	idsMu   sync.Mutex
+	ids     map[string]*idEntry
+	idOrder *list.List
+	maxIDs  int
+
+	dropMu sync.Mutex
+	drops  int // see DropAfterSettle
 }
 
 // NewPaidAPI returns a paid API selling routes for payment to payTo in the
@@ -116,7 +129,10 @@ func NewPaidAPI(chain *Chain, facilitatorURL string, payTo common.Address, route
 			},
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		hits: make(map[string]int),
+		hits:    make(map[string]int),
+		ids:     make(map[string]*idEntry),
+		idOrder: list.New(),
+		maxIDs:  maxPaymentIDs,
 	}
 }
 
@@ -138,6 +154,10 @@ func validateRoutes(routes []Route) error {
 			return fmt.Errorf("localnet: route %s %s: outputSchema is not valid JSON", rt.Method, rt.Path)
 		case rt.MaxTimeoutSeconds < 0:
 			return fmt.Errorf("localnet: route %s %s: negative MaxTimeoutSeconds", rt.Method, rt.Path)
+		case rt.PaymentIdentifier != nil && (!rt.priced() || rt.Version != 2):
+			return fmt.Errorf("localnet: route %s %s: payment-identifier is an extension of priced v2 routes", rt.Method, rt.Path)
+		case rt.PaymentIdentifier != nil && rt.PaymentIdentifier.InFlightWait < 0:
+			return fmt.Errorf("localnet: route %s %s: negative PaymentIdentifier.InFlightWait", rt.Method, rt.Path)
 		}
 		key := rt.Method + " " + rt.Path
 		if seen[key] {
@@ -363,7 +383,8 @@ type bazaarExtension struct {
 }
 
 type v2Extensions struct {
-	Bazaar *bazaarExtension `json:"bazaar,omitempty"`
+	Bazaar            *bazaarExtension            `json:"bazaar,omitempty"`
+	PaymentIdentifier *paymentIdentifierExtension `json:"payment-identifier,omitempty"`
 }
 
 type v2PaymentRequired struct {
@@ -390,8 +411,14 @@ func (p *PaidAPI) requireV2(w http.ResponseWriter, rt *Route, url string, opts [
 		Resource:    resourceInfo{URL: url, Description: rt.Description, MimeType: rt.MimeType},
 		Accepts:     opts,
 	}
+	if len(rt.Bazaar) > 0 || rt.PaymentIdentifier != nil {
+		pr.Extensions = &v2Extensions{}
+	}
 	if len(rt.Bazaar) > 0 {
-		pr.Extensions = &v2Extensions{Bazaar: &bazaarExtension{Info: rt.Bazaar, Schema: rt.BazaarSchema}}
+		pr.Extensions.Bazaar = &bazaarExtension{Info: rt.Bazaar, Schema: rt.BazaarSchema}
+	}
+	if rt.PaymentIdentifier != nil {
+		pr.Extensions.PaymentIdentifier = advertisePaymentIdentifier(rt.PaymentIdentifier)
 	}
 	data, err := marshalJSON(pr)
 	if err != nil {
@@ -470,6 +497,31 @@ func (p *PaidAPI) serveV2(w http.ResponseWriter, r *http.Request, rt *Route) {
 		refuse(fmt.Sprintf("x402Version %d payment sent to a v2 resource", pp.X402Version), "")
 		return
 	}
+
+	// A payment id is looked up before anything is verified: a resend of a
+	// payment that settled would no longer verify.
+	var entry *idEntry
+	if pi := rt.PaymentIdentifier; pi != nil {
+		var resettle, answered bool
+		if entry, resettle, answered = p.lookupPaymentID(w, r, pi, payload); answered {
+			return
+		}
+		if entry != nil {
+			// Whatever happens below, including a panicking handler, the
+			// entry must not stay in flight.
+			defer p.finishID(entry, nil, payResult{})
+		}
+		if resettle {
+			rec := newBufferedResponse()
+			p.deliver(w, rec, p.settleAndAnswer(r.Context(), rec, entry.unsettled), entry)
+			return
+		}
+	}
+
+	// From here on the answer is buffered, so it can be stored for the
+	// payment id and withheld by DropAfterSettle.
+	rec := newBufferedResponse()
+	refuse = func(msg, _ string) { p.requireV2(rec, rt, url, opts, msg) }
 	// The option is found by deep equality with what the client says it
 	// accepted, as the reference server does: any change to the option,
 	// even a number turned into a string, is a different option.
@@ -480,11 +532,13 @@ func (p *PaidAPI) serveV2(w http.ResponseWriter, r *http.Request, rt *Route) {
 			break
 		}
 	}
+	var res payResult
 	if chosen == nil {
 		refuse("No matching payment requirements", "")
-		return
+	} else {
+		res = p.serveWithPayment(rec, r, rt, 2, payload, chosen, p.network(chosen), headerPaymentResponse, refuse)
 	}
-	p.serveWithPayment(w, r, rt, 2, payload, chosen, p.network(chosen), headerPaymentResponse, refuse)
+	p.deliver(w, rec, res, entry)
 }
 
 // --- v1 -----------------------------------------------------------------
@@ -536,7 +590,9 @@ func (p *PaidAPI) serveV1(w http.ResponseWriter, r *http.Request, rt *Route) {
 		refuse("No matching payment requirements", "")
 		return
 	}
-	p.serveWithPayment(w, r, rt, 1, payload, chosen, p.network(chosen), headerXPaymentResponse, refuse)
+	rec := newBufferedResponse()
+	refuse = func(msg, payer string) { requireV1(rec, opts, msg, payer) }
+	p.deliver(w, rec, p.serveWithPayment(rec, r, rt, 1, payload, chosen, p.network(chosen), headerXPaymentResponse, refuse), nil)
 }
 
 func (p *PaidAPI) sameNetwork(a, b string) bool {
@@ -559,17 +615,38 @@ func (p *PaidAPI) network(opt json.RawMessage) string {
 
 // --- verify, serve, settle ----------------------------------------------
 
+// payResult is what became of a paid request.
+type payResult struct {
+	// decided: /settle answered, success or a final failure, so the
+	// response sent is the payment's answer for good.
+	decided bool
+	// settled: the payment settled.
+	settled bool
+	// pending: /settle answered settlement_pending; this is what settling
+	// again needs.
+	pending *unsettled
+}
+
+// unsettled is a verified payment whose resource was produced and is held
+// back until the payment settles.
+type unsettled struct {
+	req            facilitatorRequest
+	output         *bufferedResponse
+	network        string
+	responseHeader string
+}
+
 // serveWithPayment is the common tail of both versions: verify, run the
 // handler into a buffer, settle, and release the response only once the
 // money moved. refuse answers a fresh 402 in the route's version.
 func (p *PaidAPI) serveWithPayment(w http.ResponseWriter, r *http.Request, rt *Route, version int,
-	payload, requirements json.RawMessage, network, responseHeader string, refuse func(msg, payer string)) {
+	payload, requirements json.RawMessage, network, responseHeader string, refuse func(msg, payer string)) payResult {
 	body := facilitatorRequest{X402Version: version, PaymentPayload: payload, PaymentRequirements: requirements}
 
 	var vr verifyResponse
 	if err := p.callFacilitator(r.Context(), "/verify", body, &vr); err != nil {
 		refuse("payment verification failed: "+err.Error(), "")
-		return
+		return payResult{}
 	}
 	if !vr.IsValid {
 		reason := vr.InvalidReason
@@ -577,10 +654,10 @@ func (p *PaidAPI) serveWithPayment(w http.ResponseWriter, r *http.Request, rt *R
 			reason = "payment is invalid"
 		}
 		refuse(reason, vr.Payer)
-		return
+		return payResult{}
 	}
 
-	buf := &bufferedResponse{header: make(http.Header)}
+	buf := newBufferedResponse()
 	p.run(rt, buf, r)
 	if buf.status == 0 {
 		buf.status = http.StatusOK
@@ -589,28 +666,68 @@ func (p *PaidAPI) serveWithPayment(w http.ResponseWriter, r *http.Request, rt *R
 		// The resource was not delivered, so it is not charged for; the
 		// authorization stays unused.
 		buf.flush(w)
-		return
+		return payResult{}
 	}
+	return p.settleAndAnswer(r.Context(), w, &unsettled{req: body, output: buf, network: network, responseHeader: responseHeader})
+}
 
+// settleAndAnswer settles u and answers with its resource, or with a 402
+// carrying only the settlement header when it did not settle.
+func (p *PaidAPI) settleAndAnswer(ctx context.Context, w http.ResponseWriter, u *unsettled) payResult {
 	// Settlement outlives a client that hung up: the handler already ran,
 	// and a half-finished settlement is worse than a finished one.
-	ctx := context.WithoutCancel(r.Context())
-	var sr settleResponse
-	if err := p.callFacilitator(ctx, "/settle", body, &sr); err != nil {
-		sr = settleResponse{ErrorReason: reasonUnexpectedSettle, ErrorMessage: err.Error(), Network: network}
-	}
+	sr, answered := p.settle(context.WithoutCancel(ctx), u)
 	settlement, err := marshalJSON(sr)
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, errorResponse{Error: err.Error()})
-		return
+		return payResult{}
 	}
-	w.Header().Set(responseHeader, base64.StdEncoding.EncodeToString(settlement))
+	w.Header().Set(u.responseHeader, base64.StdEncoding.EncodeToString(settlement))
 	if !sr.Success {
 		// The handler's output is withheld: it was not paid for.
 		writeJSON(w, http.StatusPaymentRequired, struct{}{})
-		return
+		switch {
+		case sr.ErrorReason == reasonSettlementPending:
+			return payResult{pending: u}
+		case !answered:
+			return payResult{}
+		}
+		return payResult{decided: true}
 	}
-	buf.flush(w)
+	u.output.flush(w)
+	return payResult{decided: true, settled: true}
+}
+
+// settle asks the facilitator to settle u, and asks once more when the
+// answer is settlement_pending with a transaction, as the reference
+// resource servers do: the facilitator then reconciles that transaction
+// instead of sending another. answered is false when no answer came, so
+// the outcome is unknown.
+func (p *PaidAPI) settle(ctx context.Context, u *unsettled) (sr settleResponse, answered bool) {
+	for attempt := 0; ; attempt++ {
+		sr = settleResponse{}
+		if err := p.callFacilitator(ctx, "/settle", u.req, &sr); err != nil {
+			return settleResponse{ErrorReason: reasonUnexpectedSettle, ErrorMessage: err.Error(), Network: u.network}, false
+		}
+		if attempt > 0 || sr.Success || sr.ErrorReason != reasonSettlementPending || sr.Transaction == "" {
+			return sr, true
+		}
+	}
+}
+
+// deliver sends the buffered answer of a paid request, after recording it
+// for the payment id (e, when there is one) and unless DropAfterSettle says
+// to lose it.
+func (p *PaidAPI) deliver(w http.ResponseWriter, rec *bufferedResponse, res payResult, e *idEntry) {
+	if e != nil {
+		p.finishID(e, rec, res)
+	}
+	if res.settled && p.takeDrop() {
+		// net/http closes the connection without a response, and logs
+		// nothing for this value.
+		panic(http.ErrAbortHandler)
+	}
+	rec.flush(w)
 }
 
 // callFacilitator POSTs body as JSON to the facilitator and decodes its
@@ -647,11 +764,16 @@ func (p *PaidAPI) callFacilitator(ctx context.Context, path string, body, out an
 	return nil
 }
 
-// bufferedResponse holds a handler's response until the payment settled.
+// bufferedResponse holds a handler's response until the payment settled,
+// and the paid API's answer until it is stored for a payment id.
 type bufferedResponse struct {
 	header http.Header
 	status int
 	body   bytes.Buffer
+}
+
+func newBufferedResponse() *bufferedResponse {
+	return &bufferedResponse{header: make(http.Header)}
 }
 
 func (b *bufferedResponse) Header() http.Header { return b.header }
@@ -675,6 +797,10 @@ func (b *bufferedResponse) flush(w http.ResponseWriter) {
 	for k, vs := range b.header {
 		w.Header()[k] = append([]string(nil), vs...)
 	}
-	w.WriteHeader(b.status)
+	status := b.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	w.WriteHeader(status)
 	_, _ = w.Write(b.body.Bytes())
 }
