@@ -69,18 +69,21 @@ func validPaymentID(id string) bool {
 }
 
 const (
-	// The newest payment of a request that may still be in flight.
+	// The newest payment of a request that may still be in flight, or that
+	// settled without delivering.
 	qInFlight = `SELECT ` + prefixedRecordColumns + `, p.payment_id, p.header_name, p.header_value
 		FROM payloads p JOIN records r ON r.id = p.record_id
-		WHERE p.request_key = ? AND r.state IN ('reserved', 'sent', 'unknown')
+		WHERE p.request_key = ? AND p.delivered = 0 AND r.state IN ('reserved', 'sent', 'unknown', 'settled')
 		ORDER BY r.id DESC LIMIT 1`
+	qDelivered     = `UPDATE payloads SET delivered = 1 WHERE record_id = ?`
 	qInsertPayload = `INSERT INTO payloads (record_id, request_key, payment_id) VALUES (?, ?, ?)`
 	qSetHeader     = `UPDATE payloads SET header_name = ?, header_value = ? WHERE record_id = ?`
 )
 
 // reservePayload, inside Reserve's transaction, refuses a payment for a
-// request whose earlier payment may still settle, and records the new
-// payment's request key and id.
+// request whose earlier payment may still settle (or settled without
+// delivering, within its window), and records the new payment's request
+// key and id.
 func reservePayload(ctx context.Context, tx *wtx, r Record, now time.Time) error {
 	prior, _, ok, err := inFlight(ctx, tx, r.Payload.RequestKey)
 	if err != nil {
@@ -122,8 +125,9 @@ func inFlight(ctx context.Context, q rowQueryer, key string) (Record, Payload, b
 }
 
 // InFlight returns the newest payment for the request with key requestKey
-// that is still reserved, sent or unknown, with what was sent for it;
-// ok=false when there is none. Whether it may still settle depends on its
+// that did not deliver the resource — still reserved, sent or unknown, or
+// settled without delivering — with what was sent for it; ok=false when
+// there is none. Whether it may still settle or be re-sent depends on its
 // ValidBefore (and the chain): the caller decides.
 func (l *Ledger) InFlight(ctx context.Context, requestKey string) (Record, Payload, bool, error) {
 	if !validRequestKey(requestKey) {
@@ -155,6 +159,16 @@ func (l *Ledger) MarkSentPayload(ctx context.Context, id int64, headerName, head
 			return fmt.Errorf("ledger: record %d was reserved without a payload", id)
 		}
 		return nil
+	})
+}
+
+// MarkDelivered records that the resource was delivered for payment id:
+// it no longer stands for its request (a later identical request is a new
+// purchase).
+func (l *Ledger) MarkDelivered(ctx context.Context, id int64) error {
+	return l.write(ctx, func(ctx context.Context, tx *wtx) error {
+		_, err := tx.ExecContext(ctx, qDelivered, id)
+		return err
 	})
 }
 

@@ -53,14 +53,35 @@ func TestPayloadOneInFlight(t *testing.T) {
 	if _, err := l.wdb.ExecContext(ctx, `UPDATE payloads SET header_value = 'forged' WHERE record_id = ?`, first.ID); err == nil || !strings.Contains(err.Error(), "never rewritten") {
 		t.Errorf("rewriting a sent header: %v", err)
 	}
+	// Settled without delivering: it still stands for its request.
+	if err := l.Settle(ctx, first.ID, "0xabc", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, ok, _ := l.InFlight(ctx, key1); !ok || got.ID != first.ID || got.State != Settled {
+		t.Fatalf("settled, not delivered: %+v %v", got, ok)
+	}
+	if _, err := l.Reserve(ctx, withPayload(rec("api.example", 10), key1, ""), nil); !errors.As(err, &inFlight) {
+		t.Fatalf("a new payment while the settled one did not deliver: %v", err)
+	}
+	// Delivered: an identical request is a new purchase.
+	if err := l.MarkDelivered(ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok, _ := l.InFlight(ctx, key1); ok {
+		t.Fatal("a delivered payment still in flight")
+	}
 	// Another request is not blocked.
 	other := withPayload(rec("api.example", 10), strings.Repeat("2", 64), "")
 	if _, err := l.Reserve(ctx, other, nil); err != nil {
 		t.Errorf("another request: %v", err)
 	}
-	// Past its window and the margin: no longer blocks.
-	c.Advance(5*time.Minute + InFlightMargin + time.Second)
-	third := withPayload(rec("api.example", 10), key1, "")
+	// An undelivered one past its window and the margin no longer blocks.
+	key2 := strings.Repeat("3", 64)
+	old := withPayload(rec("api.example", 10), key2, "")
+	old.ValidBefore = c.Now().Add(time.Minute).Unix()
+	mustReserve(t, l, old)
+	c.Advance(time.Minute + InFlightMargin + time.Second)
+	third := withPayload(rec("api.example", 10), key2, "")
 	third.ValidBefore = c.Now().Add(5 * time.Minute).Unix()
 	if _, err := l.Reserve(ctx, third, nil); err != nil {
 		t.Errorf("after the first can no longer settle: %v", err)

@@ -220,7 +220,11 @@ CREATE TABLE payloads (
 	-- The payment header exactly as sent (set when the record is marked
 	-- sent): a retry re-sends these bytes, never a new signature.
 	header_name  TEXT NOT NULL DEFAULT '',
-	header_value TEXT NOT NULL DEFAULT ''
+	header_value TEXT NOT NULL DEFAULT '',
+	-- 1 once the resource was delivered for this payment. A payment that
+	-- settled without delivering still stands for its request: it is
+	-- re-sent, never paid anew, while its authorization is valid.
+	delivered    INTEGER NOT NULL DEFAULT 0 CHECK (delivered IN (0, 1))
 ) STRICT;
 
 CREATE INDEX payloads_request ON payloads (request_key);

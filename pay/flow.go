@@ -359,13 +359,16 @@ func (c *Client) finish(resp *response, p *pending) (*Result, error) {
 	if stErr != nil {
 		c.log.Warn("unreadable settlement header", "host", p.quote.Host, "nonce", p.receipt.Nonce, "err", stErr)
 	}
+	alreadySettled := p.record.State == ledger.Settled // a re-sent payment that settled before
 	if st != nil && st.Success {
 		p.receipt.Settled = true
 		p.receipt.Transaction = st.Transaction
 		if st.Payer != "" && !strings.EqualFold(st.Payer, p.receipt.Payer) {
 			c.log.Warn("settlement names another payer", "host", p.quote.Host, "payer", st.Payer)
 		}
-		c.settled(p, st)
+		if !alreadySettled {
+			c.settled(p, st)
+		}
 	}
 	ok := resp.status >= 200 && resp.status < 400
 	if !ok || (st != nil && !st.Success) {
@@ -377,7 +380,7 @@ func (c *Client) finish(resp *response, p *pending) (*Result, error) {
 		}
 		e.Body = clip(string(resp.body), 500)
 		e.Resent = p.resent
-		if !p.receipt.Settled {
+		if !p.receipt.Settled && !alreadySettled {
 			// Counted until proven either way: the server, or whoever it
 			// gave the authorization to, may still settle it. A pending
 			// settlement names its transaction: keep it for reconciling.
@@ -395,9 +398,10 @@ func (c *Client) finish(resp *response, p *pending) (*Result, error) {
 		c.log.Warn("payment not accepted", "host", p.quote.Host, "status", resp.status, "nonce", p.receipt.Nonce)
 		return nil, e
 	}
-	if !p.receipt.Settled {
+	if !p.receipt.Settled && !alreadySettled {
 		c.unknown(p, "the server delivered without a settlement header", "")
 	}
+	c.delivered(p)
 	c.log.Info("payment settled", "host", p.quote.Host, "amount", p.receipt.Amount, "network", p.receipt.Network,
 		"transaction", p.receipt.Transaction, "nonce", p.receipt.Nonce, "ledger_id", p.record.ID)
 	return resultOf(resp, p.receipt, p.quote.Judgement), nil

@@ -128,6 +128,16 @@ func (c *Client) unknown(p *pending, note, tx string) {
 	}
 }
 
+// delivered records that the resource came back for this payment: a later
+// identical request is a new purchase.
+func (c *Client) delivered(p *pending) {
+	ctx, cancel := bookkeeping()
+	defer cancel()
+	if err := c.cfg.Ledger.MarkDelivered(ctx, p.record.ID); err != nil {
+		c.log.Error("ledger: cannot record a delivery; an identical request will re-send this payment", "ledger_id", p.record.ID, "err", err)
+	}
+}
+
 func (c *Client) settled(p *pending, st *x402.Settlement) {
 	ctx, cancel := bookkeeping()
 	defer cancel()

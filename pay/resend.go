@@ -46,9 +46,11 @@ func (c *Client) resume(ctx context.Context, first *response, q *Quote, r *Reque
 	}
 	now := c.cfg.Now().Unix()
 	if rec.ValidBefore+int64(ledger.InFlightMargin.Seconds()) <= now {
-		// Past its window: the token refuses it now. If it was used, it
-		// was paid, and paying again would pay twice.
-		if used := c.usedOnChain(ctx, rec); used {
+		// Past its window: the token refuses it now. One that settled
+		// without delivering has been reported; a new call is a new
+		// purchase. One of unknown outcome that was used was paid: say
+		// so once, and record it.
+		if rec.State != ledger.Settled && c.usedOnChain(ctx, rec) {
 			return nil, &PaymentFailedError{Receipt: receiptOf(rec), NonceUsed: true, Resent: true}, true
 		}
 		return nil, nil, false
