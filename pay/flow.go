@@ -185,7 +185,7 @@ func (c *Client) Fetch(ctx context.Context, r Request) (*Result, error) {
 	second, err := c.send(ctx, first.method, first.url, &r, body, p.headerName, p.headerValue)
 	if err != nil {
 		// The signature may have reached the server: report, never re-sign.
-		c.unknown(p, "no answer to the paid request: "+err.Error())
+		c.unknown(p, nil, "no answer to the paid request: "+err.Error())
 		return nil, &PaymentFailedError{Receipt: p.receipt, ServerError: err.Error()}
 	}
 	return c.finish(second, p)
@@ -349,13 +349,13 @@ func (c *Client) finish(resp *response, p *pending) (*Result, error) {
 		}
 		e.Body = clip(string(resp.body), 500)
 		if !p.receipt.Settled {
-			c.unknown(p, fmt.Sprintf("the server answered %d to the paid request", resp.status))
+			c.unknown(p, st, fmt.Sprintf("the server answered %d to the paid request", resp.status))
 		}
 		c.log.Warn("payment not accepted", "host", p.quote.Host, "status", resp.status, "nonce", p.receipt.Nonce)
 		return nil, e
 	}
 	if !p.receipt.Settled {
-		c.unknown(p, "the server delivered without a settlement header")
+		c.unknown(p, st, "the server delivered without a settlement header")
 	}
 	c.log.Info("payment settled", "host", p.quote.Host, "amount", p.receipt.Amount, "network", p.receipt.Network,
 		"transaction", p.receipt.Transaction, "nonce", p.receipt.Nonce, "ledger_id", p.record.ID)
