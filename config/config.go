@@ -36,6 +36,11 @@ type File struct {
 	Networks  []NetworkEntry `toml:"networks"`
 	Discovery Discovery      `toml:"discovery"`
 	Approvals Approvals      `toml:"approvals"`
+
+	// LedgerReconcileSeconds is how often a running server resolves the
+	// ledger's pending payments; default 30. A top-level key: ledger
+	// already names the file.
+	LedgerReconcileSeconds *int64 `toml:"ledger_reconcile_seconds"`
 }
 
 // Approvals says how a payment above the policy's approval_above is
@@ -104,6 +109,10 @@ type Config struct {
 	// stays valid.
 	OutOfBandApproval bool
 	ApprovalTTL       time.Duration
+	// ReconcileInterval is how often a running server reconciles the
+	// ledger: pending payments whose outcome the chain now proves are
+	// settled or released. Never zero.
+	ReconcileInterval time.Duration
 
 	// Until finish: where keys are, for messages about them, and which
 	// environment variable named the policy file, if one did.
@@ -140,7 +149,8 @@ func (e *Error) Unwrap() error { return e.Err }
 // Default is the configuration used without a file: built-in tokens and
 // the default policy, no wallet, no networks and no discovery sources.
 func Default() *Config {
-	return &Config{Policy: policy.Default(), Registry: tokens.Builtin(), CacheTTL: DefaultCacheTTL, OutOfBandApproval: true, ApprovalTTL: DefaultApprovalTTL}
+	return &Config{Policy: policy.Default(), Registry: tokens.Builtin(), CacheTTL: DefaultCacheTTL, OutOfBandApproval: true, ApprovalTTL: DefaultApprovalTTL,
+		ReconcileInterval: DefaultReconcileInterval}
 }
 
 // Load reads and checks a configuration file. It does not look at the
@@ -233,6 +243,14 @@ func parse(path string, data []byte) (*Config, error) {
 		}
 	}
 	c.LedgerPath = resolve(dir, doc.Ledger)
+	c.ReconcileInterval = DefaultReconcileInterval
+	if s := doc.LedgerReconcileSeconds; s != nil {
+		if *s < minReconcileSeconds || *s > maxReconcileSeconds {
+			return nil, fail("ledger_reconcile_seconds", fmt.Sprintf("%d is out of range", *s),
+				fmt.Sprintf("use %d to %d seconds (the default is %d)", minReconcileSeconds, maxReconcileSeconds, int(DefaultReconcileInterval.Seconds())))
+		}
+		c.ReconcileInterval = time.Duration(*s) * time.Second
+	}
 	c.PolicyPath = resolve(dir, doc.PolicyFile)
 
 	nets, err := parseNetworks(path, doc.Networks, func(i int, key string) (int, string) {
@@ -294,6 +312,19 @@ func parse(path string, data []byte) (*Config, error) {
 // to switch to a terminal, short enough that a forgotten approval does not
 // wait for a later, unrelated call.
 const DefaultApprovalTTL = 10 * time.Minute
+
+// DefaultReconcileInterval is how often a running server reconciles the
+// ledger unless ledger_reconcile_seconds says otherwise. Every run asks the
+// chain about each payment still unknown, so a short interval costs RPC
+// calls while one waits for its validBefore.
+const DefaultReconcileInterval = 30 * time.Second
+
+// The bounds of ledger_reconcile_seconds; ledger.ReconcileEvery accepts
+// the same.
+const (
+	minReconcileSeconds = 1
+	maxReconcileSeconds = 3600
+)
 
 const (
 	minApprovalSeconds = 30

@@ -67,6 +67,13 @@ func TestDefaults(t *testing.T) {
 	if err != nil || c.OutOfBandApproval || c.ApprovalTTL != 2*time.Minute {
 		t.Errorf("[approvals] out_of_band = false, valid_seconds = 120: %v, %v, %s", err, c.OutOfBandApproval, c.ApprovalTTL)
 	}
+	if c.ReconcileInterval != 30*time.Second || Default().ReconcileInterval != 30*time.Second {
+		t.Errorf("default reconcile interval %s, %s", c.ReconcileInterval, Default().ReconcileInterval)
+	}
+	c, err = Parse("c.toml", []byte("ledger_reconcile_seconds = 5\n"))
+	if err != nil || c.ReconcileInterval != 5*time.Second {
+		t.Errorf("ledger_reconcile_seconds = 5: %v, %s", err, c.ReconcileInterval)
+	}
 }
 
 // TestErrors checks that every mistake names the file, the line and the key.

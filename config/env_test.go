@@ -70,6 +70,8 @@ func TestNewKeyErrors(t *testing.T) {
 		{"cache seconds zero", "[discovery]\ncache_seconds = 0\n"},
 		{"cache seconds too large", "[discovery]\n\ncache_seconds = 86401\n"},
 		{"cache seconds as string", "[discovery]\ncache_seconds = \"300\"\n"},
+		{"ledger reconcile zero", "ledger = \"l.db\"\nledger_reconcile_seconds = 0\n"},
+		{"ledger reconcile too large", "ledger_reconcile_seconds = 3601\n"},
 		{"catalog twice", "[discovery]\ncatalogs = [\"catalog.toml\", \"./catalog.toml\"]\n"},
 		{"catalog empty", "[discovery]\ncatalogs = [\"\"]\n"},
 	}

@@ -170,7 +170,7 @@ func TestFailedDoNotCountUnknownDo(t *testing.T) {
 	if err := l.MarkSent(ctx, b.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.MarkUnknown(ctx, b.ID, "timeout"); err != nil {
+	if err := l.MarkUnknown(ctx, b.ID, "", "timeout"); err != nil {
 		t.Fatal(err)
 	}
 	for _, lim := range limits {
@@ -224,7 +224,7 @@ func TestTotalsMatchRecount(t *testing.T) {
 			l.Settle(ctx, r.ID, "", nil)
 		case 3:
 			l.MarkSent(ctx, r.ID)
-			l.MarkUnknown(ctx, r.ID, "")
+			l.MarkUnknown(ctx, r.ID, "", "")
 		}
 	}
 	for _, h := range append(hosts, "") {

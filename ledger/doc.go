@@ -10,8 +10,10 @@
 //
 //	Reserve → sign → MarkSent → send → Settle | MarkUnknown | Fail
 //
-// and every process runs Reconcile at start to resolve what a dead process
-// left behind.
+// Every process runs Reconcile at start to resolve what a dead process left
+// behind, then ReconcileEvery while it serves: a payment whose outcome is
+// unknown is settled or released as soon as the chain proves which, and
+// its budget is usable again without a restart.
 //
 // # Invariants
 //
@@ -21,10 +23,14 @@
 //   - Every state but Failed counts as spent. A record becomes Failed only
 //     when the signature provably never left its process (Fail or Reconcile
 //     on a Reserved record: MarkSent is committed before the request leaves)
-//     or can provably never be used (Reconcile: unused on chain and past
-//     validBefore plus a clock-skew margin). Whenever the outcome is
-//     ambiguous the record stays counted: the ledger may over-count, never
-//     under-count.
+//     or can provably never be used (Reconcile: unused on chain as of a
+//     finalized block past validBefore, or past validBefore plus a
+//     clock-skew margin). Whenever the outcome is ambiguous the record stays
+//     counted: the ledger may over-count, never under-count. One exception,
+//     which the operator chooses by giving a network no RPC endpoint: an
+//     Unknown record there cannot be checked, and is released NoRPCMargin
+//     after validBefore, when nobody can settle it any more but somebody
+//     may have settled it before (Change.Unchecked says so).
 //   - A call that changes the ledger returns only after its transaction is
 //     committed with synchronous=FULL: a reservation the caller saw survives
 //     kill -9 and power loss.
@@ -37,7 +43,12 @@
 //   - A record in flight is leased by the process that reserved it. Reconcile
 //     touches only records whose lease has expired, so a live process is
 //     never overtaken; and once Reconcile has failed a Reserved record, its
-//     owner can no longer mark it sent.
+//     owner can no longer mark it sent. MarkUnknown, the owner's last word
+//     on a record, ends its lease: only the chain decides from then on.
+//   - Reconcile asks the chain outside any transaction and applies each
+//     change with an UPDATE conditional on the state it judged: any number
+//     of reconcilers, in any processes, apply and report each transition
+//     once, and none moves a record backwards.
 //
 // # States
 //
@@ -46,7 +57,7 @@
 //	sent     → settled    Settle
 //	sent     → unknown    MarkUnknown, or Reconcile after the lease
 //	unknown  → settled    Settle, or Reconcile when authorizationState says used
-//	unknown  → failed     Reconcile only: unused and past validBefore
+//	unknown  → failed     Reconcile only: unused and expired, or unchecked past NoRPCMargin
 //
 // Any other transition is refused with ErrBadTransition.
 //

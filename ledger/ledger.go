@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -85,6 +86,17 @@ type Record struct {
 	Payload *Payload
 }
 
+// ValidUntil is, for a record whose signed authorization may be in another
+// party's hands (Sent or Unknown), its validBefore: until then whoever
+// holds it can still settle it, and the record stays counted at least that
+// long. ok is false in other states.
+func (r Record) ValidUntil() (t time.Time, ok bool) {
+	if r.State != Sent && r.State != Unknown {
+		return time.Time{}, false
+	}
+	return time.Unix(r.ValidBefore, 0).UTC(), true
+}
+
 // Limit is one budget. Reserve refuses a payment that would make any of the
 // given limits overflow.
 type Limit struct {
@@ -136,6 +148,9 @@ type Ledger struct {
 	closed  bool
 	ops     chan *writeOp
 	stopped chan struct{}
+
+	nudges      chan struct{} // buffered 1: a record became Unknown (see ReconcileEvery)
+	reconciling atomic.Bool   // ReconcileEvery is running
 }
 
 // Open opens the ledger at path, creating it (directory 0700, file 0600) if
@@ -186,6 +201,7 @@ func Open(path string, opts Options) (*Ledger, error) {
 		rdb:     sql.OpenDB(connector),
 		ops:     make(chan *writeOp, 256),
 		stopped: make(chan struct{}),
+		nudges:  make(chan struct{}, 1),
 	}
 	// One writer connection: the writer goroutine is its only user, and a
 	// second one would only contend with it for the file lock.

@@ -92,7 +92,7 @@ func TestTransitions(t *testing.T) {
 			Settled: {func(id int64) error { return l.MarkSent(ctx, id) },
 				func(id int64) error { return l.Settle(ctx, id, "0xabc", []byte(`{"success":true}`)) }},
 			Unknown: {func(id int64) error { return l.MarkSent(ctx, id) },
-				func(id int64) error { return l.MarkUnknown(ctx, id, "timeout") }},
+				func(id int64) error { return l.MarkUnknown(ctx, id, "", "timeout") }},
 			Failed: {func(id int64) error { return l.Fail(ctx, id, "policy changed") }},
 		}
 		for _, step := range steps[s] {
@@ -108,13 +108,15 @@ func TestTransitions(t *testing.T) {
 	ops := map[State]func(int64) error{
 		Sent:    func(id int64) error { return l.MarkSent(ctx, id) },
 		Settled: func(id int64) error { return l.Settle(ctx, id, "0xdef", nil) },
-		Unknown: func(id int64) error { return l.MarkUnknown(ctx, id, "x") },
+		Unknown: func(id int64) error { return l.MarkUnknown(ctx, id, "", "x") },
 		Failed:  func(id int64) error { return l.Fail(ctx, id, "x") },
 	}
 	allowed := map[[2]State]bool{
 		{Reserved, Sent}: true, {Reserved, Failed}: true,
 		{Sent, Settled}: true, {Sent, Unknown}: true,
 		{Unknown, Settled}: true,
+		// A re-sent payment can end ambiguous again.
+		{Unknown, Unknown}: true,
 	}
 	for _, from := range []State{Reserved, Sent, Settled, Unknown, Failed} {
 		for _, to := range []State{Sent, Settled, Unknown, Failed} {
@@ -198,7 +200,7 @@ func TestOutcomeFieldsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	note := strings.Repeat("é", 3000) // 6000 bytes, cut inside no rune
-	if err := l.MarkUnknown(ctx, r.ID, note); err != nil {
+	if err := l.MarkUnknown(ctx, r.ID, "", note); err != nil {
 		t.Fatal(err)
 	}
 	big := append([]byte(`{"transaction":"`), bytes.Repeat([]byte("a"), 20000)...)
@@ -270,7 +272,7 @@ func TestRecentAndPending(t *testing.T) {
 	_ = l.Settle(ctx, ids[2], "", nil)
 	_ = l.Fail(ctx, ids[3], "x")
 	_ = l.MarkSent(ctx, ids[4])
-	_ = l.MarkUnknown(ctx, ids[4], "timeout")
+	_ = l.MarkUnknown(ctx, ids[4], "", "timeout")
 
 	recent, err := l.Recent(ctx, 3)
 	if err != nil {

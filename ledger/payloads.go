@@ -171,19 +171,3 @@ func (l *Ledger) MarkDelivered(ctx context.Context, id int64) error {
 		return err
 	})
 }
-
-// MarkUnknownTx is MarkUnknown when the answer named a transaction (e.g.
-// settlement_pending: broadcast, not yet confirmed), kept for
-// reconciliation. From Sent, or again from Unknown when a re-sent payment
-// is still ambiguous.
-func (l *Ledger) MarkUnknownTx(ctx context.Context, id int64, note, tx string) error {
-	if !validTx(tx) {
-		return invalid("transaction id must be at most %d printable ASCII bytes", maxTx)
-	}
-	n := cleanText(note, maxNote)
-	c := change{to: Unknown, from: []State{Sent, Unknown}, note: &n}
-	if tx != "" {
-		c.tx = &tx
-	}
-	return l.move(ctx, id, c)
-}

@@ -42,7 +42,7 @@ func TestPayloadOneInFlight(t *testing.T) {
 	if err := l.MarkSentPayload(ctx, first.ID, "PAYMENT-SIGNATURE", "eyJ4NDAyVmVyc2lvbiI6Mn0="); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.MarkUnknownTx(ctx, first.ID, "settlement pending", "0xabc"); err != nil {
+	if err := l.MarkUnknown(ctx, first.ID, "0xabc", "settlement pending"); err != nil {
 		t.Fatal(err)
 	}
 	got, p, ok, _ = l.InFlight(ctx, key1)

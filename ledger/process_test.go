@@ -158,7 +158,7 @@ func helperCrash() error {
 				return err
 			}
 		case p < 70:
-			if err := l.MarkUnknown(ctx, r.ID, "timeout"); err != nil {
+			if err := l.MarkUnknown(ctx, r.ID, "", "timeout"); err != nil {
 				return err
 			}
 			if err := log("unknown", r.ID, usd); err != nil {

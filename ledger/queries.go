@@ -36,7 +36,8 @@ const (
 
 	qExpired = `SELECT id, state, owner FROM records
 		WHERE state IN ('reserved', 'sent') AND lease_until <= ? ORDER BY id`
-	qExpire = `UPDATE records SET state = ?, note = ?, updated = ? WHERE id = ?`
+	qExpire = `UPDATE records SET state = ?, note = ?, updated = ?
+		WHERE id = ? AND state = ? AND lease_until <= ?`
 	// Applies a chain check only if nobody resolved the record meanwhile.
 	qResolve = `UPDATE records SET state = ?, note = ?, updated = ?
 		WHERE id = ? AND state = 'unknown' AND lease_until <= ?`

@@ -49,7 +49,7 @@ func TestReconcile(t *testing.T) {
 			}
 		}
 		if s == Unknown {
-			if err := dead.MarkUnknown(ctx, r.ID, "timeout"); err != nil {
+			if err := dead.MarkUnknown(ctx, r.ID, "", "timeout"); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -81,13 +81,22 @@ func TestReconcile(t *testing.T) {
 	}
 	defer l.Close()
 
-	// Leases still running: nothing may be touched, not even by a checker.
-	rep, err := l.Reconcile(ctx, chain.check)
+	check := AuthorizationChecker(chain.check)
+
+	// Leases still running: nothing in flight may be touched. The records
+	// their owner marked unknown are no longer in its hands (MarkUnknown
+	// ends the lease), so the chain is asked about those at once.
+	rep, err := l.Reconcile(ctx, check)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Changes) != 0 || chain.calls != 0 {
-		t.Fatalf("reconciled live records: %+v, %d checks", rep, chain.calls)
+	if len(rep.Changes) != 1 || rep.Changes[0].ID != unkUsed.ID || rep.Changes[0].To != Settled || chain.calls != 4 {
+		t.Fatalf("with leases running: %+v, %d checks; want only the used unknown record settled, 4 checks", rep, chain.calls)
+	}
+	for id, want := range map[int64]State{reserved.ID: Reserved, sent.ID: Sent, sentThenUsed.ID: Sent} {
+		if got := stateOf(t, l, id); got != want {
+			t.Fatalf("record %d in flight became %s", id, got)
+		}
 	}
 	// A live owner elsewhere: its reservation is still in its hands.
 	live := mustReserve(t, l, rec("r.example", 100))
@@ -96,7 +105,7 @@ func TestReconcile(t *testing.T) {
 	// authorizations are still usable, so they stay unknown.
 	clk.Advance(2 * time.Minute)
 	live2 := mustReserve(t, l, rec("r.example", 100)) // fresh lease
-	rep, err = l.Reconcile(ctx, chain.check)
+	rep, err = l.Reconcile(ctx, check)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +130,7 @@ func TestReconcile(t *testing.T) {
 		t.Errorf("report: %d check errors, %d unknown; want 1 and 4", len(rep.CheckErrors), rep.Unknown)
 	}
 	got, _ := l.Get(ctx, unkUsed.ID)
-	if got.Transaction != "" || got.Note != "settled per authorizationState" {
+	if got.Transaction != "" || got.Note != "settled per authorizationState; was unknown: timeout" {
 		t.Errorf("settled by reconcile: tx %q note %q", got.Transaction, got.Note)
 	}
 	changed := map[int64]Change{}
@@ -142,7 +151,7 @@ func TestReconcile(t *testing.T) {
 
 	// Past validBefore + margin: unused means it can never be used.
 	clk.Advance(5*time.Minute + ExpiryMargin)
-	if _, err := l.Reconcile(ctx, chain.check); err != nil {
+	if _, err := l.Reconcile(ctx, check); err != nil {
 		t.Fatal(err)
 	}
 	for id, s := range map[int64]State{

@@ -14,6 +14,7 @@ type change struct {
 	from      []State
 	ownerOnly bool // only the instance that reserved the record may do it
 	renew     bool // extend the lease from now
+	endLease  bool // end the lease now: the owner is done with the record
 	tx        *string
 	settle    *string
 	note      *string
@@ -43,8 +44,11 @@ func (l *Ledger) moveTx(ctx context.Context, tx *wtx, id int64, c change) error 
 	}
 	now := l.now()
 	var lease any // nil: unchanged
-	if c.renew {
+	switch {
+	case c.renew:
 		lease = now.Add(l.lease).UnixNano()
+	case c.endLease:
+		lease = now.UnixNano()
 	}
 	if _, err := tx.ExecContext(ctx, qMove, string(c.to), now.UnixNano(), lease,
 		nullable(c.tx), nullable(c.settle), nullable(c.note), id); err != nil {
@@ -85,10 +89,31 @@ func (l *Ledger) Settle(ctx context.Context, id int64, tx string, settlement []b
 }
 
 // MarkUnknown records that a sent payment's outcome is ambiguous (timeout,
-// unreadable answer, a 402 after paying). It stays counted as spent.
-func (l *Ledger) MarkUnknown(ctx context.Context, id int64, note string) error {
-	n := cleanText(note, maxNote)
-	return l.move(ctx, id, change{to: Unknown, from: []State{Sent}, note: &n})
+// unreadable answer, a 402 after paying). It stays counted as spent. tx is
+// a transaction hash the server named without confirming the settlement
+// (a failed settlement can carry one), or empty; note says why.
+//
+// It is the owner's last word on the record, so it ends the lease: from
+// now on Reconcile, in any process, resolves the record as soon as the
+// chain proves its outcome. A reconciler running on this Ledger
+// (ReconcileEvery) is nudged to look at once.
+func (l *Ledger) MarkUnknown(ctx context.Context, id int64, tx, note string) error {
+	if !validTx(tx) {
+		return invalid("transaction id must be at most %d printable ASCII bytes", maxTx)
+	}
+	n := cleanLine(note, maxNote)
+	// From Unknown too: a re-sent payment (see Payload) can end
+	// ambiguous again; a transaction already known is kept unless a new
+	// one is given.
+	c := change{to: Unknown, from: []State{Sent, Unknown}, note: &n, endLease: true}
+	if tx != "" {
+		c.tx = &tx
+	}
+	if err := l.move(ctx, id, c); err != nil {
+		return err
+	}
+	l.nudge()
+	return nil
 }
 
 // Fail records that a reserved payment was abandoned before its signature
@@ -97,6 +122,6 @@ func (l *Ledger) MarkUnknown(ctx context.Context, id int64, note string) error {
 // unknown record cannot be failed here: the server may hold the
 // authorization, and only Reconcile can prove it unusable.
 func (l *Ledger) Fail(ctx context.Context, id int64, note string) error {
-	n := cleanText(note, maxNote)
+	n := cleanLine(note, maxNote)
 	return l.move(ctx, id, change{to: Failed, from: []State{Reserved}, ownerOnly: true, note: &n})
 }

@@ -196,7 +196,7 @@ func (c *Client) Fetch(ctx context.Context, r Request) (*Result, error) {
 	second, err := c.send(ctx, first.method, first.url, &r, body, p.headerName, p.headerValue)
 	if err != nil {
 		// The signature may have reached the server: report, never re-sign.
-		c.unknown(p, "no answer to the paid request (timeout or reset): "+err.Error(), "")
+		c.unknown(p, nil, "no answer to the paid request (timeout or reset): "+err.Error())
 		return nil, &PaymentFailedError{Receipt: p.receipt, ServerError: err.Error()}
 	}
 	return c.finish(second, p)
@@ -384,22 +384,21 @@ func (c *Client) finish(resp *response, p *pending) (*Result, error) {
 			// Counted until proven either way: the server, or whoever it
 			// gave the authorization to, may still settle it. A pending
 			// settlement names its transaction: keep it for reconciling.
-			note, tx := fmt.Sprintf("the server answered %d to the paid request", resp.status), ""
+			note := fmt.Sprintf("the server answered %d to the paid request", resp.status)
 			if st != nil && !st.Success {
 				note += fmt.Sprintf(" with a failed settlement (%s)", clip(st.ErrorReason, 100))
-				tx = st.Transaction
 				e.Pending = st.ErrorReason == ReasonSettlementPending
 			}
 			if e.NonceUsed = p.resent && nonceUsed(e.ServerError, st); e.NonceUsed {
 				note = "re-sent; the server says the authorization was already used: paid, but the response was lost"
 			}
-			c.unknown(p, note, tx)
+			c.unknown(p, st, note)
 		}
 		c.log.Warn("payment not accepted", "host", p.quote.Host, "status", resp.status, "nonce", p.receipt.Nonce)
 		return nil, e
 	}
 	if !p.receipt.Settled && !alreadySettled {
-		c.unknown(p, "the server delivered without a settlement header", "")
+		c.unknown(p, st, "the server delivered without a settlement header")
 	}
 	c.delivered(p)
 	c.log.Info("payment settled", "host", p.quote.Host, "amount", p.receipt.Amount, "network", p.receipt.Network,

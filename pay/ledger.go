@@ -2,8 +2,10 @@ package pay
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"math/big"
+	"strings"
 	"time"
 
 	"github.com/x402-mcp/x402-mcp/ledger"
@@ -118,12 +120,13 @@ func (c *Client) release(p *pending, note string) {
 }
 
 // unknown records that a sent payment has no known outcome: it stays
-// counted as spent until reconciled.
-// tx is a transaction the answer named (settlement pending), "" if none.
-func (c *Client) unknown(p *pending, note, tx string) {
+// counted as spent until reconciled. st is the server's settlement, if it
+// sent one: a failed settlement may still name a transaction, which the
+// ledger's reconciler then looks up.
+func (c *Client) unknown(p *pending, st *x402.Settlement, note string) {
 	ctx, cancel := bookkeeping()
 	defer cancel()
-	if err := c.cfg.Ledger.MarkUnknownTx(ctx, p.record.ID, note, tx); err != nil {
+	if err := c.cfg.Ledger.MarkUnknown(ctx, p.record.ID, txHash(st), note); err != nil {
 		c.log.Error("ledger: cannot record an unknown outcome; the record stays sent (counted)", "ledger_id", p.record.ID, "err", err)
 	}
 }
@@ -136,6 +139,20 @@ func (c *Client) delivered(p *pending) {
 	if err := c.cfg.Ledger.MarkDelivered(ctx, p.record.ID); err != nil {
 		c.log.Error("ledger: cannot record a delivery; an identical request will re-send this payment", "ledger_id", p.record.ID, "err", err)
 	}
+}
+
+// txHash is the transaction a settlement names, if it has the shape of an
+// EVM transaction hash (0x and 64 hex digits); else empty. Anything else
+// could not be looked up, and must not keep the outcome from being
+// recorded.
+func txHash(st *x402.Settlement) string {
+	if st == nil || len(st.Transaction) != 66 || !strings.HasPrefix(st.Transaction, "0x") {
+		return ""
+	}
+	if _, err := hex.DecodeString(st.Transaction[2:]); err != nil {
+		return ""
+	}
+	return st.Transaction
 }
 
 func (c *Client) settled(p *pending, st *x402.Settlement) {

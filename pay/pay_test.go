@@ -2,6 +2,8 @@ package pay
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"io"
 	"math/big"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/x402-mcp/x402-mcp/ledger"
 	"github.com/x402-mcp/x402-mcp/localnet"
 	"github.com/x402-mcp/x402-mcp/policy"
 )
@@ -217,6 +220,54 @@ func TestNo402Repay(t *testing.T) {
 	}
 	if payer1, _ := n.balances(t); payer0.Cmp(payer1) != 0 {
 		t.Errorf("payer balance moved %s -> %s", payer0, payer1)
+	}
+}
+
+// TestFailedSettlementKeepsItsTransaction: a server whose settlement
+// failed but named a transaction (a facilitator that gave up waiting for
+// its receipt) leaves the payment unknown with that hash on the record,
+// for the reconciler to look up; text that is not a transaction hash is
+// not kept, and the outcome is still recorded. A fake front is used
+// because the local paid API never answers like that; the 402 it serves is
+// the local network's.
+func TestFailedSettlementKeepsItsTransaction(t *testing.T) {
+	n := startNet(t, localnet.NetworkConfig{}, funding)
+	hash := "0x" + strings.Repeat("5a", 32)
+	for _, tc := range []struct{ named, kept string }{{hash, hash}, {"0xnot-a-hash", ""}} {
+		front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("PAYMENT-SIGNATURE") != "" {
+				st, _ := json.Marshal(map[string]any{"success": false, "errorReason": "unexpected_settle_error",
+					"transaction": tc.named, "network": n.Chain.Network()})
+				w.Header().Set("PAYMENT-RESPONSE", base64.StdEncoding.EncodeToString(st))
+				http.Error(w, "settlement timed out", http.StatusBadGateway)
+				return
+			}
+			resp, err := http.Get(n.APIURL + "/v2/weather?city=Rome")
+			if err != nil {
+				http.Error(w, err.Error(), 500)
+				return
+			}
+			defer resp.Body.Close()
+			for k, v := range resp.Header {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(resp.StatusCode)
+			io.Copy(w, resp.Body)
+		}))
+		led := openLedger(t)
+		_, err := n.clientWith(t, policy.Default(), led).Fetch(context.Background(), Request{URL: front.URL + "/v2/weather?city=Rome"})
+		front.Close()
+		var failed *PaymentFailedError
+		if !errors.As(err, &failed) || failed.Receipt == nil {
+			t.Fatalf("err = %T %v", err, err)
+		}
+		r, err := led.Get(context.Background(), failed.Receipt.LedgerID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.State != ledger.Unknown || r.Transaction != tc.kept || !strings.Contains(r.Note, "answered 502") {
+			t.Errorf("named %q: record %s, transaction %q, note %q; want unknown with %q", tc.named, r.State, r.Transaction, r.Note, tc.kept)
+		}
 	}
 }
 

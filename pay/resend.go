@@ -73,7 +73,7 @@ func (c *Client) resume(ctx context.Context, first *response, q *Quote, r *Reque
 		"network", p.receipt.Network, "nonce", p.receipt.Nonce, "ledger_id", rec.ID, "payment_id", pl.PaymentID)
 	second, err := c.send(ctx, first.method, first.url, r, body, pl.HeaderName, pl.HeaderValue)
 	if err != nil {
-		c.unknown(p, "no answer to the re-sent payment (timeout or reset): "+err.Error(), rec.Transaction)
+		c.unknown(p, nil, "no answer to the re-sent payment (timeout or reset): "+err.Error())
 		return nil, &PaymentFailedError{Receipt: p.receipt, ServerError: err.Error(), Resent: true}, true
 	}
 	res, err = c.finish(second, p)

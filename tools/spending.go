@@ -50,7 +50,8 @@ type PaymentEntry struct {
 	Network     string `json:"network"`
 	PayTo       string `json:"pay_to"`
 	Transaction string `json:"transaction,omitempty"`
-	Note        string `json:"note,omitempty"`
+	Note        string `json:"note,omitempty" jsonschema:"Why a payment is unknown or failed, or how it was resolved."`
+	ValidUntil  string `json:"valid_until,omitempty" jsonschema:"For sent and unknown payments: when the signed authorization expires (RFC 3339). Until then the payee can still settle it, and it stays counted; afterwards the server settles or releases it as soon as it can tell which."`
 }
 
 func spendingTool(client *pay.Client) server.ServerTool {
@@ -84,8 +85,12 @@ func spendingTool(client *pay.Client) server.ServerTool {
 func entries(rs []ledger.Record) []PaymentEntry {
 	out := make([]PaymentEntry, 0, len(rs))
 	for _, r := range rs {
-		out = append(out, PaymentEntry{ID: r.ID, Time: r.Created.UTC().Format(time.RFC3339), State: string(r.State), URL: r.URL, Host: r.Host,
-			Amount: tokens.FormatUnits(r.Amount, r.Decimals), Token: r.Token, Network: r.Network, PayTo: r.PayTo, Transaction: r.Transaction, Note: r.Note})
+		e := PaymentEntry{ID: r.ID, Time: r.Created.UTC().Format(time.RFC3339), State: string(r.State), URL: r.URL, Host: r.Host,
+			Amount: tokens.FormatUnits(r.Amount, r.Decimals), Token: r.Token, Network: r.Network, PayTo: r.PayTo, Transaction: r.Transaction, Note: r.Note}
+		if until, ok := r.ValidUntil(); ok {
+			e.ValidUntil = until.Format(time.RFC3339)
+		}
+		out = append(out, e)
 	}
 	return out
 }

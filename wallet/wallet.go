@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"sort"
 	"sync"
@@ -12,8 +13,10 @@ import (
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/x402-mcp/x402-mcp/tokens"
 )
@@ -179,9 +182,10 @@ func balanceOf(ctx context.Context, c *ethclient.Client, token, owner common.Add
 }
 
 // AuthorizationState reports whether payer's authorization with nonce was
-// used on the token: ok is false when this network has no RPC endpoint.
-// Its signature fits ledger.AuthorizationChecker, so the ledger can settle
-// payments whose outcome a crash left unknown.
+// used on the token as of the newest block: ok is false when this network
+// has no RPC endpoint. With FinalizedAuthorizationState and
+// TransactionUsedAuthorization it makes a Reader a ledger.Chain, so the
+// ledger can resolve payments whose outcome is unknown.
 func (r *Reader) AuthorizationState(ctx context.Context, network, asset, payer, nonce string) (used bool, ok bool, err error) {
 	if r.rpcURL(network) == "" {
 		return false, false, nil
@@ -192,21 +196,165 @@ func (r *Reader) AuthorizationState(ctx context.Context, network, asset, payer, 
 	if err != nil {
 		return false, false, err
 	}
+	used, err = authorizationState(ctx, c, asset, payer, nonce, nil)
+	return used, err == nil, err
+}
+
+// FinalizedAuthorizationState is AuthorizationState as of the newest
+// finalized block, with that block's timestamp (unix seconds). Unused there
+// and a timestamp at or past the authorization's validBefore prove it can
+// never be used: blocks after it are later still, and it cannot be
+// reorganised away. A node that does not report finality gives an error.
+func (r *Reader) FinalizedAuthorizationState(ctx context.Context, network, asset, payer, nonce string) (used bool, blockTime int64, ok bool, err error) {
+	if r.rpcURL(network) == "" {
+		return false, 0, false, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, rpcTimeout)
+	defer cancel()
+	c, err := r.client(ctx, network)
+	if err != nil {
+		return false, 0, false, err
+	}
+	h, err := c.HeaderByNumber(ctx, big.NewInt(int64(rpc.FinalizedBlockNumber)))
+	if err != nil || h == nil || h.Number == nil {
+		return false, 0, false, errors.New("the RPC endpoint did not give its finalized block")
+	}
+	if h.Time > math.MaxInt64 {
+		return false, 0, false, errors.New("the finalized block's timestamp is out of range")
+	}
+	used, err = authorizationState(ctx, c, asset, payer, nonce, h.Number)
+	if err != nil {
+		return false, 0, false, err
+	}
+	return used, int64(h.Time), true, nil
+}
+
+// authorizationState calls the token's authorizationState(payer, nonce) at
+// block (nil: the newest).
+func authorizationState(ctx context.Context, c *ethclient.Client, asset, payer, nonce string, block *big.Int) (bool, error) {
 	n, err := hex.DecodeString(trim0x(nonce))
 	if err != nil || len(n) != 32 || !common.IsHexAddress(asset) || !common.IsHexAddress(payer) {
-		return false, false, errors.New("malformed asset, payer or nonce")
+		return false, errors.New("malformed asset, payer or nonce")
 	}
 	token := common.HexToAddress(asset)
 	data := append(append([]byte{}, selAuthorizationState...), common.LeftPadBytes(common.HexToAddress(payer).Bytes(), 32)...)
 	data = append(data, n...)
-	res, err := c.CallContract(ctx, ethereum.CallMsg{To: &token, Data: data}, nil)
+	res, err := c.CallContract(ctx, ethereum.CallMsg{To: &token, Data: data}, block)
 	if err != nil {
-		return false, false, errors.New("authorizationState call failed")
+		return false, errors.New("authorizationState call failed")
 	}
 	if len(res) != 32 {
-		return false, false, fmt.Errorf("authorizationState answered %d bytes, not 32", len(res))
+		return false, fmt.Errorf("authorizationState answered %d bytes, not 32", len(res))
 	}
-	return new(big.Int).SetBytes(res).Sign() != 0, true, nil
+	return new(big.Int).SetBytes(res).Sign() != 0, nil
+}
+
+// TxStatus is what the chain says about a transaction.
+type TxStatus int
+
+const (
+	// TxNotFound: the node has no receipt for it: it is unknown to the
+	// node, or not mined yet.
+	TxNotFound TxStatus = iota
+	// TxSucceeded: mined, and it succeeded.
+	TxSucceeded
+	// TxReverted: mined, and it reverted: it moved nothing.
+	TxReverted
+)
+
+func (s TxStatus) String() string {
+	switch s {
+	case TxSucceeded:
+		return "succeeded"
+	case TxReverted:
+		return "reverted"
+	}
+	return "not found"
+}
+
+// Receipt is a transaction's status and, when it succeeded, the EIP-3009
+// authorizations it used.
+type Receipt struct {
+	Status TxStatus
+	// Block is the block it was mined in; 0 when not found.
+	Block uint64
+	used  []usedAuthorization
+}
+
+type usedAuthorization struct {
+	token, authorizer common.Address
+	nonce             common.Hash
+}
+
+// UsedAuthorization reports whether the transaction succeeded and the token
+// at asset logged AuthorizationUsed(payer, nonce): it is the transfer that
+// settled that authorization.
+func (rc Receipt) UsedAuthorization(asset, payer, nonce string) bool {
+	if rc.Status != TxSucceeded || !common.IsHexAddress(asset) || !common.IsHexAddress(payer) {
+		return false
+	}
+	n, err := hex.DecodeString(trim0x(nonce))
+	if err != nil || len(n) != 32 {
+		return false
+	}
+	want := usedAuthorization{common.HexToAddress(asset), common.HexToAddress(payer), common.BytesToHash(n)}
+	for _, u := range rc.used {
+		if u == want {
+			return true
+		}
+	}
+	return false
+}
+
+// topicAuthorizationUsed is the EIP-3009 event
+// AuthorizationUsed(address indexed authorizer, bytes32 indexed nonce).
+var topicAuthorizationUsed = crypto.Keccak256Hash([]byte("AuthorizationUsed(address,bytes32)"))
+
+// TransactionStatus looks up the receipt of transaction tx (0x and 64 hex
+// digits) on network: ok is false when the network has no RPC endpoint.
+func (r *Reader) TransactionStatus(ctx context.Context, network, tx string) (Receipt, bool, error) {
+	if r.rpcURL(network) == "" {
+		return Receipt{}, false, nil
+	}
+	h, err := hex.DecodeString(trim0x(tx))
+	if err != nil || len(h) != 32 || len(tx) != 66 {
+		return Receipt{}, false, errors.New("malformed transaction hash")
+	}
+	ctx, cancel := context.WithTimeout(ctx, rpcTimeout)
+	defer cancel()
+	c, err := r.client(ctx, network)
+	if err != nil {
+		return Receipt{}, false, err
+	}
+	rc, err := c.TransactionReceipt(ctx, common.BytesToHash(h))
+	if errors.Is(err, ethereum.NotFound) {
+		return Receipt{Status: TxNotFound}, true, nil
+	}
+	if err != nil || rc == nil || rc.BlockNumber == nil {
+		return Receipt{}, false, errors.New("reading the transaction receipt failed")
+	}
+	out := Receipt{Status: TxReverted, Block: rc.BlockNumber.Uint64()}
+	if rc.Status != types.ReceiptStatusSuccessful {
+		return out, true, nil
+	}
+	out.Status = TxSucceeded
+	for _, l := range rc.Logs {
+		if len(l.Topics) == 3 && l.Topics[0] == topicAuthorizationUsed {
+			out.used = append(out.used, usedAuthorization{l.Address, common.BytesToAddress(l.Topics[1].Bytes()), l.Topics[2]})
+		}
+	}
+	return out, true, nil
+}
+
+// TransactionUsedAuthorization reports whether transaction tx succeeded and
+// used payer's authorization nonce on asset (see Receipt.UsedAuthorization):
+// ok is false when the network has no RPC endpoint.
+func (r *Reader) TransactionUsedAuthorization(ctx context.Context, network, tx, asset, payer, nonce string) (used, ok bool, err error) {
+	rc, ok, err := r.TransactionStatus(ctx, network, tx)
+	if err != nil || !ok {
+		return false, ok, err
+	}
+	return rc.UsedAuthorization(asset, payer, nonce), true, nil
 }
 
 func trim0x(s string) string {

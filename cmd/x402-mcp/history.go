@@ -6,9 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/ledger"
 	"github.com/x402-mcp/x402-mcp/tokens"
 )
 
@@ -51,6 +53,10 @@ func history(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			Payer       string `json:"payer"`
 			Nonce       string `json:"nonce"`
 			ValidBefore int64  `json:"valid_before"`
+			// ValidUntil is valid_before in RFC 3339, for the records
+			// whose authorization can still be settled by whoever holds
+			// it (sent, unknown).
+			ValidUntil  string `json:"valid_until,omitempty"`
 			Transaction string `json:"transaction,omitempty"`
 			Settlement  string `json:"settlement,omitempty"`
 			Note        string `json:"note,omitempty"`
@@ -59,7 +65,7 @@ func history(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		for _, r := range recs {
 			rows = append(rows, row{r.ID, r.Created.UTC().Format(time.RFC3339), r.Updated.UTC().Format(time.RFC3339), string(r.State), r.URL, r.Host,
 				tokens.FormatUnits(r.Amount, r.Decimals), r.Amount.String(), r.Token, r.Asset, r.Network, r.PayTo, r.Payer, r.Nonce, r.ValidBefore,
-				r.Transaction, r.Settlement, r.Note})
+				validUntil(r), r.Transaction, r.Settlement, r.Note})
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -70,14 +76,31 @@ func history(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTIME (UTC)\tSTATE\tAMOUNT\tNETWORK\tHOST\tTRANSACTION")
+	fmt.Fprintln(tw, "ID\tTIME (UTC)\tSTATE\tAMOUNT\tNETWORK\tHOST\tTRANSACTION\tNOTE")
 	for _, r := range recs {
 		tx := r.Transaction
 		if tx == "" {
 			tx = "-"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s %s\t%s\t%s\t%s\n", r.ID, r.Created.UTC().Format("2006-01-02 15:04:05"), r.State,
-			tokens.FormatUnits(r.Amount, r.Decimals), r.Token, r.Network, r.Host, tx)
+		// The note is the last column, so a long one widens no other.
+		note := r.Note
+		if until := validUntil(r); until != "" {
+			note = strings.TrimSuffix("valid until "+until+"; "+note, "; ")
+		}
+		if note == "" {
+			note = "-"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s %s\t%s\t%s\t%s\t%s\n", r.ID, r.Created.UTC().Format("2006-01-02 15:04:05"), r.State,
+			tokens.FormatUnits(r.Amount, r.Decimals), r.Token, r.Network, r.Host, tx, shorten(note, 160))
 	}
 	return tw.Flush()
+}
+
+// validUntil is when a sent or unknown record's authorization expires, in
+// RFC 3339: until then it can still be settled. Empty in other states.
+func validUntil(r ledger.Record) string {
+	if t, ok := r.ValidUntil(); ok {
+		return t.Format(time.RFC3339)
+	}
+	return ""
 }

@@ -66,6 +66,8 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return err
 	}
 	defer led.Close()
+	stopReconciler := startReconciler(ctx, led, w, cfg.ReconcileInterval, logger)
+	defer stopReconciler() // before led.Close, deferred earlier
 	client, err := newClient(cfg, led, w, logger, stderr)
 	if err != nil {
 		return err
@@ -128,25 +130,22 @@ func newCatalog(cfg *config.Config) (*catalog.Catalog, error) {
 
 // openLedger opens the payment ledger and settles what earlier processes
 // left pending. With an RPC endpoint, a payment whose outcome a crash left
-// unknown is settled by asking the token whether its authorization was
-// used.
+// unknown is settled or released by asking the chain (see
+// ledger.Reconcile); startReconciler keeps doing so while the server runs.
 func openLedger(ctx context.Context, cfg *config.Config, w *wallet.Reader, logger *slog.Logger) (*ledger.Ledger, error) {
 	led, path, err := openLedgerFile(cfg)
 	if err != nil {
 		return nil, err
 	}
-	var check ledger.AuthorizationChecker
-	if w != nil {
-		check = w.AuthorizationState
-	}
-	report, err := led.Reconcile(ctx, check)
+	report, err := led.Reconcile(ctx, chainOf(w))
 	if err != nil {
 		led.Close()
 		return nil, fmt.Errorf("reconciling the ledger %s: %w", path, err)
 	}
 	logger.Info("ledger open", "path", path, "reconciled", len(report.Changes), "unknown", report.Unknown)
-	for _, ch := range report.Changes {
-		logger.Warn("ledger: a payment left pending by an earlier process was resolved", "ledger_id", ch.ID, "from", ch.From, "to", ch.To)
+	logChanges(logger, slog.LevelWarn, report.Changes, "a payment left pending was resolved at start")
+	for _, e := range report.CheckErrors {
+		logger.Warn("ledger: cannot check a pending payment on chain; it stays counted", "err", e)
 	}
 	return led, nil
 }
