@@ -380,6 +380,11 @@ func (c *Client) finish(resp *response, p *pending) (*Result, error) {
 		}
 		e.Body = clip(string(resp.body), 500)
 		e.Resent = p.resent
+		e.Pending = st != nil && !st.Success && st.ErrorReason == ReasonSettlementPending
+		// A re-sent payment refused as already used was paid before (a
+		// reconciler may have recorded it settled meanwhile): the answer
+		// was lost, not the money.
+		e.NonceUsed = p.resent && (alreadySettled || nonceUsed(e.ServerError, st))
 		if !p.receipt.Settled && !alreadySettled {
 			// Counted until proven either way: the server, or whoever it
 			// gave the authorization to, may still settle it. A pending
@@ -387,9 +392,8 @@ func (c *Client) finish(resp *response, p *pending) (*Result, error) {
 			note := fmt.Sprintf("the server answered %d to the paid request", resp.status)
 			if st != nil && !st.Success {
 				note += fmt.Sprintf(" with a failed settlement (%s)", clip(st.ErrorReason, 100))
-				e.Pending = st.ErrorReason == ReasonSettlementPending
 			}
-			if e.NonceUsed = p.resent && nonceUsed(e.ServerError, st); e.NonceUsed {
+			if e.NonceUsed {
 				note = "re-sent; the server says the authorization was already used: paid, but the response was lost"
 			}
 			c.unknown(p, st, note)
