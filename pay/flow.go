@@ -166,7 +166,7 @@ func (c *Client) Fetch(ctx context.Context, r Request) (*Result, error) {
 	}
 	// A payment for this same request that may still settle is re-sent,
 	// never signed anew (see resend.go).
-	if res, err, handled := c.resume(ctx, first, q, &r); handled {
+	if res, handled, err := c.resume(ctx, first, q, &r); handled {
 		return res, err
 	}
 	use, err := c.decide(ctx, q, &r)

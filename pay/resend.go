@@ -32,17 +32,17 @@ const ReasonSettlementPending = "settlement_pending"
 // resume handles a request whose earlier payment is still reserved, sent
 // or unknown. handled is false when there is none, or when it can no
 // longer settle and was not used: then a new payment may be made.
-func (c *Client) resume(ctx context.Context, first *response, q *Quote, r *Request) (res *Result, err error, handled bool) {
+func (c *Client) resume(ctx context.Context, first *response, q *Quote, r *Request) (res *Result, handled bool, err error) {
 	if c.cfg.Signer == nil || c.cfg.Ledger == nil || q.Free || q.Required == nil {
-		return nil, nil, false
+		return nil, false, nil
 	}
 	key := q.requestKey(r, c.cfg.Signer.Address())
 	rec, pl, ok, err := c.cfg.Ledger.InFlight(ctx, hex.EncodeToString(key[:]))
 	if err != nil {
-		return nil, fmt.Errorf("pay: reading earlier payments: %w", err), true
+		return nil, true, fmt.Errorf("pay: reading earlier payments: %w", err)
 	}
 	if !ok {
-		return nil, nil, false
+		return nil, false, nil
 	}
 	now := c.cfg.Now().Unix()
 	if rec.ValidBefore+int64(ledger.InFlightMargin.Seconds()) <= now {
@@ -51,17 +51,17 @@ func (c *Client) resume(ctx context.Context, first *response, q *Quote, r *Reque
 		// purchase. One of unknown outcome that was used was paid: say
 		// so once, and record it.
 		if rec.State != ledger.Settled && c.usedOnChain(ctx, rec) {
-			return nil, &PaymentFailedError{Receipt: receiptOf(rec), NonceUsed: true, Resent: true}, true
+			return nil, true, &PaymentFailedError{Receipt: receiptOf(rec), NonceUsed: true, Resent: true}
 		}
-		return nil, nil, false
+		return nil, false, nil
 	}
 	if rec.State == ledger.Reserved || pl.HeaderValue == "" || rec.State == ledger.Sent && rec.LeaseUntil.After(c.cfg.Now()) {
 		// Another call (here or in another process sharing the ledger)
 		// is making or waiting on it right now; it settles the outcome.
-		return nil, &InFlightError{Record: rec}, true
+		return nil, true, &InFlightError{Record: rec}
 	}
 	if o := q.Chosen; o == nil || !sameTerms(rec, o) {
-		return nil, &InFlightError{Record: rec, Why: "the server now asks for other terms"}, true
+		return nil, true, &InFlightError{Record: rec, Why: "the server now asks for other terms"}
 	}
 	p := &pending{quote: q, record: rec, headerName: pl.HeaderName, headerValue: pl.HeaderValue, paymentID: pl.PaymentID,
 		receipt: receiptOf(rec), resent: true}
@@ -74,10 +74,10 @@ func (c *Client) resume(ctx context.Context, first *response, q *Quote, r *Reque
 	second, err := c.send(ctx, first.method, first.url, r, body, pl.HeaderName, pl.HeaderValue)
 	if err != nil {
 		c.unknown(p, nil, "no answer to the re-sent payment (timeout or reset): "+err.Error())
-		return nil, &PaymentFailedError{Receipt: p.receipt, ServerError: err.Error(), Resent: true}, true
+		return nil, true, &PaymentFailedError{Receipt: p.receipt, ServerError: err.Error(), Resent: true}
 	}
 	res, err = c.finish(second, p)
-	return res, err, true
+	return res, true, err
 }
 
 // usedOnChain asks the token, where an RPC endpoint is configured, whether
