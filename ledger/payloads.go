@@ -162,6 +162,12 @@ func (l *Ledger) MarkSentPayload(ctx context.Context, id int64, headerName, head
 	})
 }
 
+// SettleDelivered is Settle and MarkDelivered in one transaction: the
+// usual end of a paid request.
+func (l *Ledger) SettleDelivered(ctx context.Context, id int64, tx string, settlement []byte) error {
+	return l.settle(ctx, id, tx, settlement, true)
+}
+
 // MarkDelivered records that the resource was delivered for payment id:
 // it no longer stands for its request (a later identical request is a new
 // purchase).

@@ -81,11 +81,26 @@ func (l *Ledger) MarkSent(ctx context.Context, id int64) error {
 // hash (may be empty if the server did not give one) and settlement the
 // raw settlement JSON, cut to 8 KiB.
 func (l *Ledger) Settle(ctx context.Context, id int64, tx string, settlement []byte) error {
+	return l.settle(ctx, id, tx, settlement, false)
+}
+
+// settle is Settle; delivered also records, in the same transaction, that
+// the resource came with the payment (see Payload).
+func (l *Ledger) settle(ctx context.Context, id int64, tx string, settlement []byte, delivered bool) error {
 	if !validTx(tx) {
 		return invalid("transaction id must be at most %d printable ASCII bytes", maxTx)
 	}
 	s := cleanText(string(settlement), maxSettlement)
-	return l.move(ctx, id, change{to: Settled, from: []State{Sent, Unknown}, tx: &tx, settle: &s})
+	return l.write(ctx, func(ctx context.Context, wtx *wtx) error {
+		if err := l.moveTx(ctx, wtx, id, change{to: Settled, from: []State{Sent, Unknown}, tx: &tx, settle: &s}); err != nil {
+			return err
+		}
+		if !delivered {
+			return nil
+		}
+		_, err := wtx.ExecContext(ctx, qDelivered, id)
+		return err
+	})
 }
 
 // MarkUnknown records that a sent payment's outcome is ambiguous (timeout,

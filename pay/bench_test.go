@@ -3,6 +3,8 @@ package pay
 import (
 	"context"
 	"net/url"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -60,7 +62,12 @@ func BenchmarkClientWorkDurable(b *testing.B) {
 	c, first, r := benchClient(b)
 	ctx := context.Background()
 	b.ReportAllocs()
+	i := 0
 	for b.Loop() {
+		// Each iteration is another request (its body differs): one
+		// request's reserved payment would hold back an identical one.
+		i++
+		r.Body = strconv.AppendInt(r.Body[:0], int64(i), 10)
 		q, err := c.quote(first, &r)
 		if err != nil {
 			b.Fatal(err)
@@ -107,9 +114,13 @@ func BenchmarkPaidFetchParallel(b *testing.B) {
 	target, _ := url.JoinPath(n.APIURL, "/v2/weather")
 	b.SetParallelism(4)
 	start := time.Now()
+	var seq atomic.Int64
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			res, err := c.Fetch(context.Background(), Request{URL: target + "?city=Lisbon"})
+			// Distinct requests: identical ones in flight at once are
+			// held to one payment.
+			city := "Lisbon" + strconv.FormatInt(seq.Add(1), 10)
+			res, err := c.Fetch(context.Background(), Request{URL: target + "?city=" + city})
 			if err != nil || res.Payment == nil || !res.Payment.Settled {
 				b.Errorf("fetch: %+v %v", res, err)
 				return

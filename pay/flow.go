@@ -366,11 +366,13 @@ func (c *Client) finish(resp *response, p *pending) (*Result, error) {
 		if st.Payer != "" && !strings.EqualFold(st.Payer, p.receipt.Payer) {
 			c.log.Warn("settlement names another payer", "host", p.quote.Host, "payer", st.Payer)
 		}
-		if !alreadySettled {
-			c.settled(p, st)
-		}
 	}
 	ok := resp.status >= 200 && resp.status < 400
+	if p.receipt.Settled && !alreadySettled {
+		// One commit for the settlement and, when the resource came with
+		// it, the delivery.
+		c.settled(p, st, ok)
+	}
 	if !ok || (st != nil && !st.Success) {
 		e := &PaymentFailedError{Status: resp.status, Receipt: p.receipt, Settlement: st}
 		if resp.status == http.StatusPaymentRequired {
@@ -404,7 +406,9 @@ func (c *Client) finish(resp *response, p *pending) (*Result, error) {
 	if !p.receipt.Settled && !alreadySettled {
 		c.unknown(p, st, "the server delivered without a settlement header")
 	}
-	c.delivered(p)
+	if !p.receipt.Settled || alreadySettled {
+		c.delivered(p)
+	}
 	c.log.Info("payment settled", "host", p.quote.Host, "amount", p.receipt.Amount, "network", p.receipt.Network,
 		"transaction", p.receipt.Transaction, "nonce", p.receipt.Nonce, "ledger_id", p.record.ID)
 	return resultOf(resp, p.receipt, p.quote.Judgement), nil

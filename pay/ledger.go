@@ -155,10 +155,16 @@ func txHash(st *x402.Settlement) string {
 	return st.Transaction
 }
 
-func (c *Client) settled(p *pending, st *x402.Settlement) {
+// settled records a successful settlement, and with delivered that the
+// resource came with it.
+func (c *Client) settled(p *pending, st *x402.Settlement, delivered bool) {
 	ctx, cancel := bookkeeping()
 	defer cancel()
-	if err := c.cfg.Ledger.Settle(ctx, p.record.ID, st.Transaction, st.Raw); err != nil {
+	settle := c.cfg.Ledger.Settle
+	if delivered {
+		settle = c.cfg.Ledger.SettleDelivered
+	}
+	if err := settle(ctx, p.record.ID, st.Transaction, st.Raw); err != nil {
 		c.log.Error("ledger: cannot record a settlement; the record stays sent (counted)", "ledger_id", p.record.ID, "err", err)
 	}
 }
