@@ -149,3 +149,23 @@ func TestRetryOtherTermsNotSigned(t *testing.T) {
 		t.Errorf("%d signatures, want 1", got)
 	}
 }
+
+// TestDeliveredThenBoughtAgain: once the resource came back, the same
+// request again is a new purchase, paid anew.
+func TestDeliveredThenBoughtAgain(t *testing.T) {
+	n := startNet(t, localnet.NetworkConfig{}, funding)
+	c := n.client(t, policy.Default())
+	payer0, _ := n.balances(t)
+	for i := range 2 {
+		res, err := c.Fetch(context.Background(), Request{URL: n.APIURL + "/v2/weather?city=Oslo"})
+		if err != nil || res.Payment == nil || !res.Payment.Settled {
+			t.Fatalf("purchase %d: %+v, %v", i+1, res, err)
+		}
+	}
+	if got := n.signer.calls.Load(); got != 2 {
+		t.Errorf("%d signatures for two purchases", got)
+	}
+	if payer1, _ := n.balances(t); payer0.Int64()-payer1.Int64() != 20_000 {
+		t.Errorf("payer spent %d, want 20000", payer0.Int64()-payer1.Int64())
+	}
+}
