@@ -2,10 +2,7 @@ package pay
 
 import (
 	"context"
-	"errors"
 	"maps"
-	"slices"
-	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -105,7 +102,6 @@ func TestTermsRefusedBeforeSigning(t *testing.T) {
 			path: "/v2/weather", query: "?city=Lisbon", want: VerdictAllowed, price: 10000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
 			n := startNet(t, localnet.NetworkConfig{Routes: tc.routes}, funding)
 			if tc.payerPayTo {
 				a := n.payer
@@ -117,83 +113,8 @@ func TestTermsRefusedBeforeSigning(t *testing.T) {
 			}
 			led := openLedger(t)
 			c := n.clientWith(t, p, led)
-			payer0, payee0 := n.balances(t)
-
-			r := Request{URL: n.APIURL + tc.path + tc.query}
-			q, err := c.Quote(ctx, r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			j := q.Judgement
-			if j.Verdict != tc.want {
-				t.Fatalf("Quote says %q (%q), want %q", j.Verdict, j.Reasons, tc.want)
-			}
-			if tc.reason != "" {
-				if len(j.Reasons) == 0 {
-					t.Fatalf("Quote gives no reason, want %q", tc.reason)
-				}
-				if part, ok := strings.CutPrefix(tc.reason, "~"); ok && !strings.Contains(j.Reasons[0], part) ||
-					!ok && j.Reasons[0] != tc.reason {
-					t.Errorf("Quote's first reason is\n  %q\nwant\n  %q", j.Reasons[0], tc.reason)
-				}
-			}
-			if tc.want == VerdictAllowed && len(j.Reasons) != 0 {
-				t.Errorf("an allowed quote gives reasons %q", j.Reasons)
-			}
-
-			listings := map[string]*Quote{}
-			if listings["the 402's options"], err = c.JudgeListing(ctx, q.URL, q.Required.Version, rawOptions(q)); err != nil {
-				t.Fatal(err)
-			}
-			if !tc.payerPayTo {
-				url, version, accepts := n.listing(t, tc.path)
-				if listings["the discovery listing"], err = c.JudgeListing(ctx, url, version, accepts); err != nil {
-					t.Fatal(err)
-				}
-			}
-			for where, lq := range listings {
-				if lq.Judgement.Verdict != j.Verdict || !slices.Equal(lq.Judgement.Reasons, j.Reasons) {
-					t.Errorf("JudgeListing of %s says %q %q; Quote says %q %q", where, lq.Judgement.Verdict, lq.Judgement.Reasons, j.Verdict, j.Reasons)
-				}
-			}
-
-			res, err := c.Fetch(ctx, r)
-			switch tc.want {
-			case VerdictAllowed:
-				if err != nil || res.Payment == nil || !res.Payment.Settled {
-					t.Fatalf("Fetch: %+v, %v", res, err)
-				}
-				if res.Judgement.Verdict != VerdictAllowed {
-					t.Errorf("Fetch acted on %+v", res.Judgement)
-				}
-				if got := n.signer.calls.Load(); got != 1 {
-					t.Errorf("%d signatures for one payment", got)
-				}
-				n.moved(t, payer0, payee0, tc.price)
-				if got := recordCount(t, led); got != 1 {
-					t.Errorf("the ledger holds %d payments, want 1", got)
-				}
-				return
-			case VerdictDenied:
-				var denied *DeniedError
-				if !errors.As(err, &denied) {
-					t.Fatalf("Fetch: %T %v; want *DeniedError", err, err)
-				}
-				sameReasons(t, denied.Reasons, j.Reasons)
-			case VerdictUnpayable:
-				var unpayable *UnpayableError
-				if !errors.As(err, &unpayable) {
-					t.Fatalf("Fetch: %T %v; want *UnpayableError", err, err)
-				}
-				sameReasons(t, unpayable.Reasons, j.Reasons)
-			}
-			if got := n.signer.calls.Load(); got != 0 {
-				t.Errorf("the signer was called %d times", got)
-			}
-			n.moved(t, payer0, payee0, 0)
-			if got := recordCount(t, led); got != 0 {
-				t.Errorf("the ledger holds %d payments, want none", got)
-			}
+			checkOneVerdict(t, verdictCheck{n: n, c: c, led: led, path: tc.path, query: tc.query, want: tc.want,
+				reason: tc.reason, price: tc.price, listed: !tc.payerPayTo})
 		})
 	}
 }

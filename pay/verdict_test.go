@@ -112,95 +112,132 @@ func TestOneVerdictEverywhere(t *testing.T) {
 					t.Fatalf("paying to use up the budget: %+v, %v", res, err)
 				}
 			}
-			calls0 := n.signer.calls.Load()
-			payer0, payee0 := n.balances(t)
-			records0 := recordCount(t, led)
+			checkOneVerdict(t, verdictCheck{n: n, c: c, led: led, path: tc.path, query: tc.query, want: tc.want,
+				reason: "~" + tc.reason, price: tc.price, listed: true, noWallet: tc.noWallet})
+		})
+	}
+}
 
-			r := Request{URL: n.APIURL + tc.path + tc.query}
-			q, err := c.Quote(ctx, r)
-			if err != nil {
+// verdictCheck is one resource, and what its quote, the listings of its
+// options and a fetch of it must say.
+type verdictCheck struct {
+	n   *testNet
+	c   *Client
+	led *ledger.Ledger // nil without a wallet
+	// path is the resource as the discovery listing names it; query is
+	// added for the request.
+	path, query string
+	want        string
+	// reason is the quote's first reason: exact, or a part of it after
+	// "~"; "" or "~" checks none.
+	reason string
+	price  int64 // what an allowed fetch pays
+	// listed also judges the facilitator's discovery listing of path.
+	listed   bool
+	noWallet bool
+}
+
+// checkOneVerdict asserts that Quote gives vc.want with its reason, that
+// JudgeListing agrees on the same options (from the 402, and from the
+// discovery listing), and that Fetch does what the verdict says with the
+// same reasons: an allowed one pays once exactly the price, a refusal
+// signs, moves and records nothing.
+func checkOneVerdict(t *testing.T, vc verdictCheck) {
+	t.Helper()
+	ctx, n, c := context.Background(), vc.n, vc.c
+	calls0 := n.signer.calls.Load()
+	payer0, payee0 := n.balances(t)
+	records0 := recordCount(t, vc.led)
+
+	r := Request{URL: n.APIURL + vc.path + vc.query}
+	q, err := c.Quote(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := q.Judgement
+	if j.Verdict != vc.want {
+		t.Fatalf("Quote says %q (%q), want %q", j.Verdict, j.Reasons, vc.want)
+	}
+	if part, contains := strings.CutPrefix(vc.reason, "~"); part != "" {
+		if len(j.Reasons) == 0 || contains && !strings.Contains(j.Reasons[0], part) || !contains && j.Reasons[0] != part {
+			t.Errorf("Quote gives reasons %q, want the first to be %q", j.Reasons, vc.reason)
+		}
+	}
+	if vc.want == VerdictAllowed && len(j.Reasons) != 0 {
+		t.Errorf("an allowed quote gives reasons %q", j.Reasons)
+	}
+
+	if vc.want != VerdictFree {
+		listings := map[string]*Quote{}
+		if listings["the 402's options"], err = c.JudgeListing(ctx, q.URL, q.Required.Version, rawOptions(q)); err != nil {
+			t.Fatal(err)
+		}
+		if vc.listed {
+			url, version, accepts := n.listing(t, vc.path)
+			if listings["the discovery listing"], err = c.JudgeListing(ctx, url, version, accepts); err != nil {
 				t.Fatal(err)
 			}
-			j := q.Judgement
-			if j.Verdict != tc.want {
-				t.Fatalf("Quote says %q (%q), want %q", j.Verdict, j.Reasons, tc.want)
+		}
+		for where, lq := range listings {
+			if lq.Judgement.Verdict != j.Verdict || !slices.Equal(lq.Judgement.Reasons, j.Reasons) {
+				t.Errorf("JudgeListing of %s says %q %q; Quote says %q %q", where, lq.Judgement.Verdict, lq.Judgement.Reasons, j.Verdict, j.Reasons)
 			}
-			if tc.reason != "" && (len(j.Reasons) == 0 || !strings.Contains(j.Reasons[0], tc.reason)) {
-				t.Errorf("Quote gives reasons %q, want the first to say %q", j.Reasons, tc.reason)
-			}
-			if tc.want == VerdictAllowed && len(j.Reasons) != 0 {
-				t.Errorf("an allowed quote gives reasons %q", j.Reasons)
-			}
+		}
+	}
 
-			if tc.want != VerdictFree {
-				from402, err := c.JudgeListing(ctx, q.URL, q.Required.Version, rawOptions(q))
-				if err != nil {
-					t.Fatal(err)
-				}
-				url, version, accepts := n.listing(t, tc.path)
-				listed, err := c.JudgeListing(ctx, url, version, accepts)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for where, lq := range map[string]*Quote{"the 402's options": from402, "the discovery listing": listed} {
-					if lq.Judgement.Verdict != j.Verdict || !slices.Equal(lq.Judgement.Reasons, j.Reasons) {
-						t.Errorf("JudgeListing of %s says %q %q; Quote says %q %q", where, lq.Judgement.Verdict, lq.Judgement.Reasons, j.Verdict, j.Reasons)
-					}
-				}
+	res, err := c.Fetch(ctx, r)
+	switch vc.want {
+	case VerdictAllowed:
+		if err != nil || res.Payment == nil || !res.Payment.Settled {
+			t.Fatalf("Fetch of an allowed resource: %+v, %v", res, err)
+		}
+		if res.Judgement.Verdict != j.Verdict || res.Judgement.Limit.String() != j.Limit.String() || len(res.Judgement.Reasons) != 0 {
+			t.Errorf("Fetch acted on %+v; Quote said %+v", res.Judgement, j)
+		}
+		if got := n.signer.calls.Load() - calls0; got != 1 {
+			t.Errorf("%d signatures for one payment", got)
+		}
+		n.moved(t, payer0, payee0, vc.price)
+		if got := recordCount(t, vc.led); got != records0+1 {
+			t.Errorf("the ledger went from %d records to %d, want one more", records0, got)
+		}
+		return
+	case VerdictFree:
+		if err != nil || res.Status != http.StatusOK || res.Payment != nil || res.Judgement.Verdict != VerdictFree {
+			t.Fatalf("Fetch of a free resource: %+v, %v", res, err)
+		}
+	case VerdictNeedsApproval:
+		var need *ApprovalNeededError
+		if !errors.As(err, &need) {
+			t.Fatalf("Fetch: %T %v; want *ApprovalNeededError", err, err)
+		}
+		sameReasons(t, need.Quote.Judgement.Reasons, j.Reasons)
+	case VerdictDenied:
+		var denied *DeniedError
+		if !errors.As(err, &denied) {
+			t.Fatalf("Fetch: %T %v; want *DeniedError", err, err)
+		}
+		sameReasons(t, denied.Reasons, j.Reasons)
+	case VerdictUnpayable:
+		if vc.noWallet {
+			if !errors.As(err, new(NoWalletError)) {
+				t.Fatalf("Fetch: %T %v; want NoWalletError", err, err)
 			}
-
-			res, err := c.Fetch(ctx, r)
-			switch tc.want {
-			case VerdictAllowed:
-				if err != nil || res.Payment == nil || !res.Payment.Settled {
-					t.Fatalf("Fetch of an allowed resource: %+v, %v", res, err)
-				}
-				if res.Judgement.Verdict != j.Verdict || res.Judgement.Limit.String() != j.Limit.String() || len(res.Judgement.Reasons) != 0 {
-					t.Errorf("Fetch acted on %+v; Quote said %+v", res.Judgement, j)
-				}
-				if got := n.signer.calls.Load() - calls0; got != 1 {
-					t.Errorf("%d signatures for one payment", got)
-				}
-				n.moved(t, payer0, payee0, tc.price)
-				return
-			case VerdictFree:
-				if err != nil || res.Status != http.StatusOK || res.Payment != nil || res.Judgement.Verdict != VerdictFree {
-					t.Fatalf("Fetch of a free resource: %+v, %v", res, err)
-				}
-			case VerdictNeedsApproval:
-				var need *ApprovalNeededError
-				if !errors.As(err, &need) {
-					t.Fatalf("Fetch: %T %v; want *ApprovalNeededError", err, err)
-				}
-				sameReasons(t, need.Quote.Judgement.Reasons, j.Reasons)
-			case VerdictDenied:
-				var denied *DeniedError
-				if !errors.As(err, &denied) {
-					t.Fatalf("Fetch: %T %v; want *DeniedError", err, err)
-				}
-				sameReasons(t, denied.Reasons, j.Reasons)
-			case VerdictUnpayable:
-				if tc.noWallet {
-					if !errors.As(err, new(NoWalletError)) {
-						t.Fatalf("Fetch: %T %v; want NoWalletError", err, err)
-					}
-					sameReasons(t, []string{err.Error()}, j.Reasons)
-					break
-				}
-				var unpayable *UnpayableError
-				if !errors.As(err, &unpayable) {
-					t.Fatalf("Fetch: %T %v; want *UnpayableError", err, err)
-				}
-				sameReasons(t, unpayable.Reasons, j.Reasons)
-			}
-			if got := n.signer.calls.Load() - calls0; got != 0 {
-				t.Errorf("the signer was called %d times", got)
-			}
-			n.moved(t, payer0, payee0, 0)
-			if got := recordCount(t, led); got != records0 {
-				t.Errorf("the ledger went from %d records to %d", records0, got)
-			}
-		})
+			sameReasons(t, []string{err.Error()}, j.Reasons)
+			break
+		}
+		var unpayable *UnpayableError
+		if !errors.As(err, &unpayable) {
+			t.Fatalf("Fetch: %T %v; want *UnpayableError", err, err)
+		}
+		sameReasons(t, unpayable.Reasons, j.Reasons)
+	}
+	if got := n.signer.calls.Load() - calls0; got != 0 {
+		t.Errorf("the signer was called %d times", got)
+	}
+	n.moved(t, payer0, payee0, 0)
+	if got := recordCount(t, vc.led); got != records0 {
+		t.Errorf("the ledger went from %d records to %d", records0, got)
 	}
 }
 
