@@ -12,6 +12,7 @@ import (
 
 	"github.com/x402-mcp/x402-mcp/ledger"
 	"github.com/x402-mcp/x402-mcp/tokens"
+	"github.com/x402-mcp/x402-mcp/x402"
 )
 
 // hashFields hashes length-prefixed fields under a domain label, so no two
@@ -67,7 +68,10 @@ type Ask struct {
 
 func (c *Client) ask(ctx context.Context, q *Quote, r *Request) (Ask, error) {
 	o := q.Chosen
-	a := Ask{Method: r.Method, URL: q.URL, Host: q.Host, Amount: tokens.FormatUnits(o.Wire.Amount, o.Token.Decimals), AmountAtomic: o.Wire.Amount.String(),
+	// The URL is the agent's (and the server's, after redirects): shown to
+	// a human deciding a payment, it passes the one display cleaner, so no
+	// bidi or zero-width character makes it read as another.
+	a := Ask{Method: r.Method, URL: x402.Display(q.URL, maxURL-len("…")), Host: q.Host, Amount: tokens.FormatUnits(o.Wire.Amount, o.Token.Decimals), AmountAtomic: o.Wire.Amount.String(),
 		Token: o.Token.Symbol, Asset: o.Token.Address.Hex(), Network: o.Token.Network, PayTo: o.Wire.PayTo.Hex()}
 	usage, err := c.cfg.Ledger.Usage(ctx, c.limits(q.Host))
 	if err != nil {
@@ -156,7 +160,7 @@ func (c *Client) RequestApproval(ctx context.Context, need *ApprovalNeededError,
 	ttl := c.cfg.Approvals.TTL
 	a, err := c.cfg.Ledger.RequestApproval(ctx, ledger.Approval{
 		Binding: need.Binding, RequestKey: need.RequestKey,
-		Method: need.Ask.Method, URL: need.Quote.URL, Host: need.Quote.Host,
+		Method: need.Ask.Method, URL: need.Ask.URL, Host: need.Quote.Host,
 		Network: o.Token.Network, Asset: o.Token.Address.Hex(), Token: o.Token.Symbol, Decimals: o.Token.Decimals,
 		Amount: new(big.Int).Set(o.Wire.Amount), USDNano: usdNanoCeil(o.Wire.Amount, *o.Token), PayTo: o.Wire.PayTo.Hex(),
 		Requester: requester,

@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -416,6 +417,36 @@ func TestElicitedApproval(t *testing.T) {
 	}
 	if got := rig.signer.calls.Load(); got != 1 {
 		t.Errorf("%d signatures, want the 1 approved", got)
+	}
+	rig.moved(t, payer0, payee0, jokePrice)
+}
+
+// TestApprovalShowsACleanURL: a URL whose query hides a right-to-left
+// override and a zero-width space (to make a human read another host) is
+// shown cleaned in the question and in the ledger's pending approval, and
+// the approval still pays exactly that request once approved.
+func TestApprovalShowsACleanURL(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rig := newApprovalRig(t, nil, outOfBand)
+	rig.joke.URL += "?for=\u202emoc.elpmaxe-detsurt\u200b"
+	_, err := rig.c.Fetch(ctx, rig.joke)
+	need := needsApproval(t, err)
+	ap, err := rig.c.RequestApproval(ctx, need, "approval_test")
+	if err != nil {
+		t.Fatalf("RequestApproval of a URL with hidden characters: %v", err)
+	}
+	for _, shown := range []string{need.Ask.URL, ap.URL} {
+		if strings.ContainsAny(shown, "\u202e\u200b") || !strings.Contains(shown, "moc.elpmaxe-detsurt") {
+			t.Errorf("shown URL %q", shown)
+		}
+	}
+	if _, err := rig.led.Decide(ctx, ap.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	payer0, payee0 := rig.balances(t)
+	if res, err := rig.c.Fetch(ctx, rig.joke); err != nil || res.Payment == nil || !res.Payment.Settled {
+		t.Fatalf("the approved request: %+v, %v", res, err)
 	}
 	rig.moved(t, payer0, payee0, jokePrice)
 }

@@ -242,17 +242,7 @@ func TestFailedSettlementKeepsItsTransaction(t *testing.T) {
 				http.Error(w, "settlement timed out", http.StatusBadGateway)
 				return
 			}
-			resp, err := http.Get(n.APIURL + "/v2/weather?city=Rome")
-			if err != nil {
-				http.Error(w, err.Error(), 500)
-				return
-			}
-			defer resp.Body.Close()
-			for k, v := range resp.Header {
-				w.Header()[k] = v
-			}
-			w.WriteHeader(resp.StatusCode)
-			io.Copy(w, resp.Body)
+			relay(w, n.APIURL+"/v2/weather?city=Rome")
 		}))
 		led := openLedger(t)
 		_, err := n.clientWith(t, policy.Default(), led).Fetch(context.Background(), Request{URL: front.URL + "/v2/weather?city=Rome"})
@@ -289,17 +279,7 @@ func TestPaymentHeaderStaysWithItsOrigin(t *testing.T) {
 			http.Redirect(w, r, other.URL+"/landing", http.StatusFound)
 			return
 		}
-		resp, err := http.Get(n.APIURL + "/v2/weather?city=Rome")
-		if err != nil {
-			http.Error(w, err.Error(), 500)
-			return
-		}
-		defer resp.Body.Close()
-		for k, v := range resp.Header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(resp.StatusCode)
-		io.Copy(w, resp.Body)
+		relay(w, n.APIURL+"/v2/weather?city=Rome")
 	}))
 	defer front.Close()
 
@@ -363,4 +343,20 @@ func TestRequestValidation(t *testing.T) {
 			t.Errorf("%s: err = %v, want *RequestError", name, err)
 		}
 	}
+}
+
+// relay answers w with the local network's own (unpaid) answer for url: a
+// fake front serves the real 402.
+func relay(w http.ResponseWriter, url string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		http.Error(w, err.Error(), 500)
+		return
+	}
+	defer resp.Body.Close()
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	io.Copy(w, resp.Body)
 }

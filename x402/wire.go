@@ -142,7 +142,10 @@ func displayClip(s string, limit int) string {
 }
 
 func unsafeDisplayRune(r rune) bool {
-	return unicode.IsControl(r) || r == utf8.RuneError ||
-		(r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069) || r == 0x200E || r == 0x200F ||
+	// Cf holds every bidirectional control (U+202A–202E, U+2066–2069,
+	// U+200E/F), the zero-width characters (U+200B–200D, U+2060, U+FEFF)
+	// and the soft hyphen: none shows, and each can make one text read as
+	// another.
+	return unicode.IsControl(r) || r == utf8.RuneError || unicode.Is(unicode.Cf, r) ||
 		r == 0x2028 || r == 0x2029
 }
