@@ -84,6 +84,9 @@ type Record struct {
 	// an earlier payment for the same request may still settle. Not read
 	// back by Get, Recent or Pending; see InFlight.
 	Payload *Payload
+
+	// held is set by Reserve only: the proof of this reservation.
+	held *hold
 }
 
 // ValidUntil is, for a record whose signed authorization may be in another

@@ -25,7 +25,8 @@ import (
 // The caller supplies the payment fields; ID, Created, Updated, State,
 // Owner and LeaseUntil are set by the ledger, and the outcome fields
 // (Transaction, Settlement, Note) start empty. The returned Record is what
-// was stored.
+// was stored, and carries the proof of the reservation that the policy
+// needs before it lets the signer sign (Record.Reservation).
 func (l *Ledger) Reserve(ctx context.Context, r Record, limits []Limit) (Record, error) {
 	if err := validateRecord(&r); err != nil {
 		return Record{}, err
@@ -63,6 +64,9 @@ func (l *Ledger) Reserve(ctx context.Context, r Record, limits []Limit) (Record,
 	if err != nil {
 		return Record{}, err
 	}
+	// Committed: from here on the record is counted, so it may back one
+	// signature.
+	out.held = &hold{id: out.ID, payer: out.Payer, payTo: out.PayTo, nonce: out.Nonce, amount: new(big.Int).Set(out.Amount)}
 	return out, nil
 }
 

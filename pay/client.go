@@ -32,11 +32,11 @@ const (
 	defaultUserAgent = "x402-mcp"
 )
 
-// Signer produces EIP-3009 signatures; it only signs what a policy approval
+// Signer produces EIP-3009 signatures; it only signs what a policy permit
 // covers (see package signer).
 type Signer interface {
 	Address() common.Address
-	Sign(*policy.Approval) ([]byte, error)
+	Sign(*policy.Permit) ([]byte, error)
 }
 
 // Config sets up a Client.

@@ -11,8 +11,9 @@
 // Invariants:
 //   - At most one signature per call. A 402 that answers the paid retry is
 //     reported as a failed or ambiguous payment and never paid again.
-//   - Nothing is signed unless the policy issued an approval for exactly
-//     the authorization being signed (see package policy).
+//   - Nothing is signed unless the policy issued a permit for exactly the
+//     authorization being signed, against the ledger's reservation of it
+//     (see packages policy and ledger).
 //   - Only registry tokens are payable; decimals and the EIP-712 domain come
 //     from the registry. An option whose `extra` disagrees is refused, and
 //     so is a v2 option whose `extra` lacks the domain (facilitators cannot

@@ -244,7 +244,7 @@ func (c *Client) decide(ctx context.Context, q *Quote, r *Request) (*ledger.Appr
 }
 
 // authorize reserves the payment in the ledger (every budget checked in
-// one transaction), obtains the policy's approval for the exact
+// one transaction), obtains the policy's permit for the exact
 // authorization, signs it and encodes the header.
 func (c *Client) authorize(ctx context.Context, q *Quote, r *Request, use *ledger.ApprovalUse) (*pending, error) {
 	p, auth, now, err := c.newPayment(q)
@@ -316,8 +316,8 @@ func (c *Client) newPayment(q *Quote) (*pending, x402.Authorization, time.Time, 
 	}}, auth, now, nil
 }
 
-// sign obtains the policy's approval for exactly auth, signs it and
-// encodes the payment header into p.
+// sign obtains the policy's permit for exactly auth and the reservation
+// of p, signs it and encodes the payment header into p.
 //
 // humanApproved says a human's approval came with the call; decide has
 // held it to this payment's binding (and the ledger, for an approval given
@@ -327,8 +327,8 @@ func (c *Client) sign(p *pending, r *Request, auth x402.Authorization, now time.
 	q := p.quote
 	opt, tok := q.Chosen.Wire, *q.Chosen.Token
 	confirmed := humanApproved && q.Judgement.Verdict == VerdictNeedsApproval
-	approval, err := c.cfg.Policy.Approve(policy.Request{URL: q.URL, Host: q.Host, Token: tok, PayTo: opt.PayTo, Amount: opt.Amount,
-		PaymentFlow: opt.PaymentFlow, MaxPrice: r.MaxPrice, Confirmed: confirmed}, auth, now)
+	permit, err := c.cfg.Policy.Approve(policy.Request{URL: q.URL, Host: q.Host, Token: tok, PayTo: opt.PayTo, Amount: opt.Amount,
+		PaymentFlow: opt.PaymentFlow, MaxPrice: r.MaxPrice, Confirmed: confirmed}, auth, p.record.Reservation(), now)
 	if err != nil {
 		var d *policy.DeniedError
 		if errors.As(err, &d) {
@@ -336,7 +336,7 @@ func (c *Client) sign(p *pending, r *Request, auth x402.Authorization, now time.
 		}
 		return err
 	}
-	sig, err := c.cfg.Signer.Sign(approval)
+	sig, err := c.cfg.Signer.Sign(permit)
 	if err != nil {
 		return fmt.Errorf("pay: signing: %w", err)
 	}

@@ -25,7 +25,7 @@ type countingSigner struct {
 	calls atomic.Int64
 }
 
-func (s *countingSigner) Sign(a *policy.Approval) ([]byte, error) {
+func (s *countingSigner) Sign(a *policy.Permit) ([]byte, error) {
 	s.calls.Add(1)
 	return s.Signer.Sign(a)
 }

@@ -229,7 +229,7 @@ func TestCheckPaymentFlow(t *testing.T) {
 	denies(t, "unknown", p.Check(withFlow("pay-later")), `payment flow "pay-later" is not one x402 defines`)
 	denies(t, "case differs", p.Check(withFlow("Upfront")), `payment flow "Upfront" is not one x402 defines`)
 
-	_, err := p.Approve(withFlow(x402.FlowUpfront), auth(1000, time.Minute), now)
+	_, err := approve(t, p, withFlow(x402.FlowUpfront), auth(1000, time.Minute))
 	var d *DeniedError
 	if !errors.As(err, &d) || !strings.Contains(err.Error(), "(policy: payment_flows)") {
 		t.Errorf("Approve of an upfront payment the policy does not allow: err = %v", err)
@@ -240,7 +240,7 @@ func TestCheckPaymentFlow(t *testing.T) {
 	allows(t, "standard still allowed", p.Check(withFlow("")))
 	denies(t, "escrow not listed", p.Check(withFlow(x402.FlowEscrow)), "(policy: payment_flows)")
 	denies(t, "unknown whatever is listed", p.Check(withFlow("pay-later")), "is not one x402 defines")
-	if _, err := p.Approve(withFlow(x402.FlowUpfront), auth(1000, time.Minute), now); err != nil {
+	if _, err := approve(t, p, withFlow(x402.FlowUpfront), auth(1000, time.Minute)); err != nil {
 		t.Errorf("Approve of an allowed upfront payment: %v", err)
 	}
 }
@@ -264,20 +264,20 @@ func TestNeedsApproval(t *testing.T) {
 	}
 
 	// Approve refuses until the human has confirmed.
-	_, err := p.Approve(request(50001), auth(50001, time.Minute), now)
+	_, err := approve(t, p, request(50001), auth(50001, time.Minute))
 	var d *DeniedError
 	if !errors.As(err, &d) || !strings.Contains(err.Error(), "approval_above") {
 		t.Errorf("unconfirmed: err = %v", err)
 	}
 	r := request(50001)
 	r.Confirmed = true
-	if _, err := p.Approve(r, auth(50001, time.Minute), now); err != nil {
+	if _, err := approve(t, p, r, auth(50001, time.Minute)); err != nil {
 		t.Errorf("confirmed: %v", err)
 	}
 	// Confirmation does not lift any other rule.
 	r = request(200000)
 	r.Confirmed = true
-	if _, err := p.Approve(r, auth(200000, time.Minute), now); !errors.As(err, &d) {
+	if _, err := approve(t, p, r, auth(200000, time.Minute)); !errors.As(err, &d) {
 		t.Errorf("confirmed but over the cap: err = %v", err)
 	}
 }

@@ -6,11 +6,16 @@
 // here (Budgets, MaxPaymentsPerMinute) and summed by the ledger.
 //
 // Invariants:
-//   - No signature without an approval. The signer accepts only an
-//     *Approval, and only this package can issue one that is valid: the zero
-//     value and a copy made elsewhere are refused.
-//   - An approval covers exactly one authorization (token, payee, amount,
-//     window, nonce) and can be consumed once.
+//   - No signature without a permit. The signer accepts only a *Permit,
+//     and only Approve issues one that is valid: the zero value permits
+//     nothing, and a copy is the same permit (its state is shared).
+//   - A permit needs the ledger's reservation of its payment
+//     (ledger.Reservation, which only Reserve makes): no signature for a
+//     payment that is not recorded and counted first.
+//   - A permit covers exactly one authorization (token, payee, amount,
+//     window, nonce) and can be consumed once; a reservation backs one
+//     permit. ("Approval" in this package's words is only the human's
+//     approval above approval_above.)
 //   - Limits come from the operator. The agent can only tighten them (a
 //     per-call max_price lowers the cap, never raises it), and a payment
 //     above approval_above needs the human's confirmation, not the agent's.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/x402-mcp/x402-mcp/ledger"
 	"github.com/x402-mcp/x402-mcp/tokens"
 	"github.com/x402-mcp/x402-mcp/x402"
 )
@@ -391,8 +392,10 @@ func sameToken(a, b tokens.Token) bool {
 
 // Approve checks the request and the exact authorization that would be
 // signed for it, and on success issues the only kind of value the signer
-// accepts. now is the signing time.
-func (p Policy) Approve(r Request, auth x402.Authorization, now time.Time) (*Approval, error) {
+// accepts. res is the ledger's reservation of this very payment (payer,
+// payee, amount and nonce): without it nothing is permitted, and it backs
+// one permit only. now is the signing time.
+func (p Policy) Approve(r Request, auth x402.Authorization, res ledger.Reservation, now time.Time) (*Permit, error) {
 	v := p.Check(r)
 	if !v.Allowed {
 		return nil, &DeniedError{Reasons: v.Reasons}
@@ -428,7 +431,8 @@ func (p Policy) Approve(r Request, auth x402.Authorization, now time.Time) (*App
 	if len(bad) > 0 {
 		return nil, &DeniedError{Reasons: bad}
 	}
-	a := &Approval{issued: true, token: r.Token, auth: auth}
-	a.auth = a.Authorization() // own copies of the numbers
-	return a, nil
+	if err := res.Claim(auth.From.Hex(), auth.To.Hex(), auth.Value, auth.Nonce); err != nil {
+		return nil, err
+	}
+	return &Permit{st: &permitState{token: r.Token, auth: copyAuthorization(auth), reservation: res}}, nil
 }

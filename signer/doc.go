@@ -3,13 +3,15 @@
 // only code in x402-mcp that touches key material.
 //
 // Invariants:
-//   - No signature without an approval. The one exported way to use the key
-//     is Signer.Sign, which takes a *policy.Approval and consumes it before
-//     reading anything else; only the policy package can issue an approval
-//     that Consume accepts, and each one yields at most one signature. A
-//     refused or failed Sign still spends the approval (fail closed).
-//   - Exactly what was approved is signed: the approval's authorization
-//     under the approval's token domain, read once. The signer adds nothing
+//   - No signature without a permit. The one exported way to use the key
+//     is Signer.Sign, which takes a *policy.Permit and consumes it before
+//     reading anything else; only the policy package can issue a permit
+//     that Consume accepts, only for a payment the ledger has reserved, and
+//     each one (copies included: they share its state) yields at most one
+//     signature. A refused or failed Sign still spends the permit (fail
+//     closed).
+//   - Exactly what was permitted is signed: the permit's authorization
+//     under the permit's token domain, read once. The signer adds nothing
 //     and takes nothing from elsewhere; it refuses an authorization that is
 //     not from its own address, a zero payee or nonce, missing numbers, an
 //     empty validity window and a token with an incomplete domain.

@@ -28,13 +28,16 @@ func TestImports(t *testing.T) {
 		self + "x402":   true,
 		// policy reports file errors in the shared shape.
 		self + "internal/fileerr": true,
+		// policy issues a permit only against the ledger's proof that
+		// the payment was reserved (ledger.Reservation).
+		self + "ledger": true,
 		// hints quote paths the way cmd does.
 		self + "internal/shellquote": true,
 	}
 	for _, p := range strings.Fields(string(out)) {
 		switch {
 		case strings.HasPrefix(p, self) && !allowedOwn[p]:
-			t.Errorf("signer depends on %s; only policy, tokens and x402 are allowed", p)
+			t.Errorf("signer depends on %s; only policy, ledger, tokens and x402 are allowed", p)
 		case strings.Contains(p, "mcp-go"), strings.Contains(p, "modelcontextprotocol"):
 			t.Errorf("signer depends on MCP package %s", p)
 		case p == "net/http/httptest", strings.HasPrefix(p, "net/http/pprof"):

@@ -1,14 +1,19 @@
 package signer
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"math/big"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/x402-mcp/x402-mcp/ledger"
 	"github.com/x402-mcp/x402-mcp/policy"
 	"github.com/x402-mcp/x402-mcp/tokens"
 	"github.com/x402-mcp/x402-mcp/x402"
@@ -43,38 +48,64 @@ func freshAuthorization(t testing.TB, from common.Address, now time.Time) x402.A
 	}
 }
 
-// approve gets a real approval from the policy package, the only way one
-// can exist.
-func approve(t testing.TB, tok tokens.Token, auth x402.Authorization, now time.Time) *policy.Approval {
+// approve gets a real permit from the policy package, the only way one
+// can exist, for a payment reserved first in a real ledger, the only way a
+// permit is issued.
+func approve(t testing.TB, tok tokens.Token, auth x402.Authorization, now time.Time) *policy.Permit {
 	t.Helper()
-	req := policy.Request{
-		URL:    "https://api.example.com/weather",
-		Host:   "api.example.com",
-		Token:  tok,
-		PayTo:  auth.To,
-		Amount: new(big.Int).Set(auth.Value),
-	}
-	a, err := policy.Default().Approve(req, auth, now)
+	a, err := policy.Default().Approve(request(tok, auth), auth, reserve(t, tok, auth), now)
 	if err != nil {
 		t.Fatalf("policy refused the test payment: %v", err)
 	}
 	return a
 }
 
-func TestSignRefusesWithoutApproval(t *testing.T) {
+func request(tok tokens.Token, auth x402.Authorization) policy.Request {
+	return policy.Request{URL: "https://api.example.com/weather", Host: "api.example.com", Token: tok,
+		PayTo: auth.To, Amount: new(big.Int).Set(auth.Value)}
+}
+
+// testLedgers holds one ledger per test (or benchmark), opened on first use.
+var testLedgers sync.Map
+
+// reserve records auth in a real ledger, as the paying flow does before it
+// asks the policy for a permit, and returns the ledger's proof.
+func reserve(t testing.TB, tok tokens.Token, auth x402.Authorization) ledger.Reservation {
+	t.Helper()
+	v, ok := testLedgers.Load(t)
+	if !ok {
+		l, err := ledger.Open(filepath.Join(t.TempDir(), "ledger.db"), ledger.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { testLedgers.Delete(t); l.Close() })
+		v = l
+		testLedgers.Store(t, l)
+	}
+	rec, err := v.(*ledger.Ledger).Reserve(context.Background(), ledger.Record{URL: "https://api.example.com/weather",
+		Host: "api.example.com", Network: tok.Network, Asset: tok.Address.Hex(), Token: tok.Symbol, Decimals: tok.Decimals,
+		Amount: auth.Value, PayTo: auth.To.Hex(), Payer: auth.From.Hex(), Nonce: fmt.Sprintf("0x%x", auth.Nonce),
+		ValidBefore: auth.ValidBefore.Int64()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec.Reservation()
+}
+
+func TestSignRefusesWithoutPermit(t *testing.T) {
 	k, err := GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := New(k)
-	for name, a := range map[string]*policy.Approval{
+	for name, a := range map[string]*policy.Permit{
 		"nil":        nil,
 		"zero value": {},
 	} {
 		t.Run(name, func(t *testing.T) {
 			sig, err := s.Sign(a)
-			if !errors.Is(err, policy.ErrNotApproved) {
-				t.Fatalf("err = %v, want policy.ErrNotApproved", err)
+			if !errors.Is(err, policy.ErrNotPermitted) {
+				t.Fatalf("err = %v, want policy.ErrNotPermitted", err)
 			}
 			if sig != nil {
 				t.Fatal("returned a signature")
@@ -88,10 +119,10 @@ func TestSignRefusesWithoutApproval(t *testing.T) {
 
 func TestSignZeroSigner(t *testing.T) {
 	var s *Signer
-	if _, err := s.Sign(&policy.Approval{}); !errors.Is(err, ErrNoKey) {
+	if _, err := s.Sign(&policy.Permit{}); !errors.Is(err, ErrNoKey) {
 		t.Fatalf("nil Signer: err = %v, want ErrNoKey", err)
 	}
-	if _, err := new(Signer).Sign(&policy.Approval{}); !errors.Is(err, ErrNoKey) {
+	if _, err := new(Signer).Sign(&policy.Permit{}); !errors.Is(err, ErrNoKey) {
 		t.Fatalf("zero Signer: err = %v, want ErrNoKey", err)
 	}
 	for _, k := range []*Key{nil, {}} {
@@ -106,7 +137,7 @@ func TestSignZeroSigner(t *testing.T) {
 	}
 }
 
-func TestSignWithPolicyApproval(t *testing.T) {
+func TestSignWithPolicyPermit(t *testing.T) {
 	k, err := GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +159,7 @@ func TestSignWithPolicyApproval(t *testing.T) {
 		t.Fatalf("signature shape: len %d, v %d", len(sig), sig[len(sig)-1])
 	}
 	// Recover against what the policy approved, read back from the
-	// approval, not the local copy: the signer must have signed exactly that.
+	// permit, not the local copy: the signer must have signed exactly that.
 	who, err := Recover(a.Token(), a.Authorization(), sig)
 	if err != nil {
 		t.Fatal(err)
@@ -136,9 +167,26 @@ func TestSignWithPolicyApproval(t *testing.T) {
 	if who != s.Address() {
 		t.Fatalf("signature recovers to %s, want %s", who.Hex(), s.Address().Hex())
 	}
-	// Each approval is good for one signature.
-	if _, err := s.Sign(a); !errors.Is(err, policy.ErrApprovalUsed) {
-		t.Fatalf("second Sign: err = %v, want policy.ErrApprovalUsed", err)
+	// Each permit is good for one signature, and so is every copy of it.
+	if _, err := s.Sign(a); !errors.Is(err, policy.ErrPermitUsed) {
+		t.Fatalf("second Sign: err = %v, want policy.ErrPermitUsed", err)
+	}
+}
+
+// TestCopiedPermitSignsOnce: a permit copied before it is used is the same
+// permit; the two copies give one signature between them.
+func TestCopiedPermitSignsOnce(t *testing.T) {
+	k, _ := GenerateKey()
+	s := New(k)
+	now := time.Now()
+	a := approve(t, baseSepolia(t), freshAuthorization(t, s.Address(), now), now)
+	copied := *a
+	if _, err := s.Sign(&copied); err != nil {
+		t.Fatal(err)
+	}
+	sig, err := s.Sign(a)
+	if !errors.Is(err, policy.ErrPermitUsed) || sig != nil {
+		t.Fatalf("the original after its copy signed: %x, %v", sig, err)
 	}
 }
 
@@ -157,13 +205,13 @@ func TestSignRefusesOtherPayer(t *testing.T) {
 	if !strings.Contains(err.Error(), other.Address().Hex()) || !strings.Contains(err.Error(), k.Address().Hex()) {
 		t.Fatalf("message should name both addresses: %q", err)
 	}
-	// A refused approval is spent: retrying it cannot produce a signature.
-	if _, err := s.Sign(a); !errors.Is(err, policy.ErrApprovalUsed) {
-		t.Fatalf("retry: err = %v, want policy.ErrApprovalUsed", err)
+	// A refused permit is spent: retrying it cannot produce a signature.
+	if _, err := s.Sign(a); !errors.Is(err, policy.ErrPermitUsed) {
+		t.Fatalf("retry: err = %v, want policy.ErrPermitUsed", err)
 	}
 }
 
-// TestSignPathRefusals covers the checks that run after the approval gate
+// TestSignPathRefusals covers the checks that run after the permit gate
 // (the policy refuses most of these earlier; the signer must not rely on
 // that).
 func TestSignPathRefusals(t *testing.T) {

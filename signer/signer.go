@@ -56,27 +56,28 @@ func (s *Signer) String() string {
 	return "signer.Signer(" + s.Address().Hex() + ")"
 }
 
-// Sign consumes the approval and signs exactly its authorization under its
-// token's EIP-712 domain. It returns 65 bytes r ‖ s ‖ v with v in {27, 28}.
+// Sign consumes the policy's permit and signs exactly its authorization
+// under its token's EIP-712 domain. It returns 65 bytes r ‖ s ‖ v with v in
+// {27, 28}.
 //
-// The approval is consumed before anything else is looked at, so an
-// unissued or reused approval never reaches the key, and an approval that
-// fails a later check is spent anyway (fail closed: the caller must get a
-// new approval rather than retry with altered inputs).
-func (s *Signer) Sign(a *policy.Approval) ([]byte, error) {
+// The permit is consumed before anything else is looked at, so an
+// unissued, unreserved or reused permit never reaches the key, and a
+// permit that fails a later check is spent anyway (fail closed: the caller
+// must get a new permit rather than retry with altered inputs).
+func (s *Signer) Sign(a *policy.Permit) ([]byte, error) {
 	if s == nil || !s.key.valid() {
 		return nil, ErrNoKey
 	}
 	if err := a.Consume(); err != nil {
 		return nil, newError(fmt.Sprintf("signer: refusing to sign: %v", err), err)
 	}
-	// Read the approval once; both copies are ours from here on.
+	// Read the permit once; both copies are ours from here on.
 	return s.sign(a.Token(), a.Authorization())
 }
 
-// sign is Sign after the approval gate: checks, digest, signature. It is
+// sign is Sign after the permit gate: checks, digest, signature. It is
 // split out only so the benchmark can measure the signing path without
-// issuing approvals; it must have no other caller.
+// issuing permits; it must have no other caller.
 func (s *Signer) sign(tok tokens.Token, auth x402.Authorization) ([]byte, error) {
 	if err := checkAuthorization(s.key.Address(), auth); err != nil {
 		return nil, err
@@ -114,7 +115,7 @@ func checkAuthorization(self common.Address, a x402.Authorization) error {
 // signDigest is the only place the private key is used. It is separate
 // from Sign so tests can check exact signature bytes against the vectors;
 // nothing but Sign (through sign) may call it, which is what keeps "no
-// signature without an approval" true.
+// signature without a permit" true.
 func signDigest(k *Key, digest [32]byte) ([]byte, error) {
 	sig, err := crypto.Sign(digest[:], k.s.priv)
 	if err != nil {

@@ -24,7 +24,7 @@ var allowed = map[string][]string{
 	"internal/fileerr":    {},
 	"internal/shellquote": {},
 	"internal/archtest":   {},
-	"policy":              {"internal/fileerr", "tokens", "x402"},
+	"policy":              {"internal/fileerr", "ledger", "tokens", "x402"},
 	"signer":              {"internal/shellquote", "policy", "tokens", "x402"},
 	"pay":                 {"ledger", "policy", "tokens", "x402"},
 	"catalog":             {"internal/fileerr", "x402"},
