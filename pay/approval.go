@@ -41,15 +41,20 @@ func (q *Quote) requestKey(r *Request, payer common.Address) [32]byte {
 
 // binding identifies one payment for a human's approval: what is bought
 // (the request key) and the terms that are paid (scheme, network, token,
-// amount, payee). An approval is good only for a payment with the same
-// binding. Other fields of the option (its window, extra data a server may
-// vary per request) are left out: they move no money, and the policy caps
-// the window anyway.
+// amount, payee, and the payment flow, which says whether a request that
+// fails is paid all the same). An approval is good only for a payment with
+// the same binding. Other fields of the option (its window, extra data a
+// server may vary per request) are left out: they move no money, and the
+// policy caps the window anyway.
 func (q *Quote) binding(r *Request, payer common.Address) [32]byte {
 	key := q.requestKey(r, payer)
 	o := q.Chosen
-	return hashFields("x402-mcp approval v2", key[:], []byte(o.Wire.Scheme), []byte(o.Token.Network),
-		o.Token.Address.Bytes(), []byte(o.Wire.Amount.String()), o.Wire.PayTo.Bytes())
+	flow := o.Wire.PaymentFlow
+	if flow == "" {
+		flow = x402.FlowAuthorization // absent means the default flow
+	}
+	return hashFields("x402-mcp approval v3", key[:], []byte(o.Wire.Scheme), []byte(o.Token.Network),
+		o.Token.Address.Bytes(), []byte(o.Wire.Amount.String()), o.Wire.PayTo.Bytes(), []byte(flow))
 }
 
 // Ask is what a human is shown before approving a payment.

@@ -15,6 +15,7 @@ import (
 	"github.com/x402-mcp/x402-mcp/ledger"
 	"github.com/x402-mcp/x402-mcp/localnet"
 	"github.com/x402-mcp/x402-mcp/policy"
+	"github.com/x402-mcp/x402-mcp/x402"
 )
 
 const (
@@ -419,6 +420,46 @@ func TestElicitedApproval(t *testing.T) {
 		t.Errorf("%d signatures, want the 1 approved", got)
 	}
 	rig.moved(t, payer0, payee0, jokePrice)
+}
+
+// TestApprovalCoversThePaymentFlow: a human who approved a payment that is
+// settled after the work approved nothing for the same amount settled
+// before it (a request that fails is then paid all the same).
+func TestApprovalCoversThePaymentFlow(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var flow atomic.Value
+	flow.Store("")
+	routes := rewrite("/v1/joke", func(o map[string]any) {
+		if f := flow.Load().(string); f != "" {
+			extra(o)["paymentFlow"] = f
+		}
+	})
+	n := startNet(t, localnet.NetworkConfig{Routes: routes}, funding)
+	p := askAbove()
+	p.PaymentFlows = append(p.PaymentFlows, x402.FlowUpfront)
+	led := openLedgerAt(t, filepath.Join(t.TempDir(), "ledger.db"), ledger.Options{})
+	c := n.clientFor(t, Config{Policy: p, Ledger: led, Approvals: outOfBand})
+	joke := Request{URL: n.APIURL + "/v1/joke"}
+
+	_, err := c.Fetch(ctx, joke)
+	need := needsApproval(t, err)
+	flow.Store(x402.FlowUpfront)
+	r := joke
+	r.HumanApproved = &need.Binding
+	_, err = c.Fetch(ctx, r)
+	changed := needsApproval(t, err)
+	if !changed.Changed || changed.Binding == need.Binding {
+		t.Errorf("an approval of the default flow covered an upfront one: changed %v", changed.Changed)
+	}
+	if got := n.signer.calls.Load(); got != 0 {
+		t.Errorf("%d signatures, want none", got)
+	}
+	// An explicit "authorization" is the default flow: the same binding.
+	flow.Store(x402.FlowAuthorization)
+	if res, err := c.Fetch(ctx, r); err != nil || res.Payment == nil || !res.Payment.Settled {
+		t.Errorf("the approved terms, with the default flow named: %+v, %v", res, err)
+	}
 }
 
 // TestApprovalShowsACleanURL: a URL whose query hides a right-to-left
