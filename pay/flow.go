@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/internal/netguard"
 	"github.com/x402-mcp/x402-mcp/ledger"
 	"github.com/x402-mcp/x402-mcp/policy"
 	"github.com/x402-mcp/x402-mcp/tokens"
@@ -75,6 +76,10 @@ func (c *Client) send(ctx context.Context, method string, u *url.URL, r *Request
 	}
 	resp, err := c.httpClient(u, payName).Do(hr)
 	if err != nil {
+		var refused *netguard.RefusedError
+		if errors.As(err, &refused) {
+			return nil, &PrivateAddressError{Host: refused.Host, IP: refused.IP, What: refused.What, Source: c.cfg.AllowPrivateSource}
+		}
 		return nil, &RequestError{Msg: fmt.Sprintf("request to %s failed", u.Host), Err: errors.Unwrap(err)}
 	}
 	defer resp.Body.Close()

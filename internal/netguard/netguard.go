@@ -88,10 +88,14 @@ type RefusedError struct {
 }
 
 func (e *RefusedError) Error() string {
-	if e.Host != "" && e.Host != e.IP.String() {
-		return fmt.Sprintf("%s resolves to %s, which is %s", e.Host, e.IP, e.What)
+	_, literal := netip.ParseAddr(e.Host)
+	switch {
+	case e.Host == "" || e.Host == e.IP.String():
+		return fmt.Sprintf("%s is %s", e.IP, e.What)
+	case literal == nil:
+		return fmt.Sprintf("%s (that is %s) is %s", e.Host, e.IP, e.What)
 	}
-	return fmt.Sprintf("%s is %s", e.IP, e.What)
+	return fmt.Sprintf("%s resolves to %s, which is %s", e.Host, e.IP, e.What)
 }
 
 // Guard decides which addresses may be dialed. The zero value refuses
