@@ -75,7 +75,7 @@ func agentError(err error) (*mcp.CallToolResult, error) {
 	)
 	switch {
 	case errors.As(err, &private):
-		return mcp.NewToolResultError(fmt.Sprintf("Request refused: %s. Nothing was sent to that address and nothing was paid. Use a public URL, or ask the user to allow the address (you cannot change the config yourself).", private.Error())), nil
+		return mcp.NewToolResultError(fmt.Sprintf("%s. Nothing was sent to that address and nothing was paid. Use a public URL, or ask the user to allow the address (you cannot change the config yourself).", private.Error())), nil
 	case errors.As(err, &reqErr):
 		return mcp.NewToolResultError(fmt.Sprintf("Request failed: %s. Nothing was paid. Check the URL, method and headers.", reqErr.Error())), nil
 	case errors.As(err, &unpayable):
