@@ -56,6 +56,17 @@ func (e *PrivateAddressError) Error() string {
 	return b.String()
 }
 
+// WriteMethodError is a quote asked for with a method other than GET or
+// HEAD: it was not sent, since even unpaid it may change something on the
+// server. Nothing was sent or signed.
+type WriteMethodError struct {
+	Method string
+}
+
+func (e *WriteMethodError) Error() string {
+	return fmt.Sprintf("a quote sends only GET or HEAD, so this %s was not sent", e.Method)
+}
+
 // UnpayableError means the 402 offered nothing this client will pay:
 // unknown tokens, unsupported schemes or networks, malformed options, or a
 // malformed 402 altogether. Nothing was signed.

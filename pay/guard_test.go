@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -100,5 +101,40 @@ func TestRedirectToPrivateRefused(t *testing.T) {
 	q, err := c.Quote(context.Background(), Request{URL: origin + "/go"})
 	if err != nil || !q.Free || hits.Load() != 1 {
 		t.Fatalf("with 127.0.0.2 allowed: %+v, %v, %d hits", q, err, hits.Load())
+	}
+}
+
+// TestQuoteSendsOnlyGETOrHEAD: Quote never sends a method that may change
+// something; it says so with *WriteMethodError, and the server sees only
+// the GET and HEAD.
+func TestQuoteSendsOnlyGETOrHEAD(t *testing.T) {
+	t.Parallel()
+	methods := map[string]int{}
+	var mu sync.Mutex
+	srv, hits := countingServer(t, "127.0.0.1", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		methods[r.Method]++
+		mu.Unlock()
+	})
+	c, err := New(Config{Registry: tokens.Builtin(), Policy: policy.Default(), AllowPrivate: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"POST", "PUT", "PATCH", "DELETE", "delete"} {
+		_, err := c.Quote(context.Background(), Request{Method: m, URL: srv + "/x", Body: []byte(`{"a":1}`)})
+		var we *WriteMethodError
+		if !errors.As(err, &we) || we.Method != strings.ToUpper(m) {
+			t.Errorf("Quote %s: %v, want a *WriteMethodError", m, err)
+		}
+	}
+	for _, m := range []string{"", "GET", "HEAD"} {
+		if q, err := c.Quote(context.Background(), Request{Method: m, URL: srv + "/x"}); err != nil || !q.Free {
+			t.Errorf("Quote %q: %+v, %v", m, q, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if hits.Load() != 3 || methods["GET"] != 2 || methods["HEAD"] != 1 {
+		t.Errorf("the server saw %v", methods)
 	}
 }

@@ -167,3 +167,63 @@ func TestRedirectToPrivateRefused(t *testing.T) {
 		t.Errorf("the allowed target was reached %d times, want 1", target.hits.Load())
 	}
 }
+
+// TestQuoteSendsOnlyGETOrHEAD: x402_quote is read-only (hosts run it
+// without asking), so it never sends a method that may change something.
+// A DELETE, PUT or POST with a body reaches no server: it is answered from
+// the facilitator's listing when that lists the endpoint with the method,
+// and otherwise the answer says that x402_fetch learns the price.
+func TestQuoteSendsOnlyGETOrHEAD(t *testing.T) {
+	tsClientDir(t)
+	n, cfg, payer := tsDevnet(t, "max_per_payment = \"0.10\"\n")
+	payer0 := chainBalance(t, n, payer)
+	srv := serveCounting(t, "127.0.0.1", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
+	quote := func(args map[string]any) tsStep { return tsStep{Op: "call", Name: "x402_quote", Arguments: args} }
+	asJSON := map[string]any{"Content-Type": "application/json"}
+	summarize := n.APIURL + "/v2/summarize"
+
+	res := called(t, tsClient(t, plan(cfg,
+		quote(map[string]any{"url": srv.url + "/items/7", "method": "DELETE"}),
+		quote(map[string]any{"url": srv.url + "/items", "method": "POST", "headers": asJSON, "body": `{"name":"x"}`}),
+		quote(map[string]any{"url": srv.url + "/items/7", "method": "put", "body": "x"}),
+		quote(map[string]any{"url": summarize, "method": "POST", "headers": asJSON, "body": `{"text":"One. Two."}`}),
+		quote(map[string]any{"url": summarize, "method": "POST"}),
+		quote(map[string]any{"url": srv.url + "/items"}),
+		quote(map[string]any{"url": srv.url + "/items", "method": "HEAD"}),
+	)))
+	for i, method := range []string{"DELETE", "POST", "PUT"} {
+		r := res[i]
+		if !r.IsError() || !strings.Contains(r.Text(), "Nothing was sent: x402_quote sends only GET and HEAD, and a "+method) ||
+			!strings.Contains(r.Text(), "learned by x402_fetch") {
+			t.Errorf("quote %s: isError %v, %q", method, r.IsError(), r.Text())
+		}
+	}
+	listed, lacking := res[3].Structured(), res[4].Structured()
+	if res[3].IsError() || !gjson.Get(listed, "listed").Bool() || gjson.Get(listed, "status").Int() != 0 ||
+		gjson.Get(listed, "verdict").String() != "allowed" || gjson.Get(listed, "options.0.amount").String() != "0.03" ||
+		!strings.Contains(gjson.Get(listed, "note").String(), "facilitator "+n.FacilitatorURL) || gjson.Get(listed, "missing_inputs").Exists() {
+		t.Errorf("quote POST of a listed endpoint: %s\n%s", res[3].Text(), listed)
+	}
+	// The listing shows how to call it (an example body), which is not
+	// enough to call a field required.
+	if res[4].IsError() || !gjson.Get(lacking, "listed").Bool() || gjson.Get(lacking, "inputs.method").String() != "POST" {
+		t.Errorf("quote POST without a body: %s", lacking)
+	}
+	if r := res[5]; r.IsError() || gjson.Get(r.Structured(), "verdict").String() != "free" {
+		t.Errorf("quote GET: %s", r.Text())
+	}
+	if r := res[6]; r.IsError() || gjson.Get(r.Structured(), "verdict").String() != "free" {
+		t.Errorf("quote HEAD: %s", r.Text())
+	}
+	for method, want := range map[string]int{"DELETE": 0, "POST": 0, "PUT": 0, "GET": 1, "HEAD": 1} {
+		if got := srv.count(method); got != want {
+			t.Errorf("the server got %d %s requests, want %d", got, method, want)
+		}
+	}
+	if got := n.API.Hits("/v2/summarize"); got != 0 {
+		t.Errorf("the listed endpoint's handler ran %d times", got)
+	}
+	if got := chainBalance(t, n, payer); got.Cmp(payer0) != 0 {
+		t.Errorf("payer balance %s, was %s", got, payer0)
+	}
+}
