@@ -78,6 +78,7 @@ func (c *Client) send(ctx context.Context, method string, u *url.URL, r *Request
 	if err != nil {
 		var refused *netguard.RefusedError
 		if errors.As(err, &refused) {
+			c.log.Warn("refused a private destination", "host", x402.Display(refused.Host, 100), "ip", refused.IP, "rule", refused.What)
 			return nil, &PrivateAddressError{Host: refused.Host, IP: refused.IP, What: refused.What, Source: c.cfg.AllowPrivateSource}
 		}
 		return nil, &RequestError{Msg: fmt.Sprintf("request to %s failed", u.Host), Err: errors.Unwrap(err)}
