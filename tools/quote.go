@@ -13,6 +13,7 @@ import (
 	"github.com/x402-mcp/x402-mcp/pay"
 	"github.com/x402-mcp/x402-mcp/policy"
 	"github.com/x402-mcp/x402-mcp/tokens"
+	"github.com/x402-mcp/x402-mcp/x402"
 )
 
 // verdictHelp is the one description of the verdict words, shared by every
@@ -95,7 +96,7 @@ func listedQuote(ctx context.Context, d Deps, r pay.Request, write *pay.WriteMet
 			}
 			out := quoteOutput(q, d.Pay)
 			out.Note = fmt.Sprintf("Nothing was sent: x402_quote sends only GET and HEAD, and a %s may change something on the server even unpaid. These terms are listed for %s %s by %s and may be out of date; x402_fetch reads the live price and pays only within the operator's policy.",
-				write.Method, write.Method, e.URL, strings.Join(e.Sources, ", "))
+				write.Method, write.Method, x402.Display(e.URL, 300), strings.Join(e.Sources, ", "))
 			return structured(out), nil
 		}
 	}
