@@ -206,6 +206,12 @@ type Query struct {
 	// price limit (the caller knows decimals and USD values); an entry with
 	// no offer passing, which includes one with no offers, is dropped.
 	MaxPrice func(o Offer) bool
+	// URL, when set, keeps only the entries for the endpoint of this URL,
+	// the way sources are merged: its query is ignored (listings differ in
+	// showing example parameters), scheme and host case and a default
+	// port too. Method, when set with it, keeps only that method's entry.
+	URL    string
+	Method string
 	// Extra are entries found another way (e.g. probed by the caller),
 	// merged in like any source. An entry without Sources gets "caller".
 	Extra []Entry
@@ -253,6 +259,8 @@ var stopWords = map[string]bool{
 
 // query is a checked Query.
 type query struct {
+	endpoint string // dedupKey of URL, without the method
+	method   string
 	text     string   // trimmed, for the facilitator search
 	words    []string // lower-case words of text
 	network  string
@@ -262,6 +270,10 @@ type query struct {
 
 func checkQuery(q Query) (query, error) {
 	out := query{maxPrice: q.MaxPrice, limit: q.Limit}
+	if q.URL != "" {
+		out.endpoint = dedupKey("", q.URL)
+		out.method = strings.ToUpper(q.Method)
+	}
 	text := strings.Join(strings.Fields(q.Text), " ")
 	if n := len([]rune(text)); n > maxTextRunes {
 		return out, &QueryError{Field: "text", Msg: fmt.Sprintf("%d characters; at most %d", n, maxTextRunes)}

@@ -564,3 +564,32 @@ func TestListingBounds(t *testing.T) {
 		t.Errorf("%d pages read, problems %q", fac.count("/discovery/resources"), res.Problems)
 	}
 }
+
+// TestQueryByEndpoint: URL and Method select one endpoint's entries the
+// way sources merge them, whatever the query string, host case or default
+// port; a text query is not needed.
+func TestQueryByEndpoint(t *testing.T) {
+	c := mustNew(t, Config{})
+	extra := []Entry{
+		{URL: "https://api.example/items?page=1", Method: "POST", Description: "create"},
+		{URL: "https://api.example/items", Method: "GET", Description: "list"},
+		{URL: "https://api.example/items/1", Method: "POST", Description: "other path"},
+		{URL: "https://other.example/items", Method: "POST", Description: "other host"},
+	}
+	for _, tc := range []struct{ url, method, want string }{
+		{"https://API.example:443/items?name=x", "post", "create"},
+		{"https://api.example/items", "GET", "list"},
+		{"https://api.example/items", "", "create list"},
+		{"https://api.example/items", "DELETE", ""},
+	} {
+		res := mustSearch(t, c, Query{URL: tc.url, Method: tc.method, Extra: extra})
+		var got []string
+		for _, e := range res.Entries {
+			got = append(got, e.Description)
+		}
+		slices.Sort(got)
+		if strings.Join(got, " ") != tc.want {
+			t.Errorf("%s %s: %q, want %q", tc.method, tc.url, got, tc.want)
+		}
+	}
+}

@@ -101,6 +101,9 @@ func wireNetwork(o Offer) string { return gjson.GetBytes(o.Raw, "network").Strin
 func filter(cands []*candidate, q query) []*candidate {
 	var out []*candidate
 	for _, c := range cands {
+		if q.endpoint != "" && (dedupKey("", c.URL) != q.endpoint || (q.method != "" && c.Method != q.method)) {
+			continue
+		}
 		if q.network != "" && !onNetwork(c.Entry, q.network) {
 			continue
 		}

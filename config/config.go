@@ -2,11 +2,13 @@ package config
 
 import (
 	"github.com/x402-mcp/x402-mcp/internal/fileerr"
+	"github.com/x402-mcp/x402-mcp/internal/netguard"
 
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -67,6 +69,9 @@ type Wallet struct {
 type HTTP struct {
 	TimeoutSeconds   int64 `toml:"timeout_seconds"`
 	MaxResponseBytes int64 `toml:"max_response_bytes"`
+	// AllowPrivate lists the private addresses (IPs or CIDR prefixes) that
+	// agent-chosen requests may reach; all others are refused.
+	AllowPrivate []string `toml:"allow_private"`
 }
 
 // Token adds or overrides a registry token.
@@ -93,6 +98,10 @@ type Config struct {
 	Registry   *tokens.Registry
 	Timeout    time.Duration
 	MaxBody    int64
+	// AllowPrivate are the private destinations (loopback, RFC 1918,
+	// link-local, ...) the operator lets agent-chosen requests reach, from
+	// http.allow_private; an IPv4 prefix also covers its IPv4-mapped form.
+	AllowPrivate []netip.Prefix
 	// Networks are the chains with an RPC endpoint, in file order, then
 	// those added by X402_MCP_RPC_<CHAIN_ID> in chain id order. Every
 	// entry has an RPCURL.
@@ -230,6 +239,21 @@ func parse(path string, data []byte) (*Config, error) {
 	if b := doc.HTTP.MaxResponseBytes; b < 0 || b > 16<<20 {
 		return nil, fail("http.max_response_bytes", fmt.Sprintf("%d is out of range", b), "use at most 16777216 (16 MiB)")
 	}
+	if len(doc.HTTP.AllowPrivate) > maxAllowPrivate {
+		return nil, fail("http.allow_private", fmt.Sprintf("more than %d entries", maxAllowPrivate), "list prefixes such as \"10.1.2.0/24\" rather than single addresses")
+	}
+	for i, raw := range doc.HTTP.AllowPrivate {
+		key := fmt.Sprintf("http.allow_private[%d]", i)
+		p, err := netguard.ParsePrefix(strings.TrimSpace(raw))
+		if err != nil {
+			return nil, &Error{Path: path, Line: lines["http.allow_private"], Key: key, Msg: err.Error(),
+				Hint: `write an IP address ("127.0.0.1", "::1") or a CIDR prefix ("10.1.2.0/24")`}
+		}
+		if slices.Contains(c.AllowPrivate, p) {
+			return nil, &Error{Path: path, Line: lines["http.allow_private"], Key: key, Msg: fmt.Sprintf("%s is listed twice", p), Hint: "list each address or prefix once"}
+		}
+		c.AllowPrivate = append(c.AllowPrivate, p)
+	}
 
 	for i, t := range doc.Tokens {
 		key := fmt.Sprintf("tokens[%d]", i)
@@ -306,6 +330,9 @@ func parse(path string, data []byte) (*Config, error) {
 	}
 	return c, nil
 }
+
+// maxAllowPrivate bounds http.allow_private: every dial checks the list.
+const maxAllowPrivate = 64
 
 // DefaultApprovalTTL is how long an out-of-band approval stays valid
 // unless approvals.valid_seconds says otherwise: long enough for a person

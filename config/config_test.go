@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,6 +43,13 @@ func TestParseGood(t *testing.T) {
 	}
 	if c.Timeout != 30*time.Second || c.MaxBody != 1000 {
 		t.Errorf("http = %v %v", c.Timeout, c.MaxBody)
+	}
+	if c.AllowPrivate != nil {
+		t.Errorf("http.allow_private defaults to %v, want none", c.AllowPrivate)
+	}
+	ap, err := Parse("c.toml", []byte("[http]\nallow_private = [\"127.0.0.1\", \"10.1.2.0/24\", \" ::1 \", \"::ffff:192.168.1.0/120\"]\n"))
+	if err != nil || fmt.Sprint(ap.AllowPrivate) != "[127.0.0.1/32 10.1.2.0/24 ::1/128 192.168.1.0/24]" {
+		t.Errorf("http.allow_private = %v, %v", ap, err)
 	}
 	tok, ok := c.Registry.Lookup("eip155:1337", common.HexToAddress("0x5FbDB2315678afecb367f032d93F642f64180aa3"))
 	if !ok || tok.Decimals != 6 || tok.Name != "USD Coin" || tok.Currency != "USD" {

@@ -74,6 +74,11 @@ func TestNewKeyErrors(t *testing.T) {
 		{"ledger reconcile too large", "ledger_reconcile_seconds = 3601\n"},
 		{"catalog twice", "[discovery]\ncatalogs = [\"catalog.toml\", \"./catalog.toml\"]\n"},
 		{"catalog empty", "[discovery]\ncatalogs = [\"\"]\n"},
+		{"allow_private a name", "[http]\nallow_private = [\"127.0.0.1\", \"localhost\"]\n"},
+		{"allow_private host bits", "[http]\ntimeout_seconds = 10\nallow_private = [\"10.1.2.3/24\"]\n"},
+		{"allow_private with port", "[http]\nallow_private = [\"127.0.0.1:8080\"]\n"},
+		{"allow_private twice", "[http]\nallow_private = [\"127.0.0.1\", \"::ffff:127.0.0.1\"]\n"},
+		{"allow_private not a list", "[http]\nallow_private = \"127.0.0.1\"\n"},
 	}
 	var out strings.Builder
 	for _, tc := range cases {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math/big"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -199,6 +200,11 @@ rpc_url = %q
 [discovery]
 facilitators = [%q]
 
+# The paid API listens on loopback, which x402-mcp refuses to reach unless
+# allowed here.
+[http]
+allow_private = [%q]
+
 [[tokens]]
 network = %q
 address = %q
@@ -208,8 +214,17 @@ version = %q
 decimals = %d
 currency = %q
 `, DevnetMarker, DevnetPolicyFile, devnetLedgerFile, DevnetKeyFile,
-		t.Network, d.Network.RPCURL, d.Network.FacilitatorURL,
+		t.Network, d.Network.RPCURL, d.Network.FacilitatorURL, d.apiHost(),
 		t.Network, t.Address.Hex(), t.Symbol, t.Name, t.Version, t.Decimals, t.Currency)
+}
+
+// apiHost is the paid API's listen address (a loopback IP).
+func (d *Devnet) apiHost() string {
+	u, err := url.Parse(d.Network.APIURL)
+	if err != nil {
+		return "127.0.0.1"
+	}
+	return u.Hostname()
 }
 
 // checkDevnetDir checks that the files a devnet would replace in dir, if

@@ -49,6 +49,9 @@ type devnetConfig struct {
 	Discovery struct {
 		Facilitators []string `toml:"facilitators"`
 	} `toml:"discovery"`
+	HTTP struct {
+		AllowPrivate []string `toml:"allow_private"`
+	} `toml:"http"`
 	Tokens []struct {
 		Network, Address, Symbol, Name, Version, Currency string
 		Decimals                                          int
@@ -98,6 +101,9 @@ func TestDevnetWritesFiles(t *testing.T) {
 	}
 	if len(cfg.Discovery.Facilitators) != 1 || cfg.Discovery.Facilitators[0] != n.FacilitatorURL {
 		t.Errorf("discovery.facilitators = %v, want [%s]", cfg.Discovery.Facilitators, n.FacilitatorURL)
+	}
+	if apiHost := strings.Split(strings.TrimPrefix(n.APIURL, "http://"), ":")[0]; len(cfg.HTTP.AllowPrivate) != 1 || cfg.HTTP.AllowPrivate[0] != apiHost {
+		t.Errorf("http.allow_private = %v, want the paid API's address [%s]", cfg.HTTP.AllowPrivate, apiHost)
 	}
 	if len(cfg.Tokens) != 1 {
 		t.Fatalf("tokens = %+v", cfg.Tokens)

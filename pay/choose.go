@@ -49,6 +49,9 @@ type Quote struct {
 	// visibly lacks: Fetch refuses to pay for it.
 	Inputs  *x402.Inputs
 	Missing []string
+	// Listed says the terms come from a discovery listing, not from a
+	// request (QuoteListed): Status is 0 and nothing was sent.
+	Listed bool
 
 	// unreadable says why a 402 could not be read at all.
 	unreadable []string

@@ -7,13 +7,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/x402-mcp/x402-mcp/internal/netguard"
 	"github.com/x402-mcp/x402-mcp/ledger"
 	"github.com/x402-mcp/x402-mcp/policy"
 	"github.com/x402-mcp/x402-mcp/tokens"
@@ -52,10 +55,21 @@ type Config struct {
 	MaxResponseBytes int64
 	// Timeout bounds one call, both requests included.
 	Timeout time.Duration
-	// Transport is the HTTP transport; nil uses a fresh default one.
+	// Transport is the HTTP transport; nil builds the guarded one: it
+	// refuses private destinations (see AllowPrivate) and ignores
+	// HTTP(S)_PROXY, since a proxy would hide the destination from the
+	// guard. Only tests set it.
 	Transport http.RoundTripper
-	Logger    *slog.Logger
-	UserAgent string
+	// AllowPrivate lists the private addresses (loopback, RFC 1918,
+	// link-local, ...) the operator lets requests reach; every other
+	// private destination is refused at connect time, redirects and DNS
+	// answers included. Unused with a Transport of the caller's.
+	AllowPrivate []netip.Prefix
+	// AllowPrivateSource names where AllowPrivate is set (the config
+	// file), for refusals to point at.
+	AllowPrivateSource string
+	Logger             *slog.Logger
+	UserAgent          string
 	// Approvals says how a payment above the approval threshold may be
 	// approved when the MCP client cannot ask the human.
 	Approvals Approvals
@@ -110,6 +124,11 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{cfg: cfg, transport: cfg.Transport, log: cfg.Logger}
 	if c.transport == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
+		// A proxy would dial in our place, and the guard would see only
+		// the proxy's address; environment proxies are not used.
+		t.Proxy = nil
+		guard := netguard.Guard{Allow: cfg.AllowPrivate}
+		t.DialContext = guard.DialContext(net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second})
 		t.ResponseHeaderTimeout = cfg.Timeout
 		t.MaxResponseHeaderBytes = 64 << 10
 		c.transport = t

@@ -25,6 +25,12 @@
 //   - The payment header is sent only to the origin that issued the 402; it
 //     is dropped from any redirect to another origin, and never logged.
 //   - Everything read from the network is size-bounded.
+//   - With the client's own transport (Config.Transport nil, as in
+//     production), no request reaches a private address (loopback, RFC
+//     1918, link-local, ...) that Config.AllowPrivate does not list: the
+//     dialed address is checked before connecting, on every redirect hop,
+//     and no environment proxy is used (it would hide the destination).
+//   - Quote sends only GET or HEAD: a quote is read-only.
 //   - A request that lacks an input its 402 declares required is not paid:
 //     the server would fail it after taking the money.
 //   - A payment above approval_above is paid only with the human's approval

@@ -3,9 +3,11 @@ package pay
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/internal/netguard"
 	"github.com/x402-mcp/x402-mcp/ledger"
 
 	"github.com/x402-mcp/x402-mcp/x402"
@@ -26,6 +28,44 @@ func (e *RequestError) Error() string {
 }
 
 func (e *RequestError) Unwrap() error { return e.Err }
+
+// PrivateAddressError is a request refused before connecting because its
+// destination, or a redirect's, is a private address (loopback, RFC 1918,
+// link-local, ...) that the operator did not allow. Nothing was sent to it
+// and nothing was signed.
+type PrivateAddressError struct {
+	// Host is the name or address asked for; IP what it resolved to.
+	Host string
+	IP   netip.Addr
+	// What names the rule, e.g. "a loopback address".
+	What string
+	// Source is where the operator's allow list lives, "" if unknown.
+	Source string
+}
+
+func (e *PrivateAddressError) Error() string {
+	var b strings.Builder
+	b.WriteString("refused: ")
+	b.WriteString((&netguard.RefusedError{Host: x402.Display(e.Host, 100), IP: e.IP, What: e.What}).Error())
+	b.WriteString("; x402-mcp does not reach this machine's or the local network's private services unless the operator lists them in http.allow_private")
+	if e.Source != "" {
+		fmt.Fprintf(&b, " in %s", e.Source)
+	} else {
+		b.WriteString(" in the x402-mcp config")
+	}
+	return b.String()
+}
+
+// WriteMethodError is a quote asked for with a method other than GET or
+// HEAD: it was not sent, since even unpaid it may change something on the
+// server. Nothing was sent or signed.
+type WriteMethodError struct {
+	Method string
+}
+
+func (e *WriteMethodError) Error() string {
+	return fmt.Sprintf("a quote sends only GET or HEAD, so this %s was not sent", e.Method)
+}
 
 // UnpayableError means the 402 offered nothing this client will pay:
 // unknown tokens, unsupported schemes or networks, malformed options, or a

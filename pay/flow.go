@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/internal/netguard"
 	"github.com/x402-mcp/x402-mcp/ledger"
 	"github.com/x402-mcp/x402-mcp/policy"
 	"github.com/x402-mcp/x402-mcp/tokens"
@@ -75,6 +76,11 @@ func (c *Client) send(ctx context.Context, method string, u *url.URL, r *Request
 	}
 	resp, err := c.httpClient(u, payName).Do(hr)
 	if err != nil {
+		var refused *netguard.RefusedError
+		if errors.As(err, &refused) {
+			c.log.Warn("refused a private destination", "host", x402.Display(refused.Host, 100), "ip", refused.IP, "rule", refused.What)
+			return nil, &PrivateAddressError{Host: refused.Host, IP: refused.IP, What: refused.What, Source: c.cfg.AllowPrivateSource}
+		}
 		return nil, &RequestError{Msg: fmt.Sprintf("request to %s failed", u.Host), Err: errors.Unwrap(err)}
 	}
 	defer resp.Body.Close()
@@ -90,14 +96,20 @@ func (c *Client) send(ctx context.Context, method string, u *url.URL, r *Request
 }
 
 // Quote makes the unpaid request and reports what paying would involve,
-// with the verdict Fetch would act on. It signs nothing. Note that a free
-// resource is fetched (and a free POST executed) in the process.
+// with the verdict Fetch would act on. It signs nothing, and it sends only
+// GET or HEAD: a quote is read-only (hosts approve it without asking), and
+// another method may change something on the server even unpaid. For
+// other methods it returns *WriteMethodError without sending anything; see
+// QuoteListed. A free GET resource is fetched in the process.
 func (c *Client) Quote(ctx context.Context, r Request) (*Quote, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	u, err := r.validate()
 	if err != nil {
 		return nil, err
+	}
+	if !readOnly(r.Method) {
+		return nil, &WriteMethodError{Method: r.Method}
 	}
 	resp, err := c.send(ctx, r.Method, u, &r, r.Body, "", "")
 	if err != nil {

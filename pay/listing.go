@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"math/big"
+	"net/http"
 	"net/url"
 	"strconv"
 
@@ -57,6 +58,37 @@ func (c *Client) JudgeListing(ctx context.Context, rawURL string, version int, o
 	q.Options = assess(pr, c.cfg.Registry, c.cfg.Policy, policy.Request{URL: q.URL, Host: q.Host}, c.Payer())
 	q.Chosen = choose(q.Options)
 	return q, c.judge(ctx, q)
+}
+
+// QuoteListed quotes a request that Quote does not send (a method other
+// than GET or HEAD) from a listing of its endpoint: the listed options are
+// judged as JudgeListing does, and the request is checked against the
+// inputs they, or the listing's bazaar input, declare. listedURL is the
+// URL the listing gives; nothing is sent. The live 402 that x402_fetch
+// reads decides any payment.
+func (c *Client) QuoteListed(ctx context.Context, r Request, listedURL string, version int, options []json.RawMessage, input json.RawMessage) (*Quote, error) {
+	u, err := r.validate()
+	if err != nil {
+		return nil, err
+	}
+	q, err := c.JudgeListing(ctx, listedURL, version, options)
+	if err != nil {
+		return nil, err
+	}
+	q.Listed, q.Status = true, 0
+	if in, ok := x402.ParseInputs(input, nil); ok && q.Inputs == nil {
+		q.Inputs = &in
+	}
+	if q.Inputs != nil {
+		q.Missing = q.Inputs.Missing(u.Query(), r.Body)
+	}
+	return q, nil
+}
+
+// readOnly reports whether an HTTP method is safe to send to learn a
+// price: it changes nothing on the server.
+func readOnly(method string) bool {
+	return method == http.MethodGet || method == http.MethodHead
 }
 
 // WithinUSD reports whether amount of the token at (network, asset) is at

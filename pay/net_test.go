@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"math/big"
+	"net/netip"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -29,6 +30,10 @@ func (s *countingSigner) Sign(a *policy.Permit) ([]byte, error) {
 	s.calls.Add(1)
 	return s.Signer.Sign(a)
 }
+
+// loopback lets a test client reach the local network's servers, which
+// listen on 127.0.0.1: the guarded transport refuses them otherwise.
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
 
 type testNet struct {
 	*localnet.Network
@@ -69,7 +74,7 @@ func (n *testNet) client(t testing.TB, p policy.Policy) *Client {
 
 func (n *testNet) clientWith(t testing.TB, p policy.Policy, led *ledger.Ledger) *Client {
 	t.Helper()
-	c, err := New(Config{Registry: n.reg, Policy: p, Signer: n.signer, Ledger: led})
+	c, err := New(Config{Registry: n.reg, Policy: p, Signer: n.signer, Ledger: led, AllowPrivate: loopback})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,6 +87,9 @@ func (n *testNet) clientWith(t testing.TB, p policy.Policy, led *ledger.Ledger) 
 func (n *testNet) clientFor(t testing.TB, cfg Config) *Client {
 	t.Helper()
 	cfg.Registry, cfg.Signer = n.reg, n.signer
+	if cfg.AllowPrivate == nil {
+		cfg.AllowPrivate = loopback
+	}
 	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -147,7 +147,7 @@ func TestPayeeCheckNeedsAWallet(t *testing.T) {
 	n := startNet(t, localnet.NetworkConfig{Routes: rewrite("/v2/weather", func(o map[string]any) {
 		o["payTo"] = "0x2222222222222222222222222222222222222222"
 	})}, funding)
-	c, err := New(Config{Registry: n.reg, Policy: policy.Default()})
+	c, err := New(Config{Registry: n.reg, Policy: policy.Default(), AllowPrivate: loopback})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -100,7 +100,7 @@ func TestOneVerdictEverywhere(t *testing.T) {
 			)
 			if tc.noWallet {
 				var err error
-				if c, err = New(Config{Registry: n.reg, Policy: p}); err != nil {
+				if c, err = New(Config{Registry: n.reg, Policy: p, AllowPrivate: loopback}); err != nil {
 					t.Fatal(err)
 				}
 			} else {

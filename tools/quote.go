@@ -2,13 +2,18 @@ package tools
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/x402-mcp/x402-mcp/catalog"
 	"github.com/x402-mcp/x402-mcp/pay"
 	"github.com/x402-mcp/x402-mcp/policy"
 	"github.com/x402-mcp/x402-mcp/tokens"
+	"github.com/x402-mcp/x402-mcp/x402"
 )
 
 // verdictHelp is the one description of the verdict words, shared by every
@@ -18,7 +23,7 @@ const verdictHelp = "What x402-mcp would do about paying now: free (no payment a
 // QuoteOutput is what x402_quote returns.
 type QuoteOutput struct {
 	URL         string      `json:"url" jsonschema:"The URL that answered (after redirects)."`
-	Status      int         `json:"status" jsonschema:"HTTP status of the unpaid request."`
+	Status      int         `json:"status" jsonschema:"HTTP status of the unpaid request; 0 when nothing was sent (listed is true)."`
 	Free        bool        `json:"free" jsonschema:"True when the resource needs no payment."`
 	Description string      `json:"description,omitempty" jsonschema:"The server's description of the resource."`
 	Options     []OptionOut `json:"options,omitempty" jsonschema:"Every payment option the server offered."`
@@ -29,6 +34,8 @@ type QuoteOutput struct {
 	Payer       string      `json:"payer,omitempty" jsonschema:"The wallet address that would pay."`
 	Inputs      *InputsOut  `json:"inputs,omitempty" jsonschema:"What the server declares the request needs: method, query parameters, body type and fields, and which are required."`
 	Missing     []string    `json:"missing_inputs,omitempty" jsonschema:"Required inputs this request lacks: x402_fetch would refuse to pay for it as it is."`
+	Listed      bool        `json:"listed,omitempty" jsonschema:"True when nothing was sent (a method other than GET or HEAD): the terms come from a discovery listing and the live price may differ; see note."`
+	Note        string      `json:"note,omitempty" jsonschema:"Where the terms come from, when nothing was sent."`
 }
 
 // OptionOut is one payment option of a 402.
@@ -45,9 +52,9 @@ type OptionOut struct {
 	Reason       string `json:"reason,omitempty" jsonschema:"Why this option cannot be paid."`
 }
 
-func quoteTool(client *pay.Client) server.ServerTool {
+func quoteTool(d Deps) server.ServerTool {
 	tool := mcp.NewTool("x402_quote",
-		mcp.WithDescription("Check what an HTTP resource costs without paying: makes the request unpaid and reports whether it is free or priced, every payment option (amount in whole tokens and atomic units, token, network, payee), the option that would be paid, and the verdict x402_fetch would act on. "+verdictHelp+" Signs nothing. Note: a free resource is fetched (a free POST is executed) in the process."),
+		mcp.WithDescription("Check what an HTTP resource costs without paying: makes the request unpaid and reports whether it is free or priced, every payment option (amount in whole tokens and atomic units, token, network, payee), the option that would be paid, and the verdict x402_fetch would act on. "+verdictHelp+" Signs nothing, and sends only GET or HEAD (a free GET resource is fetched in the process). For POST, PUT, PATCH or DELETE it sends nothing: it answers from the discovery listings when they list that endpoint with that method (listed: true; the live price may differ), and otherwise says so; the price of such a request is learned by x402_fetch, which pays only within the operator's policy."),
 		mcp.WithTitleAnnotation("Quote an x402 price"),
 		mcp.WithInputSchema[RequestInput](),
 		mcp.WithOutputSchema[QuoteOutput](),
@@ -57,16 +64,48 @@ func quoteTool(client *pay.Client) server.ServerTool {
 		mcp.WithOpenWorldHintAnnotation(true),
 	)
 	return server.ServerTool{Tool: tool, Handler: typed(func(ctx context.Context, in RequestInput) (*mcp.CallToolResult, error) {
-		q, err := client.Quote(ctx, in.request(policy.USD{}))
+		r := in.request(policy.USD{})
+		q, err := d.Pay.Quote(ctx, r)
+		var write *pay.WriteMethodError
+		if errors.As(err, &write) {
+			return listedQuote(ctx, d, r, write)
+		}
 		if err != nil {
 			return agentError(err)
 		}
-		return structured(quoteOutput(q, client)), nil
+		return structured(quoteOutput(q, d.Pay)), nil
 	})}
 }
 
+// listedQuote answers a quote for a method that x402_quote does not send,
+// from a discovery listing of the same endpoint and method, or says why
+// there is no answer. Nothing is sent to the endpoint either way.
+func listedQuote(ctx context.Context, d Deps, r pay.Request, write *pay.WriteMethodError) (*mcp.CallToolResult, error) {
+	if d.Catalog != nil {
+		res, err := d.Catalog.Search(ctx, catalog.Query{URL: r.URL, Method: write.Method, Limit: 100})
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range res.Entries {
+			if len(e.Offers) == 0 {
+				continue
+			}
+			q, err := d.Pay.QuoteListed(ctx, r, e.URL, e.X402Version, offerTerms(e.Offers), e.Input)
+			if err != nil {
+				return agentError(err)
+			}
+			out := quoteOutput(q, d.Pay)
+			out.Note = fmt.Sprintf("Nothing was sent: x402_quote sends only GET and HEAD, and a %s may change something on the server even unpaid. These terms are listed for %s %s by %s and may be out of date; x402_fetch reads the live price and pays only within the operator's policy.",
+				write.Method, write.Method, x402.Display(e.URL, 300), strings.Join(e.Sources, ", "))
+			return structured(out), nil
+		}
+	}
+	return mcp.NewToolResultError(fmt.Sprintf("Nothing was sent: x402_quote sends only GET and HEAD, and a %s may change something on the server even unpaid. No discovery listing gives the price of %s at this URL. Its price is learned by x402_fetch, which makes the request, reads the price the server asks and pays only within the operator's policy (asking the user where the policy says so). Nothing was signed or paid.",
+		write.Method, write.Method)), nil
+}
+
 func quoteOutput(q *pay.Quote, client *pay.Client) QuoteOutput {
-	out := QuoteOutput{URL: q.URL, Status: q.Status, Free: q.Free, Verdict: q.Judgement.Verdict, Reasons: q.Judgement.Reasons}
+	out := QuoteOutput{URL: q.URL, Status: q.Status, Free: q.Free, Verdict: q.Judgement.Verdict, Reasons: q.Judgement.Reasons, Listed: q.Listed}
 	if q.Judgement.Limit.IsSet() {
 		out.Limit = q.Judgement.Limit.String()
 	}

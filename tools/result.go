@@ -62,6 +62,7 @@ func refusal(text string, v any) *mcp.CallToolResult {
 // on. Anything else is a bug and goes back as a Go error.
 func agentError(err error) (*mcp.CallToolResult, error) {
 	var (
+		private    *pay.PrivateAddressError
 		reqErr     *pay.RequestError
 		unpayable  *pay.UnpayableError
 		denied     *pay.DeniedError
@@ -73,6 +74,8 @@ func agentError(err error) (*mcp.CallToolResult, error) {
 		inFlight   *pay.InFlightError
 	)
 	switch {
+	case errors.As(err, &private):
+		return mcp.NewToolResultError(fmt.Sprintf("%s. Nothing was sent to that address and nothing was paid. Use a public URL, or ask the user to allow the address (you cannot change the config yourself).", private.Error())), nil
 	case errors.As(err, &reqErr):
 		return mcp.NewToolResultError(fmt.Sprintf("Request failed: %s. Nothing was paid. Check the URL, method and headers.", reqErr.Error())), nil
 	case errors.As(err, &unpayable):

@@ -10,7 +10,7 @@ import (
 
 const instructions = `x402-mcp fetches HTTP resources that may charge per request through the x402 protocol (USDC).
 Use x402_discover to find priced endpoints by topic, price and network.
-Use x402_quote first to see whether a URL is free or priced and whether the operator's policy would allow paying.
+Use x402_quote first to see whether a URL is free or priced and whether the operator's policy would allow paying. It sends only GET or HEAD; for other methods it answers from discovery listings or tells you the price is learned by x402_fetch.
 Use x402_fetch to get the resource; it pays at most once per call, only within the operator's limits, and returns the payment receipt. If a paid call ends without a clear outcome, calling again with the same arguments re-sends that same payment; it never pays twice for one request.
 Pass max_price to x402_fetch to cap what one call may spend (it can only lower the operator's limit).
 Use x402_wallet to see the payer's address and balances.
@@ -65,7 +65,7 @@ func Tools(d Deps) []server.ServerTool {
 
 func tools(d Deps) []server.ServerTool {
 	all := []server.ServerTool{
-		quoteTool(d.Pay),
+		quoteTool(d),
 		fetchTool(d),
 		discoverTool(d),
 		spendingTool(d.Pay),

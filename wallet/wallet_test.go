@@ -3,6 +3,7 @@ package wallet_test
 import (
 	"context"
 	"math/big"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -70,7 +71,8 @@ func TestBalancesAndAuthorizationStateOverRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer led.Close()
-	c, err := pay.New(pay.Config{Registry: reg, Policy: policy.Default(), Signer: signer.New(signer.NewKey(key)), Ledger: led})
+	c, err := pay.New(pay.Config{Registry: reg, Policy: policy.Default(), Signer: signer.New(signer.NewKey(key)), Ledger: led,
+		AllowPrivate: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +128,8 @@ func TestReceiptsAndFinalityOverRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer led.Close()
-	c, err := pay.New(pay.Config{Registry: reg, Policy: policy.Default(), Signer: signer.New(signer.NewKey(key)), Ledger: led})
+	c, err := pay.New(pay.Config{Registry: reg, Policy: policy.Default(), Signer: signer.New(signer.NewKey(key)), Ledger: led,
+		AllowPrivate: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -335,6 +335,11 @@ name = %q
 version = %q
 decimals = 6
 currency = "USD"
+
+# The local network's servers listen on loopback, which x402-mcp refuses
+# to reach unless allowed.
+[http]
+allow_private = ["127.0.0.1"]
 `, t.Network, t.Address.Hex(), t.Name, t.Version)
 	if rpcURL != "" {
 		cfg += fmt.Sprintf("\n[[networks]]\nid = %q\nrpc_url = %q\n", t.Network, rpcURL)

@@ -67,7 +67,7 @@ func TestRepeatAfterFailuresPaysOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writePrivate(t, cfg, string(text)+"\n[http]\ntimeout_seconds = 1\n", 0o600)
+	writePrivate(t, cfg, strings.Replace(string(text), "[http]\n", "[http]\ntimeout_seconds = 1\n", 1), 0o600)
 	payer0, payee0 := chainBalance(t, n, payer), chainBalance(t, n, n.PayTo)
 	fetch := func(path string) tsResult {
 		t.Helper()

@@ -208,13 +208,29 @@ func newClient(cfg *config.Config, led *ledger.Ledger, w *wallet.Reader, logger 
 		Ledger:           led,
 		MaxResponseBytes: cfg.MaxBody,
 		Timeout:          cfg.Timeout,
-		Logger:           logger,
-		UserAgent:        "x402-mcp/" + version,
-		Approvals:        pay.Approvals{OutOfBand: cfg.OutOfBandApproval, TTL: cfg.ApprovalTTL},
+		// No Transport: the production path always uses pay's guarded
+		// one, which refuses private destinations but these.
+		AllowPrivate:       cfg.AllowPrivate,
+		AllowPrivateSource: configShown(cfg),
+		Logger:             logger,
+		UserAgent:          "x402-mcp/" + version,
+		Approvals:          pay.Approvals{OutOfBand: cfg.OutOfBandApproval, TTL: cfg.ApprovalTTL},
 		// A payment left unknown is checked on chain before a new one is
 		// signed for the same request.
 		CheckAuthorization: w.AuthorizationState,
 	})
+}
+
+// configShown is the config file as messages name it: absolute, or ""
+// for the built-in defaults.
+func configShown(cfg *config.Config) string {
+	if cfg.Path == "" {
+		return ""
+	}
+	if abs, err := filepath.Abs(cfg.Path); err == nil {
+		return abs
+	}
+	return cfg.Path
 }
 
 // cliFor is how the user runs this binary with this config from a

@@ -24,12 +24,13 @@ var allowed = map[string][]string{
 	"internal/fileerr":    {},
 	"internal/shellquote": {},
 	"internal/archtest":   {},
+	"internal/netguard":   {},
 	"policy":              {"internal/fileerr", "ledger", "tokens", "x402"},
 	"signer":              {"internal/shellquote", "policy", "tokens", "x402"},
-	"pay":                 {"ledger", "policy", "tokens", "x402"},
+	"pay":                 {"internal/netguard", "ledger", "policy", "tokens", "x402"},
 	"catalog":             {"internal/fileerr", "x402"},
 	"wallet":              {"tokens"},
-	"config":              {"internal/fileerr", "policy", "tokens"},
+	"config":              {"internal/fileerr", "internal/netguard", "policy", "tokens"},
 	"tools":               {"catalog", "pay", "wallet", "internal/shellquote", "ledger", "policy", "tokens", "x402"},
 	"localnet":            {"tokens", "localnet/token"},
 	"localnet/token":      {},
@@ -40,16 +41,17 @@ var allowed = map[string][]string{
 // among its dependencies, direct or not: outside code that would give it a
 // job that is not its own.
 var forbidden = map[string][]string{
-	"tokens":       {"github.com/mark3labs/mcp-go", "net/http"},
-	"x402":         {"github.com/mark3labs/mcp-go", "net/http/httptest"},
-	"policy":       {"github.com/mark3labs/mcp-go", "net/http/httptest"},
-	"signer":       {"github.com/mark3labs/mcp-go", "net/http/httptest"},
-	"pay":          {"github.com/mark3labs/mcp-go"},
-	"ledger":       {"github.com/mark3labs/mcp-go", "net/http"},
-	"config":       {"github.com/mark3labs/mcp-go"},
-	"wallet":       {"github.com/mark3labs/mcp-go"},
-	"catalog":      {"github.com/mark3labs/mcp-go"},
-	"cmd/x402-mcp": {"github.com/ethereum/go-ethereum/node", "github.com/ethereum/go-ethereum/p2p/discover", "github.com/ethereum/go-ethereum/p2p/nat", "github.com/ethereum/go-ethereum/eth/catalyst", "github.com/ethereum/go-ethereum/ethclient/simulated", "github.com/cockroachdb/pebble", "github.com/syndtr/goleveldb"},
+	"tokens":            {"github.com/mark3labs/mcp-go", "net/http"},
+	"x402":              {"github.com/mark3labs/mcp-go", "net/http/httptest"},
+	"policy":            {"github.com/mark3labs/mcp-go", "net/http/httptest"},
+	"signer":            {"github.com/mark3labs/mcp-go", "net/http/httptest"},
+	"pay":               {"github.com/mark3labs/mcp-go"},
+	"ledger":            {"github.com/mark3labs/mcp-go", "net/http"},
+	"internal/netguard": {"github.com/mark3labs/mcp-go", "net/http"},
+	"config":            {"github.com/mark3labs/mcp-go"},
+	"wallet":            {"github.com/mark3labs/mcp-go"},
+	"catalog":           {"github.com/mark3labs/mcp-go"},
+	"cmd/x402-mcp":      {"github.com/ethereum/go-ethereum/node", "github.com/ethereum/go-ethereum/p2p/discover", "github.com/ethereum/go-ethereum/p2p/nat", "github.com/ethereum/go-ethereum/eth/catalyst", "github.com/ethereum/go-ethereum/ethclient/simulated", "github.com/cockroachdb/pebble", "github.com/syndtr/goleveldb"},
 }
 
 func goList(t *testing.T, args ...string) []string {
