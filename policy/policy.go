@@ -87,6 +87,13 @@ type Policy struct {
 	// always allowed). Empty allows only the standard flow: in the others
 	// a request that fails is paid all the same.
 	PaymentFlows []string
+
+	// Written holds the keys a policy file wrote, as dotted paths
+	// ("max_per_payment", "budget.day", "hosts.allow"); every other rule
+	// has the value Default gives it. Describe uses it to tell the
+	// operator's rules from the defaults and from limits the file turned
+	// off. Nil for Default and for policies built in code.
+	Written map[string]bool
 }
 
 // TokenLimit caps one payment in one token, in the token's atomic units.
@@ -111,7 +118,8 @@ type PayeeRules struct {
 	Deny  []common.Address
 }
 
-// Default is the policy used when the operator configures none: at most
+// Default is the policy used when the operator configures none, and the
+// base every policy file starts from (see Parse): at most
 // 0.10 USD per payment and 1.00 USD in any 24 hours, at most 30 payments a
 // minute, authorizations valid for at most 300 seconds, https required
 // except to this machine, any network, token, host and payee, only the
