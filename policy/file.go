@@ -1,8 +1,6 @@
 package policy
 
 import (
-	"github.com/x402-mcp/x402-mcp/internal/fileerr"
-
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +13,8 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/pelletier/go-toml/v2"
 
+	"github.com/x402-mcp/x402-mcp/internal/fileerr"
+	"github.com/x402-mcp/x402-mcp/internal/redact"
 	"github.com/x402-mcp/x402-mcp/tokens"
 	"github.com/x402-mcp/x402-mcp/x402"
 )
@@ -29,6 +29,9 @@ type FileError = fileerr.Error
 
 // Load reads a policy file; see Parse.
 func Load(path string, reg *tokens.Registry) (Policy, error) {
+	if redact.LooksSecret(path) {
+		return Policy{}, fmt.Errorf("policy: %s\n\thint: give the path of the policy file", redact.LooksLikeKey)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return Policy{}, fmt.Errorf("policy: %w", err)
@@ -104,10 +107,12 @@ func syntaxError(path string, idx *keyIndex, err error) error {
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
 		row, _ := de.Position()
-		return &FileError{Path: path, Line: row, Key: idx.keyAt(row), Msg: strings.TrimPrefix(de.Error(), "toml: "),
+		// go-toml quotes the text it could not read (a number too large,
+		// a key pasted unquoted): the value is not shown.
+		return &FileError{Path: path, Line: row, Key: idx.keyAt(row), Msg: redact.Unquote(strings.TrimPrefix(de.Error(), "toml: ")),
 			Hint: "this is not valid TOML; compare with the commented example policy file"}
 	}
-	return &FileError{Path: path, Msg: strings.TrimPrefix(err.Error(), "toml: ")}
+	return &FileError{Path: path, Msg: redact.Unquote(strings.TrimPrefix(err.Error(), "toml: "))}
 }
 
 // decoder checks the decoded document against the schema, collecting
@@ -323,7 +328,7 @@ func (d *decoder) integer(key string, v any, lo, hi int64, hint string) (int64, 
 		return 0, false
 	}
 	if n < lo || n > hi {
-		d.fail(key, fmt.Sprintf("%d is out of range: it must be from %d to %d", n, lo, hi), hint)
+		d.fail(key, fmt.Sprintf("out of range (value not shown): it must be from %d to %d", lo, hi), hint)
 		return 0, false
 	}
 	return n, true
@@ -397,7 +402,7 @@ func (d *decoder) paymentFlows(v any) []string {
 			if s := suggest(f, []string{x402.FlowAuthorization, x402.FlowUpfront, x402.FlowEscrow}); s != "" {
 				h = fmt.Sprintf("did you mean %q? %s", s, hint)
 			}
-			d.failElem("payment_flows", i, fmt.Sprintf("payment flow %q is not one x402 defines", truncate(f)), h)
+			d.failElem("payment_flows", i, fmt.Sprintf("payment flow %s is not one x402 defines", redact.Quote(f)), h)
 			continue
 		}
 		if f != x402.FlowAuthorization && !slices.Contains(out, f) {
@@ -434,7 +439,7 @@ func (d *decoder) token(id string) (t tokens.Token, msg, hint string) {
 	}
 	t, ok := d.reg.Lookup(network, addr)
 	if !ok {
-		return t, fmt.Sprintf("token %s is not in the token registry", truncate(id)),
+		return t, fmt.Sprintf("token %s is not in the token registry", redact.Quote(id)),
 			"check the network and address, or add the token to the registry in the configuration"
 	}
 	return t, "", ""
@@ -521,7 +526,7 @@ func (d *decoder) hosts(v any) (HostRules, map[string]Periods) {
 			continue
 		}
 		if prev, ok := names[h.name]; ok {
-			d.fail(key, fmt.Sprintf("%q and %q are the same host", prev, name), "keep one table per host")
+			d.fail(key, fmt.Sprintf("%s and %s are the same host", redact.Quote(prev), redact.Quote(name)), "keep one table per host")
 			continue
 		}
 		names[h.name] = name
@@ -603,7 +608,7 @@ func (d *decoder) tokenLimits(v any) []TokenLimit {
 			continue
 		}
 		if strings.HasPrefix(s, "-") {
-			d.fail(mkey, fmt.Sprintf("amount %q is negative", truncate(s)), `write a positive amount such as "0.50"`)
+			d.fail(mkey, "the amount is negative (value not shown)", `write a positive amount such as "0.50"`)
 			continue
 		}
 		units, err := tokens.ParseUnits(s, tok.Decimals)
@@ -620,7 +625,7 @@ func (d *decoder) tokenLimits(v any) []TokenLimit {
 // "eip155:<chain id>/erc20:<0x address>".
 func ParseTokenID(s string) (network string, address common.Address, err error) {
 	bad := func(why string) (string, common.Address, error) {
-		return "", common.Address{}, fmt.Errorf("token %q is not a CAIP-19 id like \"eip155:8453/erc20:0x…\": %s", truncate(s), why)
+		return "", common.Address{}, fmt.Errorf("token %s is not a CAIP-19 id like \"eip155:8453/erc20:0x…\": %s", redact.Quote(s), why)
 	}
 	network, asset, ok := strings.Cut(s, "/")
 	if !ok {
@@ -646,7 +651,7 @@ func ParseTokenID(s string) (network string, address common.Address, err error) 
 func ParseAddress(s string) (common.Address, error) {
 	hex, ok := strings.CutPrefix(s, "0x")
 	if !ok || len(hex) != 40 || !common.IsHexAddress(s) {
-		return common.Address{}, fmt.Errorf("%q is not a 0x-prefixed 20-byte hex address", truncate(s))
+		return common.Address{}, fmt.Errorf("%s is not a 0x-prefixed 20-byte hex address", redact.Quote(s))
 	}
 	a := common.HexToAddress(s)
 	if hex != strings.ToLower(hex) && hex != strings.ToUpper(hex) && a.Hex() != s {
@@ -672,10 +677,11 @@ func tomlType(v any) string {
 	switch v := v.(type) {
 	case string:
 		return "a string"
+	// Numbers are not shown: a rejected value is never repeated.
 	case int64:
-		return fmt.Sprintf("an integer (%d)", v)
+		return "an integer"
 	case float64:
-		return fmt.Sprintf("a float (%v)", v)
+		return "a float"
 	case bool:
 		return fmt.Sprintf("a boolean (%v)", v)
 	case []any:

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/x402-mcp/x402-mcp/internal/redact"
 	"github.com/x402-mcp/x402-mcp/tokens"
 	"github.com/x402-mcp/x402-mcp/x402"
 )
@@ -153,7 +154,7 @@ func (p Policy) Validate() error {
 	}
 	for _, f := range p.PaymentFlows {
 		if !x402.KnownPaymentFlow(f) {
-			return fmt.Errorf("payment flow %q is not one x402 defines", truncate(f))
+			return fmt.Errorf("payment flow %s is not one x402 defines", redact.Quote(f))
 		}
 	}
 	if p.HTTP > HTTPAnywhere {
@@ -173,7 +174,7 @@ func (p Policy) Validate() error {
 		// The ledger compares these keys with NormalizeHost's output; a key
 		// in any other form would never match and its budget never apply.
 		if n, err := hostOfString(h); err != nil || n.name != h {
-			return fmt.Errorf("per-host budget key %q is not a normalised host name", truncate(h))
+			return fmt.Errorf("per-host budget key %s is not a normalised host name", redact.Quote(h))
 		}
 	}
 	return nil
@@ -376,7 +377,7 @@ func (p Policy) checkFlow(flow string, deny func(string, ...any)) {
 	switch {
 	case flow == "" || flow == x402.FlowAuthorization:
 	case !x402.KnownPaymentFlow(flow):
-		deny("payment flow %q is not one x402 defines, so what the server does with the money is unknown", truncate(flow))
+		deny("payment flow %s is not one x402 defines, so what the server does with the money is unknown", redact.Quote(flow))
 	case !slices.Contains(p.PaymentFlows, flow):
 		deny("payment flow %q %s; the operator's policy does not allow it (policy: payment_flows)", flow, flowMeaning(flow))
 	}
