@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/x402-mcp/x402-mcp/internal/shellquote"
-
 	"encoding/json"
 	"errors"
 	"flag"
@@ -20,6 +18,9 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/google/uuid"
 	"golang.org/x/term"
+
+	"github.com/x402-mcp/x402-mcp/internal/redact"
+	"github.com/x402-mcp/x402-mcp/internal/shellquote"
 )
 
 // minPassphrase is the shortest passphrase init accepts. The keystore's
@@ -48,13 +49,18 @@ func initCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 	dirFlag := flags.String("dir", "", "write the files to `DIR` (default: x402-mcp in the user config directory)")
 	passFlag := flags.String("passphrase-file", "", "read the keystore passphrase from `FILE` (chmod 600) instead of the terminal")
 	force := flags.Bool("force", false, "replace an existing config.toml and policy.toml (never a keystore or passphrase file)")
-	if err := flags.Parse(args); err != nil {
-		return &exitError{code: 2, err: err}
+	if err := parseFlags(flags, args, stderr); err != nil {
+		return err
 	}
 	if flags.NArg() > 0 {
 		return &exitError{code: 2, err: errors.New("unexpected argument (not shown)\n\thint: a passphrase is never passed on the command line; use --passphrase-file FILE or type it when asked")}
 	}
 
+	for _, f := range []struct{ name, value string }{{"dir", *dirFlag}, {"passphrase-file", *passFlag}} {
+		if redact.LooksSecret(f.value) {
+			return &exitError{code: 2, err: fmt.Errorf("--%s: %s\n\thint: a key is never given on the command line", f.name, redact.LooksLikeKey)}
+		}
+	}
 	dir, err := initDir(*dirFlag)
 	if err != nil {
 		return err
@@ -165,7 +171,7 @@ func exists(path string) bool {
 func readPassphraseFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("init: cannot open the passphrase file: %w", err)
+		return nil, openSecretError("init: ", "passphrase file", path, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
