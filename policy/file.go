@@ -202,8 +202,11 @@ func (d *decoder) policy(doc map[string]any) Policy {
 		}
 	}
 	if v, ok := d.lookup(doc, "", "max_payments_per_minute"); ok {
-		if isNone(v) {
+		if _, isString := v.(string); isNone(v) {
 			p.MaxPaymentsPerMinute = 0
+		} else if isString {
+			d.fail("max_payments_per_minute", `expected a whole number or "none", found another string (value not shown)`,
+				`write a number from 1 to 1000 without quotes, or "none" for no limit`)
 		} else if n, ok := d.integer("max_payments_per_minute", v, 1, 1000,
 			`write max_payments_per_minute = "none" for no limit`); ok {
 			p.MaxPaymentsPerMinute = int(n)

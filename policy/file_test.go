@@ -230,7 +230,7 @@ func TestNone(t *testing.T) {
 	// What cannot be turned off, and spellings that are not "none".
 	for doc, want := range map[string]string{
 		"max_per_payment = \"none\"\n":                   `p.toml:1: max_per_payment: max_per_payment cannot be "none": every payment needs a cap`,
-		"max_payments_per_minute = \"None\"\n":           "p.toml:1: max_payments_per_minute: expected a whole number, found a string",
+		"max_payments_per_minute = \"None\"\n":           `p.toml:1: max_payments_per_minute: expected a whole number or "none", found another string (value not shown)`,
 		"max_payments_per_minute = 0\n":                  `hint: write max_payments_per_minute = "none" for no limit`,
 		"[budget]\nday = \"NONE\"\n":                     `p.toml:2: budget.day: the USD amount is not a decimal number like "0.10" (value not shown)`,
 		"[budget]\nday = \"\"\n":                         `or "none" for no limit`,
