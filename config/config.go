@@ -1,9 +1,6 @@
 package config
 
 import (
-	"github.com/x402-mcp/x402-mcp/internal/fileerr"
-	"github.com/x402-mcp/x402-mcp/internal/netguard"
-
 	"bytes"
 	"errors"
 	"fmt"
@@ -19,6 +16,9 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/pelletier/go-toml/v2"
 
+	"github.com/x402-mcp/x402-mcp/internal/fileerr"
+	"github.com/x402-mcp/x402-mcp/internal/netguard"
+	"github.com/x402-mcp/x402-mcp/internal/redact"
 	"github.com/x402-mcp/x402-mcp/policy"
 	"github.com/x402-mcp/x402-mcp/tokens"
 )
@@ -184,6 +184,9 @@ func Parse(path string, data []byte) (*Config, error) {
 
 // read loads a file into a Config that still needs finish.
 func read(path string) (*Config, error) {
+	if redact.LooksSecret(path) {
+		return nil, fmt.Errorf("config: %s\n\thint: give the path of the configuration file", redact.LooksLikeKey)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -233,11 +236,11 @@ func parse(path string, data []byte) (*Config, error) {
 
 	c.Timeout = time.Duration(doc.HTTP.TimeoutSeconds) * time.Second
 	if s := doc.HTTP.TimeoutSeconds; s < 0 || s > 600 {
-		return nil, fail("http.timeout_seconds", fmt.Sprintf("%d is out of range", s), "use 1 to 600 seconds")
+		return nil, fail("http.timeout_seconds", outOfRange, "use 1 to 600 seconds")
 	}
 	c.MaxBody = doc.HTTP.MaxResponseBytes
 	if b := doc.HTTP.MaxResponseBytes; b < 0 || b > 16<<20 {
-		return nil, fail("http.max_response_bytes", fmt.Sprintf("%d is out of range", b), "use at most 16777216 (16 MiB)")
+		return nil, fail("http.max_response_bytes", outOfRange, "use at most 16777216 (16 MiB)")
 	}
 	if len(doc.HTTP.AllowPrivate) > maxAllowPrivate {
 		return nil, fail("http.allow_private", fmt.Sprintf("more than %d entries", maxAllowPrivate), "list prefixes such as \"10.1.2.0/24\" rather than single addresses")
@@ -270,7 +273,7 @@ func parse(path string, data []byte) (*Config, error) {
 	c.ReconcileInterval = DefaultReconcileInterval
 	if s := doc.LedgerReconcileSeconds; s != nil {
 		if *s < minReconcileSeconds || *s > maxReconcileSeconds {
-			return nil, fail("ledger_reconcile_seconds", fmt.Sprintf("%d is out of range", *s),
+			return nil, fail("ledger_reconcile_seconds", outOfRange,
 				fmt.Sprintf("use %d to %d seconds (the default is %d)", minReconcileSeconds, maxReconcileSeconds, int(DefaultReconcileInterval.Seconds())))
 		}
 		c.ReconcileInterval = time.Duration(*s) * time.Second
@@ -313,7 +316,7 @@ func parse(path string, data []byte) (*Config, error) {
 	c.CacheTTL = DefaultCacheTTL
 	if s := doc.Discovery.CacheSeconds; s != nil {
 		if *s < 1 || *s > maxCacheSeconds {
-			return nil, fail("discovery.cache_seconds", fmt.Sprintf("%d is out of range", *s), fmt.Sprintf("use 1 to %d seconds (the default is %d)", maxCacheSeconds, int(DefaultCacheTTL.Seconds())))
+			return nil, fail("discovery.cache_seconds", outOfRange, fmt.Sprintf("use 1 to %d seconds (the default is %d)", maxCacheSeconds, int(DefaultCacheTTL.Seconds())))
 		}
 		c.CacheTTL = time.Duration(*s) * time.Second
 	}
@@ -323,7 +326,7 @@ func parse(path string, data []byte) (*Config, error) {
 	}
 	if s := doc.Approvals.ValidSeconds; s != nil {
 		if *s < minApprovalSeconds || *s > maxApprovalSeconds {
-			return nil, fail("approvals.valid_seconds", fmt.Sprintf("%d is out of range", *s),
+			return nil, fail("approvals.valid_seconds", outOfRange,
 				fmt.Sprintf("use %d to %d seconds (the default is %d)", minApprovalSeconds, maxApprovalSeconds, int(DefaultApprovalTTL.Seconds())))
 		}
 		c.ApprovalTTL = time.Duration(*s) * time.Second
@@ -333,6 +336,10 @@ func parse(path string, data []byte) (*Config, error) {
 
 // maxAllowPrivate bounds http.allow_private: every dial checks the list.
 const maxAllowPrivate = 64
+
+// outOfRange is the message for a number outside its bounds; the hint
+// gives the bounds. A rejected value is never repeated.
+const outOfRange = "out of range (value not shown)"
 
 // DefaultApprovalTTL is how long an out-of-band approval stays valid
 // unless approvals.valid_seconds says otherwise: long enough for a person
@@ -394,10 +401,10 @@ func (t Token) token() (tokens.Token, error) {
 		return tokens.Token{}, errors.New("decimals is missing")
 	}
 	if *t.Decimals < 0 || *t.Decimals > 36 {
-		return tokens.Token{}, fmt.Errorf("decimals %d is out of range 0..36", *t.Decimals)
+		return tokens.Token{}, errors.New("decimals is out of range (value not shown): it must be from 0 to 36")
 	}
 	if !common.IsHexAddress(t.Address) || !strings.HasPrefix(t.Address, "0x") {
-		return tokens.Token{}, fmt.Errorf("address %q is not a 0x-prefixed 20-byte hex address", t.Address)
+		return tokens.Token{}, errors.New("address is not a 0x-prefixed 20-byte hex address (value not shown)")
 	}
 	return tokens.Token{
 		Network:  t.Network,
@@ -470,7 +477,9 @@ func tomlError(path string, data []byte, err error) error {
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
 		row, _ := de.Position()
-		e := &Error{Path: path, Line: row, Key: strings.Join(de.Key(), "."), Msg: plainTypeError(strings.TrimPrefix(de.Error(), "toml: "))}
+		// go-toml quotes the text it could not read (a number too large,
+		// a key pasted unquoted): the value is not shown.
+		e := &Error{Path: path, Line: row, Key: strings.Join(de.Key(), "."), Msg: redact.Unquote(plainTypeError(strings.TrimPrefix(de.Error(), "toml: ")))}
 		if e.Key == "" {
 			e.Key = keyAt(data, row)
 		}
@@ -479,7 +488,7 @@ func tomlError(path string, data []byte, err error) error {
 		}
 		return e
 	}
-	e := &Error{Path: path, Msg: strings.TrimPrefix(err.Error(), "toml: ")}
+	e := &Error{Path: path, Msg: redact.Unquote(strings.TrimPrefix(err.Error(), "toml: "))}
 	if strings.Contains(e.Msg, "already defined") {
 		// go-toml reports a redefined key without its position.
 		e.Key, e.Line = duplicateKey(data)

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/x402-mcp/x402-mcp/internal/redact"
 	"github.com/x402-mcp/x402-mcp/tokens"
 )
 
@@ -76,7 +77,7 @@ func LoadWithEnv(path string, getenv func(string) string) (*Config, error) {
 		}
 		if c, err = read(p); err != nil {
 			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
-				return nil, &Error{Var: EnvConfig, Msg: fmt.Sprintf("cannot read %s: %v", p, unwrapPath(err)), Err: err,
+				return nil, &Error{Var: EnvConfig, Msg: fmt.Sprintf("cannot read %s: %v", redact.Path(p), unwrapPath(err)), Err: err,
 					Hint: "point " + EnvConfig + " at the configuration file, or unset it to run with the defaults"}
 			}
 			return nil, err
@@ -212,14 +213,24 @@ func (c *Config) applyRPCEnv(getenv func(string) string) error {
 func envPath(name, v string) (string, error) {
 	v = strings.TrimSpace(v)
 	if rest, ok := strings.CutPrefix(v, "~/"); ok {
+		if redact.LooksSecret(rest) {
+			return "", &Error{Var: name, Msg: redact.LooksLikeKey,
+				Hint: "put the secret in a file only you can read (chmod 600) and give that file's absolute path"}
+		}
 		home, err := os.UserHomeDir()
 		if err != nil {
 			return "", &Error{Var: name, Msg: fmt.Sprintf("cannot expand ~/: %v", err), Hint: "write an absolute path"}
 		}
 		return filepath.Join(home, rest), nil
 	}
+	if redact.LooksSecret(v) {
+		return "", &Error{Var: name, Msg: redact.LooksLikeKey,
+			Hint: "put the secret in a file only you can read (chmod 600) and give that file's absolute path"}
+	}
 	if !filepath.IsAbs(v) {
-		return "", &Error{Var: name, Msg: fmt.Sprintf("path %q is relative", truncate(v, 200)),
+		// The value is not repeated: a variable meant to name a file may
+		// hold the secret itself.
+		return "", &Error{Var: name, Msg: "expected an absolute path, found a relative one (value not shown)",
 			Hint: "write an absolute path (or one starting with ~/): the server's working directory is chosen by the MCP host"}
 	}
 	return filepath.Clean(v), nil
@@ -251,7 +262,7 @@ func (c *Config) CheckEnvNames(environ []string) error {
 		}
 		chain, err := tokens.ParseNetwork("eip155:" + id)
 		if err != nil {
-			return &Error{Var: name, Msg: fmt.Sprintf("%q is not a chain id", truncate(id, 32)),
+			return &Error{Var: name, Msg: fmt.Sprintf("%s is not a chain id", redact.Quote(id)),
 				Hint: "name the chain by its decimal id, e.g. " + EnvRPCPrefix + "8453 for Base"}
 		}
 		if !slices.ContainsFunc(c.Networks, func(n Network) bool { return n.ChainID.Cmp(chain) == 0 }) {

@@ -20,6 +20,11 @@
 //     per-call max_price lowers the cap, never raises it), and a payment
 //     above approval_above needs the human's confirmation, not the agent's.
 //   - All rules apply together; the strictest wins.
+//   - Defaults do not vanish. A policy file starts from Default: a limit it
+//     does not mention (the per-payment cap, the daily budget, the loop
+//     breaker, the authorization window, the https rule, the payment flows)
+//     keeps its default, and a limit is loosened only by writing it (a
+//     larger value, or "none" to turn it off).
 //   - Only the standard payment flow, where the server settles after it has
 //     done the work, is allowed unless payment_flows lists another; a flow
 //     x402 does not define is never allowed.

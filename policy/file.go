@@ -1,8 +1,6 @@
 package policy
 
 import (
-	"github.com/x402-mcp/x402-mcp/internal/fileerr"
-
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +13,8 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/pelletier/go-toml/v2"
 
+	"github.com/x402-mcp/x402-mcp/internal/fileerr"
+	"github.com/x402-mcp/x402-mcp/internal/redact"
 	"github.com/x402-mcp/x402-mcp/tokens"
 	"github.com/x402-mcp/x402-mcp/x402"
 )
@@ -29,6 +29,9 @@ type FileError = fileerr.Error
 
 // Load reads a policy file; see Parse.
 func Load(path string, reg *tokens.Registry) (Policy, error) {
+	if redact.LooksSecret(path) {
+		return Policy{}, fmt.Errorf("policy: %s\n\thint: give the path of the policy file", redact.LooksLikeKey)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return Policy{}, fmt.Errorf("policy: %w", err)
@@ -50,17 +53,23 @@ func Load(path string, reg *tokens.Registry) (Policy, error) {
 // floats cannot hold exactly) or an amount with more decimals than its
 // token has is an error naming the file, line and key (*FileError).
 //
-// Keys the file leaves out: max_per_payment (0.10 USD),
+// A key the file leaves out keeps its default, the value Default() has
+// when there is no file at all: max_per_payment (0.10 USD), budget.day
+// (1.00 USD in any 24 hours), max_payments_per_minute (30),
 // max_authorization_seconds (300), require_https/allow_http_loopback
 // (https except to this machine) and payment_flows (only the standard
-// flow, where the server settles after doing the work) keep their
-// defaults, because a payment with no cap, an authorization valid for
-// ever, plain http to the internet or money taken before the work must
-// never be the result of forgetting a line. Every other rule
-// is off unless written: no approval threshold, no payment rate, no
-// budget, any network, token, host and payee. Note that this differs from
-// Default(), used when there is no file at all, which also has a budget of
-// 1.00 USD a day and 30 payments a minute.
+// flow, where the server settles after doing the work). A file written to
+// add one rule (a host allow list) must not lose the others: a payment
+// with no cap, a budget or loop breaker that vanished, an authorization
+// valid for ever, plain http to the internet or money taken before the
+// work must never be the result of forgetting a line. A limit is
+// loosened only by writing it: a larger value, or "none" (budget.day =
+// "none", max_payments_per_minute = "none", approval_above = "none") to
+// turn it off. max_per_payment cannot be turned off. Rules without a
+// default (approval_above, the other budget periods, per-host budgets,
+// networks, tokens, hosts, payees, token limits) are off unless written.
+// The keys the file wrote are recorded in Policy.Written, so that
+// Describe can tell the operator's rules from the defaults.
 func Parse(path string, data []byte, reg *tokens.Registry) (Policy, error) {
 	if reg == nil {
 		reg = tokens.Builtin()
@@ -98,10 +107,12 @@ func syntaxError(path string, idx *keyIndex, err error) error {
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
 		row, _ := de.Position()
-		return &FileError{Path: path, Line: row, Key: idx.keyAt(row), Msg: strings.TrimPrefix(de.Error(), "toml: "),
+		// go-toml quotes the text it could not read (a number too large,
+		// a key pasted unquoted): the value is not shown.
+		return &FileError{Path: path, Line: row, Key: idx.keyAt(row), Msg: redact.Unquote(strings.TrimPrefix(de.Error(), "toml: ")),
 			Hint: "this is not valid TOML; compare with the commented example policy file"}
 	}
-	return &FileError{Path: path, Msg: strings.TrimPrefix(err.Error(), "toml: ")}
+	return &FileError{Path: path, Msg: redact.Unquote(strings.TrimPrefix(err.Error(), "toml: "))}
 }
 
 // decoder checks the decoded document against the schema, collecting
@@ -112,6 +123,28 @@ type decoder struct {
 	idx  *keyIndex
 	reg  *tokens.Registry
 	errs []*FileError
+	// written collects the keys the file sets (Policy.Written).
+	written map[string]bool
+}
+
+// lookup returns tbl's value for k and records the key (under prefix) as
+// written by the file.
+func (d *decoder) lookup(tbl map[string]any, prefix, k string) (any, bool) {
+	v, ok := tbl[k]
+	if ok && d.written != nil {
+		d.written[join(prefix, k)] = true
+	}
+	return v, ok
+}
+
+// None is how a policy file turns off a limit that has a default (or
+// says explicitly that one without a default is off): budget.day =
+// "none", max_payments_per_minute = "none", approval_above = "none".
+const None = "none"
+
+func isNone(v any) bool {
+	s, ok := v.(string)
+	return ok && s == None
 }
 
 func (d *decoder) fail(key, msg, hint string) {
@@ -145,42 +178,51 @@ const (
 var periodKeys = []string{"hour", "day", "week", "month", "total"}
 
 func (d *decoder) policy(doc map[string]any) Policy {
-	p := Policy{
-		MaxPerPayment: MustUSD(DefaultMaxPerPayment),
-		MaxWindow:     DefaultMaxWindow,
-		HTTP:          HTTPLoopbackOnly,
-	}
+	// Start from the defaults: a key the file leaves out keeps its
+	// default, whatever else the file says.
+	p := Default()
+	p.Written = map[string]bool{}
+	d.written = p.Written
 	d.keys("", doc, []string{"max_per_payment", "approval_above", "max_payments_per_minute", "max_authorization_seconds",
 		"require_https", "allow_http_loopback", "networks", "tokens", "budget", "hosts", "payees", "token_limits",
 		"payment_flows"},
 		"the top-level keys are "+topLevelKeys+"; the tables are "+topLevelTables)
 
-	if v, ok := doc["max_per_payment"]; ok {
-		if u, ok := d.usd("max_per_payment", v); ok {
+	if v, ok := d.lookup(doc, "", "max_per_payment"); ok {
+		if isNone(v) {
+			d.fail("max_per_payment", `max_per_payment cannot be "none": every payment needs a cap`,
+				`write the most one payment may cost, such as "1.00"`)
+		} else if u, ok := d.usd("max_per_payment", v, false); ok {
 			p.MaxPerPayment = u
 		}
 	}
-	if v, ok := doc["approval_above"]; ok {
-		if u, ok := d.usd("approval_above", v); ok {
+	if v, ok := d.lookup(doc, "", "approval_above"); ok {
+		if u, ok := d.usd("approval_above", v, true); ok {
 			p.ApprovalAbove = u
 		}
 	}
-	if v, ok := doc["max_payments_per_minute"]; ok {
-		if n, ok := d.integer("max_payments_per_minute", v, 1, 1000, "remove the key for no limit"); ok {
+	if v, ok := d.lookup(doc, "", "max_payments_per_minute"); ok {
+		if _, isString := v.(string); isNone(v) {
+			p.MaxPaymentsPerMinute = 0
+		} else if isString {
+			d.fail("max_payments_per_minute", `expected a whole number or "none", found another string (value not shown)`,
+				`write a number from 1 to 1000 without quotes, or "none" for no limit`)
+		} else if n, ok := d.integer("max_payments_per_minute", v, 1, 1000,
+			`write max_payments_per_minute = "none" for no limit`); ok {
 			p.MaxPaymentsPerMinute = int(n)
 		}
 	}
-	if v, ok := doc["max_authorization_seconds"]; ok {
+	if v, ok := d.lookup(doc, "", "max_authorization_seconds"); ok {
 		if n, ok := d.integer("max_authorization_seconds", v, int64(minWindow/time.Second), int64(maxWindow/time.Second),
 			"servers usually ask for 60 to 300 seconds; a signed authorization can be used by whoever holds it until it expires"); ok {
 			p.MaxWindow = time.Duration(n) * time.Second
 		}
 	}
 	requireHTTPS, loopback := true, true
-	if v, ok := doc["require_https"]; ok {
+	if v, ok := d.lookup(doc, "", "require_https"); ok {
 		requireHTTPS, _ = d.boolean("require_https", v)
 	}
-	if v, ok := doc["allow_http_loopback"]; ok {
+	if v, ok := d.lookup(doc, "", "allow_http_loopback"); ok {
 		loopback, _ = d.boolean("allow_http_loopback", v)
 		if !loopback && !requireHTTPS {
 			d.fail("allow_http_loopback", "allow_http_loopback = false has no effect with require_https = false",
@@ -194,25 +236,25 @@ func (d *decoder) policy(doc map[string]any) Policy {
 		p.HTTP = HTTPNever
 	}
 
-	if v, ok := doc["networks"]; ok {
+	if v, ok := d.lookup(doc, "", "networks"); ok {
 		p.Networks = d.networks(v)
 	}
-	if v, ok := doc["tokens"]; ok {
+	if v, ok := d.lookup(doc, "", "tokens"); ok {
 		p.Tokens = d.tokenList(v, p.Networks)
 	}
-	if v, ok := doc["payment_flows"]; ok {
+	if v, ok := d.lookup(doc, "", "payment_flows"); ok {
 		p.PaymentFlows = d.paymentFlows(v)
 	}
 	if v, ok := doc["budget"]; ok {
-		p.Budget = d.periods("budget", v)
+		p.Budget = d.periods("budget", v, p.Budget)
 	}
 	if v, ok := doc["hosts"]; ok {
 		p.Hosts, p.HostBudgets = d.hosts(v)
 	}
-	if v, ok := doc["payees"]; ok {
+	if v, ok := d.lookup(doc, "", "payees"); ok {
 		p.Payees = d.payees(v)
 	}
-	if v, ok := doc["token_limits"]; ok {
+	if v, ok := d.lookup(doc, "", "token_limits"); ok {
 		p.TokenLimits = d.tokenLimits(v)
 	}
 	return p
@@ -253,19 +295,30 @@ func (d *decoder) table(key string, v any) (map[string]any, bool) {
 	return t, ok
 }
 
-func (d *decoder) usd(key string, v any) (USD, bool) {
+// usd reads a quoted USD amount; with none, "none" reads as the unset
+// amount (no limit). A rejected value is never quoted back: a secret
+// pasted into the wrong line of the file must not reach a terminal or a
+// log.
+func (d *decoder) usd(key string, v any, none bool) (USD, bool) {
+	example := `a quoted USD amount such as "0.10"`
+	if none {
+		example += `, or "none" for no limit`
+	}
 	s, ok := v.(string)
 	if !ok {
 		d.fail(key, "expected a quoted USD amount, found "+tomlType(v), amountHint(v, "0.10"))
 		return USD{}, false
 	}
+	if none && s == None {
+		return USD{}, true
+	}
 	if strings.HasPrefix(strings.TrimSpace(s), "-") {
-		d.fail(key, fmt.Sprintf("amount %q is negative", truncate(s)), `write a positive amount such as "0.10"`)
+		d.fail(key, "the amount is negative (value not shown)", "write a positive amount: "+example)
 		return USD{}, false
 	}
 	u, err := ParseUSD(s)
 	if err != nil {
-		d.fail(key, err.Error(), `write a quoted USD amount such as "0.10"`)
+		d.fail(key, err.Error(), "write "+example)
 		return USD{}, false
 	}
 	return u, true
@@ -278,7 +331,7 @@ func (d *decoder) integer(key string, v any, lo, hi int64, hint string) (int64, 
 		return 0, false
 	}
 	if n < lo || n > hi {
-		d.fail(key, fmt.Sprintf("%d is out of range: it must be from %d to %d", n, lo, hi), hint)
+		d.fail(key, fmt.Sprintf("out of range (value not shown): it must be from %d to %d", lo, hi), hint)
 		return 0, false
 	}
 	return n, true
@@ -352,7 +405,7 @@ func (d *decoder) paymentFlows(v any) []string {
 			if s := suggest(f, []string{x402.FlowAuthorization, x402.FlowUpfront, x402.FlowEscrow}); s != "" {
 				h = fmt.Sprintf("did you mean %q? %s", s, hint)
 			}
-			d.failElem("payment_flows", i, fmt.Sprintf("payment flow %q is not one x402 defines", truncate(f)), h)
+			d.failElem("payment_flows", i, fmt.Sprintf("payment flow %s is not one x402 defines", redact.Quote(f)), h)
 			continue
 		}
 		if f != x402.FlowAuthorization && !slices.Contains(out, f) {
@@ -389,22 +442,24 @@ func (d *decoder) token(id string) (t tokens.Token, msg, hint string) {
 	}
 	t, ok := d.reg.Lookup(network, addr)
 	if !ok {
-		return t, fmt.Sprintf("token %s is not in the token registry", truncate(id)),
+		return t, fmt.Sprintf("token %s is not in the token registry", redact.Quote(id)),
 			"check the network and address, or add the token to the registry in the configuration"
 	}
 	return t, "", ""
 }
 
-func (d *decoder) periods(key string, v any) Periods {
-	var ps Periods
+// periods reads a budget table over base: a period the table does not
+// name keeps base's value, and "none" turns it off.
+func (d *decoder) periods(key string, v any, base Periods) Periods {
+	ps := base
 	t, ok := d.table(key, v)
 	if !ok {
 		return ps
 	}
-	d.keys(key, t, periodKeys, "a budget takes hour, day, week, month (30 days) and total, each a quoted USD amount")
+	d.keys(key, t, periodKeys, `a budget takes hour, day, week, month (30 days) and total, each a quoted USD amount or "none"`)
 	for _, per := range periods {
-		if v, ok := t[per.name]; ok {
-			if u, ok := d.usd(join(key, per.name), v); ok {
+		if v, ok := d.lookup(t, key, per.name); ok {
+			if u, ok := d.usd(join(key, per.name), v, true); ok {
 				*per.field(&ps) = u
 			}
 		}
@@ -431,13 +486,13 @@ func (d *decoder) hosts(v any) (HostRules, map[string]Periods) {
 		}
 		return out
 	}
-	if v, ok := t["allow"]; ok {
+	if v, ok := d.lookup(t, "hosts", "allow"); ok {
 		rules.Allow = patterns("hosts.allow", v)
 	}
-	if v, ok := t["deny"]; ok {
+	if v, ok := d.lookup(t, "hosts", "deny"); ok {
 		rules.Deny = patterns("hosts.deny", v)
 	}
-	v, ok = t["budget"]
+	v, ok = d.lookup(t, "hosts", "budget")
 	if !ok {
 		return rules, nil
 	}
@@ -474,12 +529,12 @@ func (d *decoder) hosts(v any) (HostRules, map[string]Periods) {
 			continue
 		}
 		if prev, ok := names[h.name]; ok {
-			d.fail(key, fmt.Sprintf("%q and %q are the same host", prev, name), "keep one table per host")
+			d.fail(key, fmt.Sprintf("%s and %s are the same host", redact.Quote(prev), redact.Quote(name)), "keep one table per host")
 			continue
 		}
 		names[h.name] = name
 		before := len(d.errs)
-		ps := d.periods(key, v)
+		ps := d.periods(key, v, Periods{})
 		if !ps.IsSet() && len(d.errs) == before {
 			d.fail(key, "sets no budget", "give at least one of hour, day, week, month and total, or remove the table")
 			continue
@@ -508,10 +563,10 @@ func (d *decoder) payees(v any) PayeeRules {
 		}
 		return out
 	}
-	if v, ok := t["allow"]; ok {
+	if v, ok := d.lookup(t, "payees", "allow"); ok {
 		rules.Allow = addresses("payees.allow", v)
 	}
-	if v, ok := t["deny"]; ok {
+	if v, ok := d.lookup(t, "payees", "deny"); ok {
 		rules.Deny = addresses("payees.deny", v)
 	}
 	return rules
@@ -556,7 +611,7 @@ func (d *decoder) tokenLimits(v any) []TokenLimit {
 			continue
 		}
 		if strings.HasPrefix(s, "-") {
-			d.fail(mkey, fmt.Sprintf("amount %q is negative", truncate(s)), `write a positive amount such as "0.50"`)
+			d.fail(mkey, "the amount is negative (value not shown)", `write a positive amount such as "0.50"`)
 			continue
 		}
 		units, err := tokens.ParseUnits(s, tok.Decimals)
@@ -573,7 +628,7 @@ func (d *decoder) tokenLimits(v any) []TokenLimit {
 // "eip155:<chain id>/erc20:<0x address>".
 func ParseTokenID(s string) (network string, address common.Address, err error) {
 	bad := func(why string) (string, common.Address, error) {
-		return "", common.Address{}, fmt.Errorf("token %q is not a CAIP-19 id like \"eip155:8453/erc20:0x…\": %s", truncate(s), why)
+		return "", common.Address{}, fmt.Errorf("token %s is not a CAIP-19 id like \"eip155:8453/erc20:0x…\": %s", redact.Quote(s), why)
 	}
 	network, asset, ok := strings.Cut(s, "/")
 	if !ok {
@@ -599,7 +654,7 @@ func ParseTokenID(s string) (network string, address common.Address, err error) 
 func ParseAddress(s string) (common.Address, error) {
 	hex, ok := strings.CutPrefix(s, "0x")
 	if !ok || len(hex) != 40 || !common.IsHexAddress(s) {
-		return common.Address{}, fmt.Errorf("%q is not a 0x-prefixed 20-byte hex address", truncate(s))
+		return common.Address{}, fmt.Errorf("%s is not a 0x-prefixed 20-byte hex address", redact.Quote(s))
 	}
 	a := common.HexToAddress(s)
 	if hex != strings.ToLower(hex) && hex != strings.ToUpper(hex) && a.Hex() != s {
@@ -625,10 +680,11 @@ func tomlType(v any) string {
 	switch v := v.(type) {
 	case string:
 		return "a string"
+	// Numbers are not shown: a rejected value is never repeated.
 	case int64:
-		return fmt.Sprintf("an integer (%d)", v)
+		return "an integer"
 	case float64:
-		return fmt.Sprintf("a float (%v)", v)
+		return "a float"
 	case bool:
 		return fmt.Sprintf("a boolean (%v)", v)
 	case []any:

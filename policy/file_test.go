@@ -113,7 +113,7 @@ func TestDescribePaymentFlows(t *testing.T) {
 	}
 	d := p.Describe()
 	for _, want := range []string{
-		"Payment flow upfront allowed: it means the server settles before it does the work, so a request that fails is paid all the same\n",
+		"Payment flow upfront allowed: it means the server settles before it does the work, so a request that fails is paid all the same (policy file)\n",
 		"Payment flow escrow allowed: it means the server settles before it does the work (and again after it)",
 	} {
 		if !strings.Contains(d, want) {
@@ -148,20 +148,99 @@ func TestBudgets(t *testing.T) {
 	}
 }
 
-// TestOmittedKeys pins what a file that leaves keys out means: the
-// per-payment cap, window and https rule keep their defaults, every other
-// rule is off.
+// TestOmittedKeys pins what a file that leaves keys out means: every rule
+// with a default keeps it (the same policy as no file at all), every rule
+// without one is off.
 func TestOmittedKeys(t *testing.T) {
+	for name, doc := range map[string]string{
+		"empty":              "# nothing\n",
+		"host allow list":    "[hosts]\nallow = [\"api.example.com\"]\n",
+		"other budget":       "[budget]\nweek = \"3.00\"\n",
+		"empty budget table": "[budget]\n",
+		"other rules":        "approval_above = \"0.05\"\nnetworks = [\"eip155:8453\"]\n[payees]\ndeny = []\n[hosts.budget.\"api.example.com\"]\nday = \"0.50\"\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			p, err := Parse("p.toml", []byte(doc), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := Default()
+			if p.MaxPerPayment.Cmp(d.MaxPerPayment) != 0 || p.MaxWindow != d.MaxWindow || p.HTTP != d.HTTP ||
+				p.MaxPaymentsPerMinute != DefaultMaxPaymentsPerMinute || !p.Budget.Day.IsSet() || p.Budget.Day.Cmp(MustUSD(DefaultDailyBudget)) != 0 ||
+				len(p.PaymentFlows) != 0 {
+				t.Errorf("a default was lost: %+v", p)
+			}
+			if p.Budget.Hour.IsSet() || p.Budget.Month.IsSet() || p.Budget.Total.IsSet() {
+				t.Errorf("a budget without a default is on: %+v", p.Budget)
+			}
+			// Every line of the default policy is still there, marked as the
+			// default, unless the file wrote that rule.
+			desc := p.Describe()
+			for _, line := range strings.Split(strings.TrimSpace(d.Describe()), "\n") {
+				if !strings.Contains(desc, line) && !strings.HasPrefix(line, "Hosts:") && !strings.HasPrefix(line, "Networks:") &&
+					!strings.HasPrefix(line, "Asking") && !strings.HasPrefix(line, "Payees:") {
+					t.Errorf("Describe() lacks the default %q:\n%s", line, desc)
+				}
+			}
+		})
+	}
 	p, err := Parse("empty.toml", []byte("# nothing\n"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.MaxPerPayment.String() != "0.1" || p.MaxWindow != DefaultMaxWindow || p.HTTP != HTTPLoopbackOnly {
-		t.Errorf("safe defaults not kept: %+v", p)
+	if p.ApprovalAbove.IsSet() || len(p.Hosts.Allow) != 0 || len(p.HostBudgets) != 0 || len(p.Networks) != 0 ||
+		len(p.Tokens) != 0 || len(p.TokenLimits) != 0 || len(p.Payees.Allow) != 0 {
+		t.Errorf("an omitted rule without a default is on: %+v", p)
 	}
-	if p.ApprovalAbove.IsSet() || p.MaxPaymentsPerMinute != 0 || len(p.Budgets()) != 0 || len(p.Hosts.Allow) != 0 ||
-		len(p.Networks) != 0 || len(p.Tokens) != 0 || len(p.TokenLimits) != 0 || len(p.PaymentFlows) != 0 {
-		t.Errorf("an omitted rule is on: %+v", p)
+	if got, want := p.Describe(), Default().Describe(); got != want {
+		t.Errorf("an empty file describes otherwise than no file:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestNone: a limit is loosened only by writing it; "none" turns off the
+// daily budget, the loop breaker, any other period and the approval
+// threshold, and Describe says the file turned it off.
+func TestNone(t *testing.T) {
+	doc := "max_payments_per_minute = \"none\"\napproval_above = \"none\"\n[budget]\nday = \"none\"\nweek = \"none\"\nmonth = \"20\"\n"
+	p, err := Parse("p.toml", []byte(doc), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.MaxPaymentsPerMinute != 0 || p.ApprovalAbove.IsSet() || p.Budget.Day.IsSet() || p.Budget.Week.IsSet() || p.Budget.Month.String() != "20" {
+		t.Errorf("policy = %+v", p)
+	}
+	if b := p.Budgets(); len(b) != 1 || b[0].Period != "month" {
+		t.Errorf("budgets = %+v", b)
+	}
+	golden(t, "testdata/describe_none.golden", p.Describe())
+
+	// The daily budget raised rather than turned off; the rate lowered.
+	p, err = Parse("p.toml", []byte("max_payments_per_minute = 5\n[budget]\nday = \"3\"\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.MaxPaymentsPerMinute != 5 || p.Budget.Day.String() != "3" {
+		t.Errorf("policy = %+v", p)
+	}
+	if d := p.Describe(); !strings.Contains(d, "Spending: at most 3.00 USD in any 24 hours (policy file)\n") ||
+		!strings.Contains(d, "Rate: at most 5 payments a minute, all hosts together (policy file)\n") {
+		t.Errorf("Describe():\n%s", d)
+	}
+
+	// What cannot be turned off, and spellings that are not "none".
+	for doc, want := range map[string]string{
+		"max_per_payment = \"none\"\n":                   `p.toml:1: max_per_payment: max_per_payment cannot be "none": every payment needs a cap`,
+		"max_payments_per_minute = \"None\"\n":           `p.toml:1: max_payments_per_minute: expected a whole number or "none", found another string (value not shown)`,
+		"max_payments_per_minute = 0\n":                  `hint: write max_payments_per_minute = "none" for no limit`,
+		"[budget]\nday = \"NONE\"\n":                     `p.toml:2: budget.day: the USD amount is not a decimal number like "0.10" (value not shown)`,
+		"[budget]\nday = \"\"\n":                         `or "none" for no limit`,
+		"[hosts.budget.\"a.example\"]\nday = \"none\"\n": `hosts.budget."a.example": sets no budget`,
+		"max_authorization_seconds = \"none\"\n":         "max_authorization_seconds: expected a whole number, found a string",
+	} {
+		_, err := Parse("p.toml", []byte(doc), nil)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", doc, err, want)
+		}
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/idna"
+
+	"github.com/x402-mcp/x402-mcp/internal/redact"
 )
 
 // Host names are compared in one canonical form so that the many ways of
@@ -85,7 +87,7 @@ func checkPort(port string) error {
 	}
 	n, err := strconv.ParseUint(port, 10, 16)
 	if err != nil || n == 0 {
-		return fmt.Errorf("port %q is not a number from 1 to 65535", truncate(port))
+		return fmt.Errorf("port %s is not a number from 1 to 65535", redact.Quote(port))
 	}
 	return nil
 }
@@ -97,13 +99,13 @@ func hostOfString(s string) (host, error) {
 	if strings.HasPrefix(s, "[") {
 		end := strings.IndexByte(s, ']')
 		if end < 0 {
-			return host{}, fmt.Errorf("%q has no closing bracket", truncate(s))
+			return host{}, fmt.Errorf("%s has no closing bracket", redact.Quote(s))
 		}
 		rest := s[end+1:]
 		if rest != "" {
 			port, ok := strings.CutPrefix(rest, ":")
 			if !ok {
-				return host{}, fmt.Errorf("%q has text after the closing bracket", truncate(s))
+				return host{}, fmt.Errorf("%s has text after the closing bracket", redact.Quote(s))
 			}
 			if err := checkPort(port); err != nil {
 				return host{}, err
@@ -137,12 +139,12 @@ func parseHost(raw string, bracketed bool) (host, error) {
 	if bracketed || strings.Contains(raw, ":") {
 		a, err := netip.ParseAddr(raw)
 		if err != nil || !a.Is6() {
-			return host{}, fmt.Errorf("%q is not an IPv6 address", truncate(raw))
+			return host{}, fmt.Errorf("%s is not an IPv6 address", redact.Quote(raw))
 		}
 		if a.Zone() != "" {
 			// A zone names a local interface; it has no meaning in a policy
 			// and different stacks parse it differently.
-			return host{}, fmt.Errorf("%q has an IPv6 zone, which is not allowed", truncate(raw))
+			return host{}, fmt.Errorf("%s has an IPv6 zone, which is not allowed", redact.Quote(raw))
 		}
 		a = a.Unmap()
 		return host{name: a.String(), ip: a, raw: raw}, nil
@@ -150,17 +152,17 @@ func parseHost(raw string, bracketed bool) (host, error) {
 
 	ascii, err := idna.Lookup.ToASCII(raw)
 	if err != nil {
-		return host{}, fmt.Errorf("%q is not a valid host name (%v)", truncate(raw), err)
+		return host{}, fmt.Errorf("%s is not a valid host name (%v)", redact.Quote(raw), err)
 	}
 	// A name whose ASCII form changes again is one IDNA does not have a
 	// stable answer for; refuse it rather than pick one.
 	if again, err := idna.Lookup.ToASCII(ascii); err != nil || again != ascii {
-		return host{}, fmt.Errorf("%q has no stable ASCII form", truncate(raw))
+		return host{}, fmt.Errorf("%s has no stable ASCII form", redact.Quote(raw))
 	}
 	trailingDot := strings.HasSuffix(ascii, ".")
 	name := strings.TrimSuffix(ascii, ".")
 	if err := checkName(name); err != nil {
-		return host{}, fmt.Errorf("%q is not a valid host name (%v)", truncate(raw), err)
+		return host{}, fmt.Errorf("%s is not a valid host name (%v)", redact.Quote(raw), err)
 	}
 
 	labels := strings.Split(name, ".")
@@ -170,7 +172,7 @@ func parseHost(raw string, bracketed bool) (host, error) {
 		// not know. Accept only the one form everybody reads the same way.
 		a, err := netip.ParseAddr(name)
 		if err != nil || !a.Is4() || a.String() != name || raw != name || trailingDot {
-			return host{}, fmt.Errorf("%q looks like an IP address but is not written as a plain one such as 127.0.0.1", truncate(raw))
+			return host{}, fmt.Errorf("%s looks like an IP address but is not written as a plain one such as 127.0.0.1", redact.Quote(raw))
 		}
 		return host{name: name, ip: a, raw: raw}, nil
 	}
@@ -272,24 +274,24 @@ func ParseHostPattern(s string) (HostPattern, error) {
 		return HostPattern{}, errors.New(`"*" alone is not a host pattern`)
 	}
 	if strings.Contains(s, "/") {
-		return HostPattern{}, fmt.Errorf("%q is not a host name: write only the host, without scheme or path", truncate(s))
+		return HostPattern{}, fmt.Errorf("%s is not a host name: write only the host, without scheme or path", redact.Quote(s))
 	}
 	rest, wildcard := strings.CutPrefix(s, "*.")
 	if strings.Contains(rest, "*") {
-		return HostPattern{}, fmt.Errorf(`%q has a "*" that is not a leading "*."`, truncate(s))
+		return HostPattern{}, fmt.Errorf(`%s has a "*" that is not a leading "*."`, redact.Quote(s))
 	}
 	bracketed := strings.HasPrefix(rest, "[") && strings.HasSuffix(rest, "]")
 	if bracketed {
 		rest = rest[1 : len(rest)-1]
 	} else if strings.Count(rest, ":") == 1 {
-		return HostPattern{}, fmt.Errorf("%q has a port: patterns match host names, whatever the port", truncate(s))
+		return HostPattern{}, fmt.Errorf("%s has a port: patterns match host names, whatever the port", redact.Quote(s))
 	}
 	h, err := parseHost(rest, bracketed)
 	if err != nil {
 		return HostPattern{}, err
 	}
 	if wildcard && h.ip.IsValid() {
-		return HostPattern{}, fmt.Errorf(`%q puts "*." before an IP address; an IP address has no subdomains`, truncate(s))
+		return HostPattern{}, fmt.Errorf(`%s puts "*." before an IP address; an IP address has no subdomains`, redact.Quote(s))
 	}
 	return HostPattern{wildcard: wildcard, name: h.name}, nil
 }

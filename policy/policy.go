@@ -11,6 +11,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/x402-mcp/x402-mcp/internal/redact"
 	"github.com/x402-mcp/x402-mcp/ledger"
 	"github.com/x402-mcp/x402-mcp/tokens"
 	"github.com/x402-mcp/x402-mcp/x402"
@@ -88,6 +89,13 @@ type Policy struct {
 	// always allowed). Empty allows only the standard flow: in the others
 	// a request that fails is paid all the same.
 	PaymentFlows []string
+
+	// Written holds the keys a policy file wrote, as dotted paths
+	// ("max_per_payment", "budget.day", "hosts.allow"); every other rule
+	// has the value Default gives it. Describe uses it to tell the
+	// operator's rules from the defaults and from limits the file turned
+	// off. Nil for Default and for policies built in code.
+	Written map[string]bool
 }
 
 // TokenLimit caps one payment in one token, in the token's atomic units.
@@ -112,7 +120,8 @@ type PayeeRules struct {
 	Deny  []common.Address
 }
 
-// Default is the policy used when the operator configures none: at most
+// Default is the policy used when the operator configures none, and the
+// base every policy file starts from (see Parse): at most
 // 0.10 USD per payment and 1.00 USD in any 24 hours, at most 30 payments a
 // minute, authorizations valid for at most 300 seconds, https required
 // except to this machine, any network, token, host and payee, only the
@@ -146,7 +155,7 @@ func (p Policy) Validate() error {
 	}
 	for _, f := range p.PaymentFlows {
 		if !x402.KnownPaymentFlow(f) {
-			return fmt.Errorf("payment flow %q is not one x402 defines", truncate(f))
+			return fmt.Errorf("payment flow %s is not one x402 defines", redact.Quote(f))
 		}
 	}
 	if p.HTTP > HTTPAnywhere {
@@ -166,7 +175,7 @@ func (p Policy) Validate() error {
 		// The ledger compares these keys with NormalizeHost's output; a key
 		// in any other form would never match and its budget never apply.
 		if n, err := hostOfString(h); err != nil || n.name != h {
-			return fmt.Errorf("per-host budget key %q is not a normalised host name", truncate(h))
+			return fmt.Errorf("per-host budget key %s is not a normalised host name", redact.Quote(h))
 		}
 	}
 	return nil
@@ -369,7 +378,7 @@ func (p Policy) checkFlow(flow string, deny func(string, ...any)) {
 	switch {
 	case flow == "" || flow == x402.FlowAuthorization:
 	case !x402.KnownPaymentFlow(flow):
-		deny("payment flow %q is not one x402 defines, so what the server does with the money is unknown", truncate(flow))
+		deny("payment flow %s is not one x402 defines, so what the server does with the money is unknown", redact.Quote(flow))
 	case !slices.Contains(p.PaymentFlows, flow):
 		deny("payment flow %q %s; the operator's policy does not allow it (policy: payment_flows)", flow, flowMeaning(flow))
 	}

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"math/big"
 	"strings"
@@ -19,16 +20,18 @@ type USD struct {
 }
 
 // ParseUSD reads a decimal USD string such as "0.10". A leading "$" is
-// accepted; signs, exponents and more than 18 decimals are not.
+// accepted; signs, exponents and more than 18 decimals are not. Its errors
+// do not quote s: the text may be anything pasted into a policy file or a
+// tool call, a key among them.
 func ParseUSD(s string) (USD, error) {
 	t := strings.TrimPrefix(strings.TrimSpace(s), "$")
 	_, frac, _ := strings.Cut(t, ".")
 	if len(frac) > maxUSDDecimals {
-		return USD{}, fmt.Errorf("USD amount %q has more than %d decimals", s, maxUSDDecimals)
+		return USD{}, fmt.Errorf("the USD amount has more than %d decimals (value not shown)", maxUSDDecimals)
 	}
 	units, err := tokens.ParseUnits(t, uint8(len(frac)))
 	if err != nil {
-		return USD{}, fmt.Errorf("USD amount %q is not a decimal number like \"0.10\"", truncate(s))
+		return USD{}, errors.New(`the USD amount is not a decimal number like "0.10" (value not shown)`)
 	}
 	return USD{units: units, scale: uint8(len(frac))}, nil
 }

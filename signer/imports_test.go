@@ -33,6 +33,9 @@ func TestImports(t *testing.T) {
 		self + "ledger": true,
 		// hints quote paths the way cmd does.
 		self + "internal/shellquote": true,
+		// errors decide the same way as cmd and config whether a path the
+		// operator typed may be shown (it may be a pasted key).
+		self + "internal/redact": true,
 	}
 	for _, p := range strings.Fields(string(out)) {
 		switch {

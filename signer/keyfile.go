@@ -1,8 +1,6 @@
 package signer
 
 import (
-	"github.com/x402-mcp/x402-mcp/internal/shellquote"
-
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -13,6 +11,9 @@ import (
 	"runtime"
 
 	"github.com/ethereum/go-ethereum/accounts/keystore"
+
+	"github.com/x402-mcp/x402-mcp/internal/redact"
+	"github.com/x402-mcp/x402-mcp/internal/shellquote"
 )
 
 // EnvPrivateKey is the environment variable FromEnv reads.
@@ -53,9 +54,9 @@ func LoadKeystore(path, passphraseFile string) (*Key, error) {
 	// ourselves so that go-ethereum's JSON errors (which quote the input)
 	// never need to be shown.
 	if !json.Valid(blob) {
-		return nil, newError(fmt.Sprintf("signer: keystore file %s is not JSON; expected a go-ethereum encrypted key file (UTC--…)", path), ErrBadKey)
+		return nil, newError(fmt.Sprintf("signer: keystore file %s is not JSON; expected a go-ethereum encrypted key file (UTC--…)", redact.Path(path)), ErrBadKey)
 	}
-	pass, err := readBounded(passphraseFile, "passphrase file", maxPassphraseFile, true)
+	pass, err := readBounded(passphraseFile, passphraseWhat, maxPassphraseFile, true)
 	if err != nil {
 		return nil, err
 	}
@@ -70,11 +71,11 @@ func LoadKeystore(path, passphraseFile string) (*Key, error) {
 	gk, err := keystore.DecryptKey(blob, string(pass[:n]))
 	if err != nil {
 		if errors.Is(err, keystore.ErrDecrypt) {
-			return nil, newError(fmt.Sprintf("signer: cannot decrypt keystore %s with the passphrase in %s; check that the passphrase file belongs to this keystore", path, passphraseFile), ErrWrongPassphrase)
+			return nil, newError(fmt.Sprintf("signer: cannot decrypt keystore %s with the passphrase in %s; check that the passphrase file belongs to this keystore", redact.Path(path), redact.Path(passphraseFile)), ErrWrongPassphrase)
 		}
 		// Unsupported version, cipher or KDF, or a damaged file. The
 		// go-ethereum text is dropped: some of it echoes file content.
-		return nil, newError(fmt.Sprintf("signer: keystore file %s is not one go-ethereum can decrypt (unsupported version, cipher or KDF, or a damaged file)", path), ErrBadKey)
+		return nil, newError(fmt.Sprintf("signer: keystore file %s is not one go-ethereum can decrypt (unsupported version, cipher or KDF, or a damaged file)", redact.Path(path)), ErrBadKey)
 	}
 	raw := gk.PrivateKey.D.FillBytes(make([]byte, 32))
 	defer clear(raw)
@@ -84,7 +85,7 @@ func LoadKeystore(path, passphraseFile string) (*Key, error) {
 	gk.PrivateKey.D.SetInt64(0)
 	k, err := keyFromBytes(raw)
 	if err != nil {
-		return nil, newError(fmt.Sprintf("signer: keystore file %s holds an invalid secp256k1 private key", path), ErrBadKey)
+		return nil, newError(fmt.Sprintf("signer: keystore file %s holds an invalid secp256k1 private key", redact.Path(path)), ErrBadKey)
 	}
 	return k, nil
 }
@@ -101,7 +102,7 @@ func LoadHexFile(path string) (*Key, error) {
 	defer clear(b)
 	k, err := parseHexKey(b)
 	if err != nil {
-		return nil, newError(fmt.Sprintf("signer: key file %s does not hold a private key: %v", path, err), ErrBadKey)
+		return nil, newError(fmt.Sprintf("signer: key file %s does not hold a private key: %v", redact.Path(path), err), ErrBadKey)
 	}
 	return k, nil
 }
@@ -218,6 +219,9 @@ func trimSpace(b []byte) []byte {
 	return b
 }
 
+// passphraseWhat names a passphrase file in readBounded's messages.
+const passphraseWhat = "passphrase file"
+
 // readBounded reads at most limit bytes of path; what names the file in
 // messages ("key file"). With private set, it refuses a file whose mode
 // grants anything to group or others. The mode is taken from the open
@@ -230,8 +234,20 @@ func readBounded(path, what string, limit int, private bool) ([]byte, error) {
 		// os.Open("") fails with a message that names no file at all.
 		return nil, newError(fmt.Sprintf("signer: no %s path given; set the path of the %s", what, what), fs.ErrInvalid)
 	}
+	if redact.LooksSecret(path) {
+		// A key (or recovery phrase) pasted where its file's path belongs:
+		// no file of that name is wanted, and the text must not be shown.
+		return nil, newError(fmt.Sprintf("signer: %s: %s\n\thint: put the key in a file only you can read (chmod 600) and give that file's path", what, redact.LooksLikeKey), fs.ErrInvalid)
+	}
 	f, err := os.Open(path)
 	if err != nil {
+		if what == passphraseWhat && errors.Is(err, fs.ErrNotExist) {
+			// What stands in place of a missing passphrase file's path may
+			// be the passphrase itself, pasted into passphrase_file, and a
+			// passphrase has no shape to recognise (a key has: LooksSecret
+			// above): say where it is configured instead of what it is.
+			return nil, newError(fmt.Sprintf("signer: cannot open %s: no such file (the configured path is not shown, in case it is the secret itself)\n\thint: check the %s's path in the configuration or the environment variable that names it", what, what), err)
+		}
 		return nil, newError(fmt.Sprintf("signer: cannot open %s %s", what, trimOp(err)), err)
 	}
 	defer f.Close()

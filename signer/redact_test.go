@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -94,4 +98,48 @@ func TestKeyRedaction(t *testing.T) {
 		}()
 		panic(fmt.Sprintf("unexpected %v", k))
 	}()
+}
+
+// TestPastedKeyAsPath: a key (or recovery phrase) pasted where the path of
+// its file belongs is refused without being shown, and says what it looks
+// like; a passphrase pasted as the passphrase file's path is not shown
+// either, since nothing tells a passphrase from a file name.
+func TestPastedKeyAsPath(t *testing.T) {
+	dir := t.TempDir()
+	keystore := filepath.Join(dir, "ks.json")
+	if err := os.WriteFile(keystore, []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const passphrase = "Tr0ub4dor-and-3-horses"
+	mnemonic := "abandon ability able about above absent absorb abstract absurd abuse access accident"
+	for _, path := range []string{testKeyHex, "0x" + testKeyHex, filepath.Join(dir, "0x"+testKeyHex), filepath.Join(dir, mnemonic)} {
+		for name, load := range map[string]func() error{
+			"LoadHexFile":            func() error { _, err := LoadHexFile(path); return err },
+			"LoadKeystore":           func() error { _, err := LoadKeystore(path, filepath.Join(dir, "pass")); return err },
+			"LoadKeystore with pass": func() error { _, err := LoadKeystore(keystore, path); return err },
+		} {
+			err := load()
+			if err == nil {
+				t.Fatalf("%s(%.12s…) loaded", name, path)
+			}
+			assertNoSecret(t, name, err.Error())
+			for _, part := range []string{testKeyHex[:16], "abandon ability"} {
+				if strings.Contains(err.Error(), part) {
+					t.Errorf("%s: error shows %q: %v", name, part, err)
+				}
+			}
+			if !strings.Contains(err.Error(), "this looks like a private key, not a path; the value is not shown") {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+	}
+	_, err := LoadKeystore(keystore, filepath.Join(dir, passphrase))
+	if err == nil || strings.Contains(err.Error(), passphrase) || !strings.Contains(err.Error(), "not shown") || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a missing passphrase file: %v", err)
+	}
+	// A key file path that is a path is named, so the operator can fix it.
+	missing := filepath.Join(dir, "payer.key")
+	if _, err := LoadHexFile(missing); err == nil || !strings.Contains(err.Error(), missing) {
+		t.Errorf("a missing key file: %v", err)
+	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/x402-mcp/x402-mcp/internal/redact"
 )
 
 // Token is one payable token on one network.
@@ -165,20 +167,13 @@ func (r *Registry) Networks() []string {
 func ParseNetwork(s string) (*big.Int, error) {
 	ref, ok := strings.CutPrefix(s, "eip155:")
 	if !ok || ref == "" || len(ref) > 32 || ref[0] == '0' {
-		return nil, fmt.Errorf("network %q is not an EVM CAIP-2 id like \"eip155:8453\"", truncate(s))
+		return nil, fmt.Errorf("network %s is not an EVM CAIP-2 id like \"eip155:8453\"", redact.Quote(s))
 	}
 	for _, c := range ref {
 		if c < '0' || c > '9' {
-			return nil, fmt.Errorf("network %q is not an EVM CAIP-2 id like \"eip155:8453\"", truncate(s))
+			return nil, fmt.Errorf("network %s is not an EVM CAIP-2 id like \"eip155:8453\"", redact.Quote(s))
 		}
 	}
 	id, _ := new(big.Int).SetString(ref, 10)
 	return id, nil
-}
-
-func truncate(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
 }

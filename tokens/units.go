@@ -1,6 +1,7 @@
 package tokens
 
 import (
+	"errors"
 	"fmt"
 	"math/big"
 	"strings"
@@ -36,19 +37,19 @@ func FormatUnits(units *big.Int, decimals uint8) string {
 // More fraction digits than decimals is an error, never a rounding.
 func ParseUnits(s string, decimals uint8) (*big.Int, error) {
 	if len(s) == 0 || len(s) > MaxDecimalLen {
-		return nil, fmt.Errorf("amount %q is not a decimal number like \"0.25\"", truncate(s))
+		return nil, errors.New(`the amount is not a decimal number like "0.25" (value not shown)`)
 	}
 	whole, frac, hasDot := strings.Cut(s, ".")
 	if whole == "" || (hasDot && frac == "") || !allDigits(whole) || !allDigits(frac) {
-		return nil, fmt.Errorf("amount %q is not a decimal number like \"0.25\"", truncate(s))
+		return nil, errors.New(`the amount is not a decimal number like "0.25" (value not shown)`)
 	}
 	if len(frac) > int(decimals) {
-		return nil, fmt.Errorf("amount %q has %d decimals; at most %d are allowed", truncate(s), len(frac), decimals)
+		return nil, fmt.Errorf("the amount has %d decimals; at most %d are allowed (value not shown)", len(frac), decimals)
 	}
 	frac += strings.Repeat("0", int(decimals)-len(frac))
 	v, ok := new(big.Int).SetString(whole+frac, 10)
 	if !ok {
-		return nil, fmt.Errorf("amount %q is not a decimal number", truncate(s))
+		return nil, errors.New("the amount is not a decimal number (value not shown)")
 	}
 	return v, nil
 }

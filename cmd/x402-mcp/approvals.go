@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/x402-mcp/x402-mcp/internal/redact"
 	"github.com/x402-mcp/x402-mcp/ledger"
 	"github.com/x402-mcp/x402-mcp/tokens"
 )
@@ -29,8 +30,8 @@ func approvalsCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 	asJSON := fs.Bool("json", false, "print JSON, one array of approvals")
 	all := fs.Bool("all", false, "list recent approvals of every status, not only the pending ones")
 	n := fs.Int("n", 50, "how many approvals, newest first (at most 1000)")
-	if err := fs.Parse(args); err != nil {
-		return &exitError{code: 2, err: err}
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 || *n < 1 || *n > 1000 {
 		return &exitError{code: 2, err: errors.New("usage: x402-mcp approvals [--config FILE] [--json] [--all] [-n 1..1000]")}
@@ -131,9 +132,9 @@ func decideCommand(ctx context.Context, approve bool, args []string, stdout, std
 	fs := flag.NewFlagSet(verb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "configuration file (TOML)")
-	ids, err := parseInterspersed(fs, args)
+	ids, err := parseInterspersed(fs, args, stderr)
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return err
 	}
 	if len(ids) != 1 {
 		return &exitError{code: 2, err: fmt.Errorf("usage: x402-mcp %s ID [--config FILE]\n\thint: x402-mcp approvals lists the pending approvals and their IDs", verb)}
@@ -147,7 +148,7 @@ func decideCommand(ctx context.Context, approve bool, args []string, stdout, std
 	var se *ledger.ApprovalStateError
 	switch {
 	case errors.Is(err, ledger.ErrApprovalNotFound):
-		return fmt.Errorf("no approval %q in %s\n\thint: run x402-mcp approvals to list the pending ones (--all for every status)", shorten(ids[0], 40), path)
+		return fmt.Errorf("no approval %s in %s\n\thint: run x402-mcp approvals to list the pending ones (--all for every status)", redact.Quote(ids[0]), path)
 	case errors.As(err, &se):
 		return notPending(ctx, led, se, verb)
 	case err != nil:
@@ -210,10 +211,10 @@ func printTerms(w io.Writer, a ledger.Approval) {
 // parseInterspersed parses flags wherever they stand among the positional
 // arguments (flag stops at the first of those), so `approve ID --config F`
 // and `approve --config F ID` both work.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+func parseInterspersed(fs *flag.FlagSet, args []string, stderr io.Writer) ([]string, error) {
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := parseFlags(fs, args, stderr); err != nil {
 			return nil, err
 		}
 		if fs.NArg() == 0 {

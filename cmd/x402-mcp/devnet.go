@@ -1,19 +1,18 @@
 package main
 
 import (
-	"github.com/x402-mcp/x402-mcp/internal/shellquote"
-
 	"context"
 	"crypto/ecdsa"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/x402-mcp/x402-mcp/signer"
 	"io"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -21,9 +20,12 @@ import (
 	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 	"github.com/ethereum/go-ethereum/ethclient"
 
+	"github.com/x402-mcp/x402-mcp/internal/redact"
+	"github.com/x402-mcp/x402-mcp/internal/shellquote"
 	"github.com/x402-mcp/x402-mcp/localnet"
 	"github.com/x402-mcp/x402-mcp/localnet/token"
 	"github.com/x402-mcp/x402-mcp/policy"
+	"github.com/x402-mcp/x402-mcp/signer"
 	"github.com/x402-mcp/x402-mcp/tokens"
 )
 
@@ -47,20 +49,23 @@ func devnetCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	facAddr := fs.String("facilitator", "127.0.0.1:8403", "facilitator listen `ADDR` (loopback only)")
 	apiAddr := fs.String("api", "127.0.0.1:8404", "paid API listen `ADDR` (loopback only)")
 	fundText := fs.String("fund", "100", "USDC given to the payer")
-	if err := fs.Parse(args); err != nil {
-		return &exitError{code: 2, err: err}
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
-		return &exitError{code: 2, err: fmt.Errorf("unexpected argument %q\n\thint: devnet takes only flags; see x402-mcp devnet --help", fs.Arg(0))}
+		return &exitError{code: 2, err: errors.New("unexpected argument (not shown)\n\thint: devnet takes only flags; see x402-mcp devnet --help")}
 	}
 	for _, f := range []struct{ name, addr string }{{"rpc", *rpcAddr}, {"facilitator", *facAddr}, {"api", *apiAddr}} {
 		if err := localnet.CheckLoopback(f.addr); err != nil {
-			return &exitError{code: 2, err: fmt.Errorf("--%s: %v\n\thint: the devnet has no authentication and its facilitator pays gas for anyone; listen on 127.0.0.1:PORT", f.name, err)}
+			return &exitError{code: 2, err: fmt.Errorf("--%s: %s\n\thint: the devnet has no authentication and its facilitator pays gas for anyone; listen on 127.0.0.1:PORT", f.name, loopbackProblem(err, f.addr))}
 		}
 	}
 	fund, err := tokens.ParseUnits(*fundText, 6)
 	if err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("bad --fund: %v\n\thint: give whole USDC as a decimal, e.g. --fund 100 or --fund 2.5", err)}
+	}
+	if redact.LooksSecret(*dir) {
+		return &exitError{code: 2, err: fmt.Errorf("--dir: %s\n\thint: a key is never given on the command line", redact.LooksLikeKey)}
 	}
 	if *dir == "" {
 		base, err := os.UserConfigDir()
@@ -210,4 +215,16 @@ func printDevnet(w io.Writer, d *localnet.Devnet, balance *big.Int, pol policy.P
 	fmt.Fprintln(w, "\nRestart the MCP server in your host whenever you restart the devnet: the chain, token and payer are new each time.")
 	fmt.Fprintln(w, "Ctrl-C to stop.")
 	return nil
+}
+
+// loopbackProblem words localnet.CheckLoopback's refusal. An address that
+// parsed as ip:port is shown (it says which interface was meant); text
+// that is not an address at all is not, as no rejected flag value is.
+func loopbackProblem(err error, addr string) string {
+	if _, port, perr := net.SplitHostPort(addr); perr == nil && errors.Is(err, localnet.ErrNotLoopback) && !redact.LooksSecret(addr) {
+		if n, perr := strconv.ParseUint(port, 10, 16); perr == nil && n > 0 {
+			return err.Error()
+		}
+	}
+	return "expected an ip:port address such as 127.0.0.1:8545 " + redact.NotShown
 }

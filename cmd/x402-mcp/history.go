@@ -21,8 +21,8 @@ func history(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	configPath := fs.String("config", "", "configuration file (TOML)")
 	asJSON := fs.Bool("json", false, "print JSON, one array of records")
 	n := fs.Int("n", 50, "how many records, newest first (at most 1000)")
-	if err := fs.Parse(args); err != nil {
-		return &exitError{code: 2, err: err}
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 || *n < 1 || *n > 1000 {
 		return &exitError{code: 2, err: fmt.Errorf("usage: x402-mcp history [--config FILE] [--json] [-n 1..1000]")}

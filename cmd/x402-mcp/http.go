@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/x402-mcp/x402-mcp/internal/shellquote"
-
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -21,6 +19,9 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/x402-mcp/x402-mcp/internal/redact"
+	"github.com/x402-mcp/x402-mcp/internal/shellquote"
 )
 
 // Bounds of the HTTP transport. MCP messages are small; the largest is a
@@ -53,7 +54,7 @@ func (o httpOptions) check() ([]byte, error) {
 	}
 	host, _, err := net.SplitHostPort(o.addr)
 	if err != nil {
-		return nil, &exitError{code: 2, err: fmt.Errorf("bad --http address %q: %v\n\thint: give host:port, e.g. --http 127.0.0.1:8402", o.addr, err)}
+		return nil, &exitError{code: 2, err: fmt.Errorf("bad --http address %s: expected host:port\n\thint: give host:port, e.g. --http 127.0.0.1:8402", redact.NotShown)}
 	}
 	if !o.allowRemote && !isLoopbackName(host) {
 		return nil, &exitError{code: 2, err: fmt.Errorf("--http %s would accept connections from other machines\n\thint: listen on 127.0.0.1:PORT, or add --allow-remote and terminate TLS in front of the server", o.addr)}
@@ -81,7 +82,7 @@ func isLoopbackName(host string) bool {
 func readToken(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("cannot open token file: %w\n\thint: create it with: (umask 077; openssl rand -hex 32 > %s)", err, shellquote.Quote(path))
+		return nil, openSecretError("", "token file", path, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()

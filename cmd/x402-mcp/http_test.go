@@ -308,7 +308,7 @@ func TestHTTPRefusesToStart(t *testing.T) {
 		want string
 	}{
 		{"no token file", []string{"--http", "127.0.0.1:0"}, 2, "--http needs --token-file"},
-		{"token file missing", []string{"--http", "127.0.0.1:0", "--token-file", filepath.Join(dir, "nope")}, 1, "cannot open token file"},
+		{"token file missing", []string{"--http", "127.0.0.1:0", "--token-file", filepath.Join(dir, "nope")}, 1, "cannot open the token file: no such file or directory (the path given is not shown"},
 		{"token file readable by others", []string{"--http", "127.0.0.1:0", "--token-file", open}, 1, "chmod 600 " + open},
 		{"token too short", []string{"--http", "127.0.0.1:0", "--token-file", short}, 1, "at least 32 are needed"},
 		{"token with a space", []string{"--http", "127.0.0.1:0", "--token-file", spaced}, 1, "an HTTP header cannot carry"},

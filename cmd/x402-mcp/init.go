@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/x402-mcp/x402-mcp/internal/shellquote"
-
 	"encoding/json"
 	"errors"
 	"flag"
@@ -20,6 +18,9 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/google/uuid"
 	"golang.org/x/term"
+
+	"github.com/x402-mcp/x402-mcp/internal/redact"
+	"github.com/x402-mcp/x402-mcp/internal/shellquote"
 )
 
 // minPassphrase is the shortest passphrase init accepts. The keystore's
@@ -48,13 +49,18 @@ func initCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 	dirFlag := flags.String("dir", "", "write the files to `DIR` (default: x402-mcp in the user config directory)")
 	passFlag := flags.String("passphrase-file", "", "read the keystore passphrase from `FILE` (chmod 600) instead of the terminal")
 	force := flags.Bool("force", false, "replace an existing config.toml and policy.toml (never a keystore or passphrase file)")
-	if err := flags.Parse(args); err != nil {
-		return &exitError{code: 2, err: err}
+	if err := parseFlags(flags, args, stderr); err != nil {
+		return err
 	}
 	if flags.NArg() > 0 {
 		return &exitError{code: 2, err: errors.New("unexpected argument (not shown)\n\thint: a passphrase is never passed on the command line; use --passphrase-file FILE or type it when asked")}
 	}
 
+	for _, f := range []struct{ name, value string }{{"dir", *dirFlag}, {"passphrase-file", *passFlag}} {
+		if redact.LooksSecret(f.value) {
+			return &exitError{code: 2, err: fmt.Errorf("--%s: %s\n\thint: a key is never given on the command line", f.name, redact.LooksLikeKey)}
+		}
+	}
 	dir, err := initDir(*dirFlag)
 	if err != nil {
 		return err
@@ -165,7 +171,7 @@ func exists(path string) bool {
 func readPassphraseFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("init: cannot open the passphrase file: %w", err)
+		return nil, openSecretError("init: ", "passphrase file", path, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
@@ -482,13 +488,15 @@ const starterPolicy = `# x402-mcp spending policy, written by x402-mcp init: wha
 # Every rule is optional, and all of them apply together: the strictest
 # wins. Amounts are quoted decimal strings ("0.10"), never floats.
 #
-# A key you leave out:
-#   - max_per_payment, max_authorization_seconds, require_https,
-#     allow_http_loopback and payment_flows keep their safe defaults (0.10
-#     USD, 300 seconds, https except to this machine, only the standard
-#     payment flow);
-#   - every other rule is off: no approval threshold, no rate limit, no
-#     budget, any network, token, host and payee.
+# A key you leave out keeps its default, the same as with no policy file
+# at all: max_per_payment 0.10 USD, [budget] day 1.00 USD (any 24 hours),
+# max_payments_per_minute 30, max_authorization_seconds 300, https except
+# to this machine, only the standard payment flow. Rules without a default
+# (approval threshold, other budget periods, per-host budgets, networks,
+# tokens, hosts, payees, token limits) are off until you write them.
+# To loosen a default, write the key: a larger value, or "none" to turn the
+# limit off (day = "none", max_payments_per_minute = "none").
+# "x402-mcp policy check" marks each rule (default) or (policy file).
 
 # The most one payment may cost, in USD. An agent can lower it for one call
 # (max_price), never raise it.
@@ -499,7 +507,7 @@ max_per_payment = "0.05"
 approval_above = "0.02"
 
 # Loop breaker: at most this many payments in any 60 seconds, all hosts
-# together (1 to 1000).
+# together (1 to 1000, or "none" for no limit; default 30).
 max_payments_per_minute = 10
 
 # How long a signed authorization stays valid (10 to 86400 seconds). Until
@@ -530,7 +538,8 @@ networks = ["eip155:8453", "eip155:84532"]
 # Spending limits in USD over rolling windows that end at the moment of
 # each payment: "day" is any 24 hours, not a calendar day, so there is no
 # time zone and no reset at midnight that would allow twice the limit
-# around it. month is any 30 days; total is for ever.
+# around it. month is any 30 days; total is for ever. A period left out has
+# no limit, except day, which defaults to 1.00; "none" turns one off.
 [budget]
 hour = "0.25"
 day = "1.00"

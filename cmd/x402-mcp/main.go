@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/x402-mcp/x402-mcp/internal/redact"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -64,7 +66,9 @@ func main() {
 		if errors.As(err, &ee) {
 			code = ee.code
 		}
-		fmt.Fprintf(os.Stderr, "x402-mcp: %v\n", err)
+		// Scrub is the net under the messages, which do not quote a
+		// rejected value: no private key reaches stderr.
+		fmt.Fprintf(os.Stderr, "x402-mcp: %s\n", redact.Scrub(err.Error()))
 		os.Exit(code)
 	}
 }
@@ -101,5 +105,5 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
-	return &exitError{code: 2, err: fmt.Errorf("unknown command %q\n\thint: the commands are init, serve, demo, devnet, wallet, policy check, history, approvals, approve, deny and version", args[0])}
+	return &exitError{code: 2, err: fmt.Errorf("unknown command %s\n\thint: the commands are init, serve, demo, devnet, wallet, policy check, history, approvals, approve, deny and version", redact.Quote(args[0]))}
 }

@@ -32,6 +32,12 @@ func policyCommand(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s is valid. It allows:\n%s", file, p.Describe())
+	fmt.Fprintf(stdout, "%s is valid. It allows:\n%s\n%s", file, p.Describe(), policyLegend)
 	return nil
 }
+
+// policyLegend explains the marks at the end of Describe's lines.
+const policyLegend = `(default): the file does not set this rule, so the default holds; write the key to change it.
+(policy file): the file sets this rule.
+(turned off in the policy file): the file wrote "none" for this limit.
+`

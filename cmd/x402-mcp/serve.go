@@ -16,6 +16,7 @@ import (
 
 	"github.com/x402-mcp/x402-mcp/catalog"
 	"github.com/x402-mcp/x402-mcp/config"
+	"github.com/x402-mcp/x402-mcp/internal/redact"
 	"github.com/x402-mcp/x402-mcp/ledger"
 	"github.com/x402-mcp/x402-mcp/pay"
 	"github.com/x402-mcp/x402-mcp/signer"
@@ -32,15 +33,15 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	fs.StringVar(&hopts.addr, "http", "", "serve MCP over streamable HTTP on `ADDR` (e.g. 127.0.0.1:8402) instead of stdio")
 	fs.StringVar(&hopts.tokenFile, "token-file", "", "`FILE` holding the bearer token HTTP clients must send (chmod 600, at least 32 characters)")
 	fs.BoolVar(&hopts.allowRemote, "allow-remote", false, "allow --http on an address other than loopback (terminate TLS in front)")
-	if err := fs.Parse(args); err != nil {
-		return &exitError{code: 2, err: err}
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return &exitError{code: 2, err: errors.New("unexpected argument (not shown)\n\thint: a key is never passed on the command line; name a key file in the config")}
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return &exitError{code: 2, err: fmt.Errorf("bad --log-level %q: use debug, info, warn or error", *logLevel)}
+		return &exitError{code: 2, err: fmt.Errorf("bad --log-level %s: use debug, info, warn or error", redact.NotShown)}
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 

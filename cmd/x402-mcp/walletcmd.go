@@ -20,7 +20,10 @@ func walletCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs := flag.NewFlagSet("wallet "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "configuration file (TOML)")
-	if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
+	if err := parseFlags(fs, args[1:], stderr); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
 		return usageErr
 	}
 	cfg, err := loadConfig(*configPath)

@@ -16,25 +16,28 @@ const module = "github.com/x402-mcp/x402-mcp"
 // calls catalog and pay, and reads the value types it shows (ledger
 // records, token amounts, USD limits, declared inputs) without any way to
 // sign; pay is the one flow that spends and the only user of the ledger's
-// writes; x402, tokens and ledger import nothing of ours.
+// writes; x402 and ledger import nothing of ours, tokens only
+// internal/redact (its errors decide like every other package's whether a
+// value may be shown).
 var allowed = map[string][]string{
-	"tokens":              {},
+	"tokens":              {"internal/redact"},
 	"x402":                {},
 	"ledger":              {},
-	"internal/fileerr":    {},
+	"internal/fileerr":    {"internal/redact"},
 	"internal/shellquote": {},
+	"internal/redact":     {},
 	"internal/archtest":   {},
 	"internal/netguard":   {},
-	"policy":              {"internal/fileerr", "ledger", "tokens", "x402"},
-	"signer":              {"internal/shellquote", "policy", "tokens", "x402"},
+	"policy":              {"internal/fileerr", "internal/redact", "ledger", "tokens", "x402"},
+	"signer":              {"internal/redact", "internal/shellquote", "policy", "tokens", "x402"},
 	"pay":                 {"internal/netguard", "ledger", "policy", "tokens", "x402"},
 	"catalog":             {"internal/fileerr", "x402"},
 	"wallet":              {"tokens"},
-	"config":              {"internal/fileerr", "internal/netguard", "policy", "tokens"},
+	"config":              {"internal/fileerr", "internal/netguard", "internal/redact", "policy", "tokens"},
 	"tools":               {"catalog", "pay", "wallet", "internal/shellquote", "ledger", "policy", "tokens", "x402"},
 	"localnet":            {"tokens", "localnet/token"},
 	"localnet/token":      {},
-	"cmd/x402-mcp":        {"catalog", "config", "internal/shellquote", "ledger", "localnet", "localnet/token", "pay", "policy", "signer", "tokens", "tools", "wallet", "x402"},
+	"cmd/x402-mcp":        {"catalog", "config", "internal/redact", "internal/shellquote", "ledger", "localnet", "localnet/token", "pay", "policy", "signer", "tokens", "tools", "wallet", "x402"},
 }
 
 // forbidden maps a package to import paths (prefixes) that must not appear

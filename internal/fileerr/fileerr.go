@@ -10,6 +10,8 @@ package fileerr
 import (
 	"fmt"
 	"strings"
+
+	"github.com/x402-mcp/x402-mcp/internal/redact"
 )
 
 // Error is a problem at a place in a file. Line 0 means the line is not
@@ -25,7 +27,10 @@ type Error struct {
 func (e *Error) Error() string { return Format(e.Path, e.Line, e.Key, e.Msg, e.Hint) }
 
 // Format renders the parts of a file error; where is usually the file's
-// path, but may name another source (an environment variable).
+// path, but may name another source (an environment variable). A private
+// key that reached any part (a key name copied from the file, a parser's
+// message) is scrubbed: the callers do not quote rejected values, and this
+// is the net under them.
 func Format(where string, line int, key, msg, hint string) string {
 	var b strings.Builder
 	b.WriteString(where)
@@ -40,5 +45,5 @@ func Format(where string, line int, key, msg, hint string) string {
 	if hint != "" {
 		b.WriteString("\n\thint: " + hint)
 	}
-	return b.String()
+	return redact.Scrub(b.String())
 }
