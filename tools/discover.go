@@ -85,7 +85,7 @@ func discoverTool(d Deps) server.ServerTool {
 		for _, u := range in.Probe {
 			pq, err := d.Pay.Quote(ctx, pay.Request{URL: u})
 			if err != nil {
-				problems = append(problems, "probe "+clipText(u, 200)+": "+err.Error())
+				problems = append(problems, "probe "+x402.Display(pay.WireURL(u), 200)+": "+x402.Display(err.Error(), maxErrorText))
 				continue
 			}
 			probed[pq.URL] = pq

@@ -117,11 +117,11 @@ func fetchResult(ctx context.Context, d Deps, r pay.Request, outOfBand string) (
 
 // refusedOutput is what a fetch that paid nothing says about the terms.
 func refusedOutput(q *pay.Quote) FetchOutput {
-	return FetchOutput{URL: q.URL, Status: q.Status, Verdict: q.Judgement.Verdict, Reasons: q.Judgement.Reasons, Missing: q.Missing}
+	return FetchOutput{URL: pay.WireURL(q.URL), Status: q.Status, Verdict: q.Judgement.Verdict, Reasons: q.Judgement.Reasons, Missing: q.Missing}
 }
 
 func fetchOutput(r *pay.Result) FetchOutput {
-	out := FetchOutput{URL: r.URL, Status: r.Status, Verdict: r.Judgement.Verdict, ContentType: r.ContentType, Truncated: r.Truncated}
+	out := FetchOutput{URL: pay.WireURL(r.URL), Status: r.Status, Verdict: r.Judgement.Verdict, ContentType: r.ContentType, Truncated: r.Truncated}
 	if r.Judgement.Verdict == pay.VerdictNeedsApproval {
 		out.Reasons = r.Judgement.Reasons
 	}

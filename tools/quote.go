@@ -66,7 +66,7 @@ func quoteTool(client *pay.Client) server.ServerTool {
 }
 
 func quoteOutput(q *pay.Quote, client *pay.Client) QuoteOutput {
-	out := QuoteOutput{URL: q.URL, Status: q.Status, Free: q.Free, Verdict: q.Judgement.Verdict, Reasons: q.Judgement.Reasons}
+	out := QuoteOutput{URL: pay.WireURL(q.URL), Status: q.Status, Free: q.Free, Verdict: q.Judgement.Verdict, Reasons: q.Judgement.Reasons}
 	if q.Judgement.Limit.IsSet() {
 		out.Limit = q.Judgement.Limit.String()
 	}
