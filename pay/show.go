@@ -35,9 +35,22 @@ const MaxShownTarget = 120
 func ShowURL(raw string) (host, target string) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
-		return "", x402.Display(wireForm(raw), MaxShownTarget)
+		return "", clipTarget(wireForm(raw))
 	}
-	return showHost(u), x402.Display(wireTarget(u), MaxShownTarget)
+	return showHost(u), clipTarget(wireTarget(u))
+}
+
+// clipTarget cuts a target in wire form at MaxShownTarget bytes, never
+// inside a %XX escape, and marks the cut with the display cleaner's "…".
+func clipTarget(t string) string {
+	if len(t) <= MaxShownTarget {
+		return x402.Display(t, MaxShownTarget)
+	}
+	n := MaxShownTarget
+	if i := strings.LastIndexByte(t[n-2:n], '%'); i >= 0 {
+		n -= 2 - i
+	}
+	return x402.Display(t[:n], n) + "…"
 }
 
 // WireURL is a URL as it is used on the wire, for showing whole: the

@@ -31,6 +31,12 @@ func TestShowURL(t *testing.T) {
 			t.Errorf("ShowURL(%q) = %q, %q; want %q, %q", tt.url, host, target, tt.host, tt.target)
 		}
 	}
+	for _, pad := range []int{0, 1, 2, 3} {
+		_, target := ShowURL("https://api.example/" + strings.Repeat("a", MaxShownTarget-4+pad) + "\u202e")
+		if cut := strings.TrimSuffix(target, "…"); len(cut) > MaxShownTarget || strings.Contains(cut[max(0, len(cut)-2):], "%") {
+			t.Errorf("ShowURL cut inside an escape: %q", target)
+		}
+	}
 	if got := WireURL("https://api.good.example@bücher.example:8443/a b?c=\u202e"); got != "https://xn--bcher-kva.example:8443/a%20b?c=%E2%80%AE" {
 		t.Errorf("WireURL = %q", got)
 	}

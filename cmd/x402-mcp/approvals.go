@@ -129,6 +129,7 @@ func printApprovalsJSON(w io.Writer, as []ledger.Approval, now time.Time) error 
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // URLs read as written: "&", not \u0026
 	return enc.Encode(rows)
 }
 
