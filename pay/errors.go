@@ -108,9 +108,9 @@ func (e *PaymentFailedError) Error() string {
 		if reason == "" {
 			reason = e.Settlement.ErrorMessage
 		}
-		fmt.Fprintf(&b, " with a failed settlement (%s)", x402.Quoted(reason, 200))
+		fmt.Fprintf(&b, " with a failed settlement (its reason, in its own words: %s)", x402.Quoted(reason, 200))
 	} else if e.ServerError != "" {
-		fmt.Fprintf(&b, " (%s)", x402.Quoted(e.ServerError, 200))
+		fmt.Fprintf(&b, " (its error, in its own words: %s)", x402.Quoted(e.ServerError, 200))
 	}
 	return b.String()
 }
