@@ -115,7 +115,7 @@ func approvalOut(a ledger.Approval, cli CLI) *ApprovalOut {
 		host = a.Host
 	}
 	return &ApprovalOut{ID: a.ID, Amount: formatAmount(a), AmountAtomic: a.Amount.String(), Token: a.Token, Network: a.Network,
-		PayTo: a.PayTo, Host: host, Method: a.Method, URL: a.URL, Expires: a.Expires.UTC().Format(time.RFC3339),
+		PayTo: a.PayTo, Host: host, Method: a.Method, URL: pay.WireURL(a.URL), Expires: a.Expires.UTC().Format(time.RFC3339),
 		Approve: cli.command("approve", a.ID), Deny: cli.command("deny", a.ID), List: cli.command("approvals")}
 }
 
