@@ -8,6 +8,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/x402-mcp/x402-mcp/x402"
 )
 
 // maxQuoted bounds untrusted text quoted inside a message: enough to
@@ -27,38 +29,12 @@ func quote(s string) string {
 	return strconv.Quote(s[:cut]) + "…"
 }
 
-// cleanText makes untrusted text safe to show: invalid UTF-8 is replaced,
-// control characters and runs of white space become one space, invisible
-// format characters (bidi overrides, zero-width joiners) are removed
-// because they can make displayed text differ from what it says, and the
+// cleanText makes untrusted text safe to show, with the one cleaner of
+// x402-mcp (x402.DisplayRunes): invisible format characters (bidi
+// overrides, zero-width joiners) are removed, control characters and runs
+// of white space become one space, invalid UTF-8 is replaced, and the
 // result is cut to maxRunes runes, the last one an ellipsis when cut.
-func cleanText(s string, maxRunes int) string {
-	if maxRunes <= 0 {
-		return ""
-	}
-	out := make([]rune, 0, min(len(s), maxRunes+1))
-	pendingSpace := false
-	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
-		switch {
-		case unicode.IsSpace(r) || unicode.IsControl(r):
-			pendingSpace = len(out) > 0
-			continue
-		case unicode.Is(unicode.Cf, r):
-			continue
-		}
-		if pendingSpace {
-			out = append(out, ' ')
-			pendingSpace = false
-		}
-		out = append(out, r)
-		if len(out) > maxRunes {
-			// One rune over is enough to know the text was cut.
-			out = append(out[:maxRunes-1], '…')
-			return string(out)
-		}
-	}
-	return string(out)
-}
+func cleanText(s string, maxRunes int) string { return x402.DisplayRunes(s, maxRunes) }
 
 // maxURLLen bounds a resource URL; browsers and proxies commonly stop at
 // about this length, so a longer one is not an API anyone calls.

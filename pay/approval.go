@@ -57,12 +57,16 @@ func (q *Quote) binding(r *Request, payer common.Address) [32]byte {
 		o.Token.Address.Bytes(), []byte(o.Wire.Amount.String()), o.Wire.PayTo.Bytes(), []byte(flow))
 }
 
-// Ask is what a human is shown before approving a payment.
+// Ask is what a human is shown before approving a payment (see Terms).
 type Ask struct {
-	Method       string
-	URL, Host    string
+	Method string
+	// URL is the whole URL as WireURL shows it, as the ledger keeps it.
+	URL string
+	// Host and Target are what a human reads of it (see ShowURL).
+	Host, Target string
 	Amount       string // whole tokens
 	AmountAtomic string
+	USD          string // about, in USD; "" when unknown
 	Token        string
 	Asset        string
 	Network      string
@@ -73,16 +77,22 @@ type Ask struct {
 
 func (c *Client) ask(ctx context.Context, q *Quote, r *Request) (Ask, error) {
 	o := q.Chosen
-	// The URL is the agent's (and the server's, after redirects): shown to
-	// a human deciding a payment, it passes the one display cleaner, so no
-	// bidi or zero-width character makes it read as another.
-	a := Ask{Method: r.Method, URL: x402.Display(q.URL, maxURL-len("…")), Host: q.Host, Amount: tokens.FormatUnits(o.Wire.Amount, o.Token.Decimals), AmountAtomic: o.Wire.Amount.String(),
+	// The URL is the agent's (and the server's, after redirects): a human
+	// deciding a payment reads the host it goes to first, then the path
+	// and query in their wire form, clipped (ShowURL), so no bidi or
+	// zero-width character, look-alike host or long query makes it read as
+	// another.
+	host, target := ShowURL(q.URL)
+	a := Ask{Method: r.Method, URL: x402.Display(WireURL(q.URL), 3*maxURL), Host: host, Target: target, Amount: tokens.FormatUnits(o.Wire.Amount, o.Token.Decimals), AmountAtomic: o.Wire.Amount.String(),
 		Token: o.Token.Symbol, Asset: o.Token.Address.Hex(), Network: o.Token.Network, PayTo: o.Wire.PayTo.Hex()}
 	usage, err := c.cfg.Ledger.Usage(ctx, c.limits(q.Host))
 	if err != nil {
 		return a, fmt.Errorf("pay: reading the budgets: %w", err)
 	}
 	price := usdNanoCeil(o.Wire.Amount, *o.Token)
+	if price > 0 {
+		a.USD = ledger.FormatUSDNano(price)
+	}
 	for _, u := range usage {
 		if u.Limit.MaxUSDNano > 0 {
 			left := u.Limit.MaxUSDNano - u.SpentUSDNano - price

@@ -148,6 +148,9 @@ func New(cfg Config) (*Client, error) {
 // Policy is the policy in force.
 func (c *Client) Policy() policy.Policy { return c.cfg.Policy }
 
+// MaxResponseBytes is the most of a response body a fetch returns.
+func (c *Client) MaxResponseBytes() int64 { return c.cfg.MaxResponseBytes }
+
 // Payer is the wallet address, or the zero address without a signer.
 func (c *Client) Payer() common.Address {
 	if c.cfg.Signer == nil {

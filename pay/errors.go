@@ -111,9 +111,11 @@ func (NoWalletError) Error() string {
 type PaymentFailedError struct {
 	// Status is the answer's HTTP status; 0 when there was no answer
 	// (timeout, reset).
-	Status      int
-	Receipt     *Receipt
-	Settlement  *x402.Settlement
+	Status     int
+	Receipt    *Receipt
+	Settlement *x402.Settlement
+	// ServerError and Body are the server's words (its error text, the
+	// start of its answer's body), cleaned and clipped for display.
 	ServerError string
 	Body        string
 	// Resent says the payment was one made earlier for the same request,
@@ -146,19 +148,16 @@ func (e *PaymentFailedError) Error() string {
 		if reason == "" {
 			reason = e.Settlement.ErrorMessage
 		}
-		fmt.Fprintf(&b, " with a failed settlement (%q)", clip(reason, 200))
+		fmt.Fprintf(&b, " with a failed settlement (its reason, in its own words: %s)", x402.Quoted(reason, 200))
 	} else if e.ServerError != "" {
-		fmt.Fprintf(&b, " (%q)", clip(e.ServerError, 200))
+		fmt.Fprintf(&b, " (its error, in its own words: %s)", x402.Quoted(e.ServerError, 200))
 	}
 	return b.String()
 }
 
-func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
-}
+// clip bounds and cleans outside text kept in an error or a note, with
+// the one display cleaner.
+func clip(s string, n int) string { return x402.Display(s, n) }
 
 // ApprovalNeededError means the payment is above the operator's approval
 // threshold: a human must approve exactly this payment (Binding) first.

@@ -85,7 +85,7 @@ func discoverTool(d Deps) server.ServerTool {
 		for _, u := range in.Probe {
 			pq, err := d.Pay.Quote(ctx, pay.Request{URL: u})
 			if err != nil {
-				problems = append(problems, "probe "+clipText(u, 200)+": "+err.Error())
+				problems = append(problems, "probe "+x402.Display(pay.WireURL(u), 200)+": "+x402.Display(err.Error(), maxErrorText))
 				continue
 			}
 			probed[pq.URL] = pq
@@ -114,7 +114,7 @@ func discoverTool(d Deps) server.ServerTool {
 // discoverResult shows an entry with the option a fetch would pay and the
 // verdict on it, both from pay.
 func discoverResult(e catalog.Entry, q *pay.Quote) DiscoverResult {
-	r := DiscoverResult{URL: e.URL, Method: e.Method, Description: e.Description, Tags: e.Tags, Sources: e.Sources,
+	r := DiscoverResult{URL: pay.WireURL(e.URL), Method: e.Method, Description: e.Description, Tags: e.Tags, Sources: e.Sources,
 		Verdict: q.Judgement.Verdict, Reasons: q.Judgement.Reasons}
 	// A live 402 (a probe) or a v1 listing's outputSchema can say which
 	// inputs are required; a bazaar listing shows only examples.

@@ -40,8 +40,11 @@ func askHuman(ctx context.Context, appr *approvals, need *pay.ApprovalNeededErro
 	if err != nil {
 		return nil, fmt.Errorf("tools: issuing an approval state token: %w", err)
 	}
+	// The host comes first, on a line of its own: it is what the human
+	// should recognise before anything else (see pay.ShowURL).
 	var msg strings.Builder
-	fmt.Fprintf(&msg, "An AI agent wants to pay %s %s (%s atomic units) on %s to %s for %s %s (host %s).", a.Amount, a.Token, a.AmountAtomic, a.Network, a.PayTo, a.Method, a.URL, a.Host)
+	writeTerms(&msg, a, "")
+	msg.WriteString("An AI agent asks to make this payment.")
 	for _, b := range a.BudgetAfter {
 		fmt.Fprintf(&msg, "\n%s.", b)
 	}
@@ -83,4 +86,12 @@ func approvalAnswer(appr *approvals, req mcp.CallToolRequest) (binding [32]byte,
 		return binding, mcp.NewToolResultError("The user declined the payment. Nothing was paid. Do not retry unless the user asks you to."), false
 	}
 	return binding, nil, false
+}
+
+// writeTerms writes what a human reads before approving a payment, one
+// term a line, host first, each line starting with indent.
+func writeTerms(b *strings.Builder, a pay.Ask, indent string) {
+	for _, t := range a.Terms() {
+		fmt.Fprintf(b, "%s%s: %s\n", indent, t.Name, t.Value)
+	}
 }

@@ -2,7 +2,6 @@ package tools
 
 import (
 	"fmt"
-	"unicode/utf8"
 
 	"github.com/x402-mcp/x402-mcp/x402"
 )
@@ -49,15 +48,4 @@ func inputsOut(in x402.Inputs) *InputsOut {
 		return nil
 	}
 	return out
-}
-
-// clipText cuts s to at most n bytes on a character boundary.
-func clipText(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/x402-mcp/x402-mcp/ledger"
 	"github.com/x402-mcp/x402-mcp/pay"
 	"github.com/x402-mcp/x402-mcp/tokens"
+	"github.com/x402-mcp/x402-mcp/x402"
 )
 
 // ApprovalOut is a payment waiting for the user's approval out of band.
@@ -62,9 +63,10 @@ func requester(ctx context.Context) string {
 	name := "an MCP client"
 	if s, ok := server.ClientSessionFromContext(ctx).(server.SessionWithClientInfo); ok {
 		if info := s.GetClientInfo(); info.Name != "" {
-			name = clipText(info.Name, 64)
-			if info.Version != "" {
-				name += " " + clipText(info.Version, 32)
+			// The client's own words, shown to the human in the CLI.
+			name = x402.Display(info.Name, 64)
+			if v := x402.Display(info.Version, 32); v != "" {
+				name += " " + v
 			}
 		}
 	}
@@ -82,7 +84,7 @@ const (
 // call repeated afterwards pays. why is cannotAsk or dismissed.
 func askOutOfBand(ctx context.Context, d Deps, need *pay.ApprovalNeededError, why string) (*mcp.CallToolResult, error) {
 	a := need.Ask
-	out := FetchOutput{URL: need.Quote.URL, Status: need.Quote.Status, Verdict: need.Quote.Judgement.Verdict, Reasons: need.Quote.Judgement.Reasons}
+	out := FetchOutput{URL: pay.WireURL(need.Quote.URL), Status: need.Quote.Status, Verdict: need.Quote.Judgement.Verdict, Reasons: need.Quote.Judgement.Reasons}
 	appr, err := d.Pay.RequestApproval(ctx, need, requester(ctx))
 	if errors.Is(err, pay.ErrOutOfBandOff) {
 		return refusal(fmt.Sprintf("This payment of %s %s to %s needs the user's approval (it is above the operator's approval threshold, policy: approval_above), but this MCP client cannot ask the user (it does not support elicitation) and out-of-band approval is turned off in the x402-mcp config. Nothing was paid. The operator can raise approval_above in the x402-mcp policy, turn on [approvals] out_of_band, or use a client that supports elicitation.", a.Amount, a.Token, a.Host), out), nil
@@ -97,8 +99,8 @@ func askOutOfBand(ctx context.Context, d Deps, need *pay.ApprovalNeededError, wh
 			p.ID, p.Status(time.Now()), formatAmount(*p), p.Token, p.PayTo, a.Amount, a.Token, a.PayTo)
 	}
 	fmt.Fprintf(&b, "Verdict: needs_approval. This payment needs the user's approval, and %s. Nothing was signed or paid.\n\n", why)
-	fmt.Fprintf(&b, "Ask the user to approve payment %s: %s %s (%s atomic units) on %s to %s, for %s %s (host %s). It expires at %s.\n",
-		appr.ID, a.Amount, a.Token, a.AmountAtomic, a.Network, a.PayTo, a.Method, a.URL, a.Host, out.Approval.Expires)
+	fmt.Fprintf(&b, "Ask the user to approve payment %s, which expires at %s. Show them these terms as they are:\n", appr.ID, out.Approval.Expires)
+	writeTerms(&b, a, "  ")
 	for _, line := range a.BudgetAfter {
 		fmt.Fprintf(&b, "%s.\n", line)
 	}
@@ -108,8 +110,12 @@ func askOutOfBand(ctx context.Context, d Deps, need *pay.ApprovalNeededError, wh
 }
 
 func approvalOut(a ledger.Approval, cli CLI) *ApprovalOut {
+	host, _ := pay.ShowURL(a.URL)
+	if host == "" {
+		host = a.Host
+	}
 	return &ApprovalOut{ID: a.ID, Amount: formatAmount(a), AmountAtomic: a.Amount.String(), Token: a.Token, Network: a.Network,
-		PayTo: a.PayTo, Host: a.Host, Method: a.Method, URL: a.URL, Expires: a.Expires.UTC().Format(time.RFC3339),
+		PayTo: a.PayTo, Host: host, Method: a.Method, URL: pay.WireURL(a.URL), Expires: a.Expires.UTC().Format(time.RFC3339),
 		Approve: cli.command("approve", a.ID), Deny: cli.command("deny", a.ID), List: cli.command("approvals")}
 }
 

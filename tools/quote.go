@@ -105,7 +105,7 @@ func listedQuote(ctx context.Context, d Deps, r pay.Request, write *pay.WriteMet
 }
 
 func quoteOutput(q *pay.Quote, client *pay.Client) QuoteOutput {
-	out := QuoteOutput{URL: q.URL, Status: q.Status, Free: q.Free, Verdict: q.Judgement.Verdict, Reasons: q.Judgement.Reasons, Listed: q.Listed}
+	out := QuoteOutput{URL: pay.WireURL(q.URL), Status: q.Status, Free: q.Free, Verdict: q.Judgement.Verdict, Reasons: q.Judgement.Reasons, Listed: q.Listed}
 	if q.Judgement.Limit.IsSet() {
 		out.Limit = q.Judgement.Limit.String()
 	}

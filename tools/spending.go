@@ -10,6 +10,7 @@ import (
 	"github.com/x402-mcp/x402-mcp/ledger"
 	"github.com/x402-mcp/x402-mcp/pay"
 	"github.com/x402-mcp/x402-mcp/tokens"
+	"github.com/x402-mcp/x402-mcp/x402"
 )
 
 // SpendingInput is what x402_spending takes.
@@ -85,8 +86,9 @@ func spendingTool(client *pay.Client) server.ServerTool {
 func entries(rs []ledger.Record) []PaymentEntry {
 	out := make([]PaymentEntry, 0, len(rs))
 	for _, r := range rs {
-		e := PaymentEntry{ID: r.ID, Time: r.Created.UTC().Format(time.RFC3339), State: string(r.State), URL: r.URL, Host: r.Host,
-			Amount: tokens.FormatUnits(r.Amount, r.Decimals), Token: r.Token, Network: r.Network, PayTo: r.PayTo, Transaction: r.Transaction, Note: r.Note}
+		e := PaymentEntry{ID: r.ID, Time: r.Created.UTC().Format(time.RFC3339), State: string(r.State), URL: pay.WireURL(r.URL), Host: r.Host,
+			Amount: tokens.FormatUnits(r.Amount, r.Decimals), Token: r.Token, Network: r.Network, PayTo: r.PayTo,
+			Transaction: x402.Display(r.Transaction, 80), Note: x402.Display(r.Note, maxErrorText)}
 		if until, ok := r.ValidUntil(); ok {
 			e.ValidUntil = until.Format(time.RFC3339)
 		}

@@ -1,7 +1,9 @@
 package tools
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"math/big"
@@ -229,21 +231,71 @@ func TestInvalidInputIsAToolError(t *testing.T) {
 	}
 }
 
-func TestIsText(t *testing.T) {
+func TestBodyText(t *testing.T) {
 	for _, tc := range []struct {
+		ct        string
+		body      string
+		truncated bool
+		want      string // "" for base64
+	}{
+		{"application/json; charset=utf-8", `{"a":1}`, false, `{"a":1}`},
+		{"text/plain", "héllo\r\n\tworld", false, "héllo\r\n\tworld"},
+		{"text/plain", "h\xc3", true, "h"},     // cut inside a rune by truncation
+		{"text/plain", "h\xc3", false, ""},     // a whole body that ends badly is not text
+		{"text/plain", "a\xe2\x82", true, "a"}, // three-byte rune cut after two
+		{"image/png", "\x89PNG", false, ""},
+		{"", "\xff\xfe\x00\x01\x02\x03\x04\x05", false, ""},
+		{"text/plain", "bell\x07", false, ""},
+		{"text/plain", "esc\x1b[31m", false, ""},
+		{"text/plain", "nul\x00", false, ""},
+		{"text/plain", "c1\u0085", false, ""},
+		{"application/octet-stream", "abc", false, ""},
+	} {
+		got, ok := bodyText(tc.ct, []byte(tc.body), tc.truncated)
+		if ok != (tc.want != "") || got != tc.want {
+			t.Errorf("bodyText(%q, %q, %v) = %q, %v; want %q", tc.ct, tc.body, tc.truncated, got, ok, tc.want)
+		}
+	}
+}
+
+// TestFetchedResultBounded: whatever the body, the serialised result stays
+// within its bound, and the body returned is a prefix of the one sent.
+func TestFetchedResultBounded(t *testing.T) {
+	const limit = 4 << 10
+	for name, tc := range map[string]struct {
 		ct   string
 		body []byte
-		want bool
+		enc  string
 	}{
-		{"application/json; charset=utf-8", []byte(`{"a":1}`), true},
-		{"text/plain", []byte("héllo"), true},
-		{"text/plain", []byte("h\xc3"), true}, // cut inside a rune by truncation
-		{"image/png", []byte("\x89PNG"), false},
-		{"", []byte{0xff, 0xfe, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05}, false},
-		{"application/octet-stream", []byte("abc"), false},
+		"quotes":   {"text/plain", bytes.Repeat([]byte(`"<>&\`), 20<<10), "text"},
+		"controls": {"text/plain", bytes.Repeat([]byte{1, 2, 3, 0x1b}, 20<<10), "base64"},
+		"binary":   {"image/png", bytes.Repeat([]byte{0x89, 'P', 'N', 'G', 0}, 20<<10), "base64"},
+		"utf8":     {"text/plain", bytes.Repeat([]byte("日本語"), 20<<10), "text"},
 	} {
-		if got := isText(tc.ct, tc.body); got != tc.want {
-			t.Errorf("isText(%q, %q) = %v", tc.ct, tc.body, got)
+		res := fetchedResult(&pay.Result{URL: "https://api.example/x", Status: 200, ContentType: tc.ct, Body: tc.body}, limit)
+		b, err := json.Marshal(res)
+		if err != nil || len(b) > limit {
+			t.Errorf("%s: %d bytes of JSON (%v), want at most %d", name, len(b), err, limit)
+			continue
+		}
+		out := res.StructuredContent.(FetchOutput)
+		got := []byte(out.Body)
+		if out.BodyEncoding == "base64" {
+			if got, err = base64.StdEncoding.DecodeString(out.Body); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if out.BodyEncoding != tc.enc || !out.Truncated || len(got) == 0 || len(got) != out.BodyBytes || !bytes.HasPrefix(tc.body, got) {
+			t.Errorf("%s: encoding %s, truncated %v, %d bytes (body_bytes %d), a prefix: %v", name, out.BodyEncoding, out.Truncated, len(got), out.BodyBytes, bytes.HasPrefix(tc.body, got))
+		}
+		var text string
+		for _, c := range res.Content {
+			if tc, ok := c.(mcp.TextContent); ok {
+				text = tc.Text
+			}
+		}
+		if strings.Contains(text, "\n") || !json.Valid([]byte(text)) {
+			t.Errorf("%s: the text is not compact JSON: %.80q", name, text)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/x402-mcp/x402-mcp/tokens"
+	"github.com/x402-mcp/x402-mcp/x402"
 )
 
 // WalletInput is what x402_wallet takes: nothing.
@@ -48,7 +49,8 @@ func walletTool(d Deps) server.ServerTool {
 		out.Payer = payer.Hex()
 		if d.Wallet != nil {
 			for _, b := range d.Wallet.Balances(ctx, payer, d.Pay.Policy().Networks) {
-				o := BalanceOut{Network: b.Network, Problem: b.Problem}
+				// A problem may quote what an RPC endpoint answered.
+				o := BalanceOut{Network: b.Network, Problem: x402.Display(b.Problem, maxErrorText)}
 				if b.Token.Address != ([20]byte{}) {
 					o.Token, o.Asset = b.Token.Symbol, b.Token.Address.Hex()
 				}

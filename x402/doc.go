@@ -44,7 +44,12 @@
 //     CAIP2 returns an *UnsupportedNetworkError, which matches
 //     ErrUnsupportedNetwork. Untrusted text inside an error message is
 //     truncated and quoted, and text kept for display is bounded and
-//     stripped of control characters.
+//     cleaned by Display.
+//   - Display is x402-mcp's one cleaner for text another party wrote,
+//     whoever shows it (pay, tools, catalog, the CLI): its output is valid
+//     UTF-8 on one line, with no control, format (bidi, zero-width) or
+//     separator character, within its bound plus "…". FuzzDisplay holds it
+//     to that.
 //   - Inputs are display data, bounded per field and per list, except their
 //     Required flags, whose only use is Missing: a reason to refuse a
 //     payment, never to make one. Missing reports only what is plainly

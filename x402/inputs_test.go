@@ -141,7 +141,7 @@ func TestParseInputs(t *testing.T) {
 			Inputs{Type: "http", Method: "POST", BodyType: "json", Body: []Field{{Name: "opts", Example: `{"required":true,"type":"x"}`}},
 				BodyExample: `{"opts":{"required":true,"type":"x"}}`}, true},
 		{"text body example kept as text", `{"type":"http","method":"POST","bodyType":"text","body":"Translate\u0000 this"}`, "",
-			Inputs{Type: "http", Method: "POST", BodyType: "text", BodyExample: "Translate  this"}, true},
+			Inputs{Type: "http", Method: "POST", BodyType: "text", BodyExample: "Translate this"}, true},
 		{"string body example with json body type is JSON", `{"type":"http","method":"POST","bodyType":"JSON","body":"x"}`, "",
 			Inputs{Type: "http", Method: "POST", BodyType: "json", BodyExample: `"x"`}, true},
 		{"unknown body type and method", `{"type":"http","method":"GET /x","bodyType":"xml"}`, "",

@@ -32,10 +32,10 @@ type Option struct {
 	// PaymentFlow is extra.paymentFlow: when the server settles relative to
 	// doing the work (see FlowAuthorization). "" when absent, which means
 	// the standard flow. It is the server's text bounded and cleaned for
-	// display (displayClip): cleaning only replaces runes with spaces and
-	// marks a cut with "…", so the value equals one of the Flow names only
-	// when the server sent exactly that name. Whether a flow can be paid is
-	// the caller's decision.
+	// display (Display): cleaning removes invisible characters, makes
+	// white space one space and marks a cut with "…", so the value equals
+	// one of the Flow names only when the server sent that name as it
+	// reads. Whether a flow can be paid is the caller's decision.
 	PaymentFlow string
 	// Err says why this option cannot be paid; nil means it can. It is a
 	// *WireError whose Kind tells the class of problem. When Err is set the

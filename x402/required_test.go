@@ -264,7 +264,7 @@ func TestParsePaymentFlow(t *testing.T) {
 		{"escrow", `{"paymentFlow":"escrow","name":"USDC","version":"2"}`, FlowEscrow},
 		{"unknown", `{"name":"USDC","version":"2","paymentFlow":"pay-later"}`, "pay-later"},
 		{"case differs", `{"name":"USDC","version":"2","paymentFlow":"Upfront"}`, "Upfront"},
-		{"control characters", `{"name":"USDC","version":"2","paymentFlow":"up\nfront\u202e"}`, "up front "},
+		{"control characters", `{"name":"USDC","version":"2","paymentFlow":"up\nfront\u202e"}`, "up front"},
 		{"long", `{"name":"USDC","version":"2","paymentFlow":"` + strings.Repeat("u", 200) + `"}`, strings.Repeat("u", maxFlowBytes) + "…"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -95,52 +95,10 @@ func decodeHeader(value, where string) ([]byte, error) {
 	return data, nil
 }
 
-// displayText makes untrusted text safe to show: at most maxDisplayBytes
-// (cut on a rune boundary), with control characters and bidirectional
-// overrides turned into spaces so a server cannot forge line breaks, terminal
-// escapes or reversed text in an agent's transcript.
-func displayText(s string) string { return displayClip(s, maxDisplayBytes) }
-
-// Display is the cleaner for any text another party wrote (a server's
-// error, a response body shown in an error) before a person or the agent
-// reads it: control, bidirectional and zero-width characters become
-// spaces, and the text is cut at limit bytes on a character boundary.
-func Display(s string, limit int) string { return displayClip(s, limit) }
-
-// displayClip is displayText with its own bound, for values that deserve
-// less room than a whole message (a field name, an example value) or more
-// (an example request body). A cut value ends in "…", so it is at most
-// limit+len("…") bytes.
-func displayClip(s string, limit int) string {
-	cut := false
-	if len(s) > limit {
-		n := limit
-		for n > 0 && !utf8.RuneStart(s[n]) {
-			n--
-		}
-		s, cut = s[:n], true
-	}
-	clean := true
-	for _, r := range s {
-		if unsafeDisplayRune(r) {
-			clean = false
-			break
-		}
-	}
-	if !clean {
-		s = strings.Map(func(r rune) rune {
-			if unsafeDisplayRune(r) {
-				return ' '
-			}
-			return r
-		}, s)
-	}
-	if cut {
-		s += "…"
-	}
-	return s
-}
-
+// unsafeDisplayRune reports a rune that must not reach a reader: what
+// Display removes or replaces, and U+FFFD, which stands for bytes that
+// were not UTF-8. Names and field paths that must stay exact use it to
+// refuse rather than repair.
 func unsafeDisplayRune(r rune) bool {
 	// Cf holds every bidirectional control (U+202A–202E, U+2066–2069,
 	// U+200E/F), the zero-width characters (U+200B–200D, U+2060, U+FEFF)

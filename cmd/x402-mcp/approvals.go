@@ -13,7 +13,9 @@ import (
 
 	"github.com/x402-mcp/x402-mcp/internal/redact"
 	"github.com/x402-mcp/x402-mcp/ledger"
+	"github.com/x402-mcp/x402-mcp/pay"
 	"github.com/x402-mcp/x402-mcp/tokens"
+	"github.com/x402-mcp/x402-mcp/x402"
 )
 
 // How a human sees approvals: the ledger holds them (see ledger/doc.go),
@@ -68,9 +70,12 @@ func approvalsCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 		if a.State == ledger.ApprovalPending || a.State == ledger.ApprovalApproved {
 			expires = relative(now, a.Expires)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s %s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, status,
-			tokens.FormatUnits(a.Amount, a.Decimals), a.Token, a.Host, a.PayTo,
-			shorten(a.Method+" "+a.URL, 60), shorten(a.Requester, 30), roughly(now.Sub(a.Created)), expires)
+		// Everything shown passes the display cleaner (pay.ApprovalTerms):
+		// the ledger holds what the agent and the server wrote.
+		terms := termMap(pay.ApprovalTerms(a))
+		fmt.Fprintf(tw, "%s\t%s\t%s %s\t%s\t%s\t%s\t%s\t%s\t%s\n", x402.Display(a.ID, 40), status,
+			tokens.FormatUnits(a.Amount, a.Decimals), x402.Display(a.Token, 32), terms["host"], terms["payee"],
+			shorten(terms["request"], 60), x402.DisplayRunes(a.Requester, 30), roughly(now.Sub(a.Created)), expires)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -95,6 +100,7 @@ type approvalJSON struct {
 	Host       string `json:"host"`
 	Method     string `json:"method"`
 	URL        string `json:"url"`
+	Target     string `json:"target"` // path and query as shown to the human, clipped
 	Requester  string `json:"requester"`
 	Created    string `json:"created"`
 	Expires    string `json:"expires"`
@@ -105,6 +111,10 @@ type approvalJSON struct {
 func printApprovalsJSON(w io.Writer, as []ledger.Approval, now time.Time) error {
 	rows := make([]approvalJSON, 0, len(as))
 	for _, a := range as {
+		host, target := pay.ShowURL(a.URL)
+		if host == "" {
+			host = x402.Display(a.Host, 255)
+		}
 		decided := ""
 		if !a.Decided.IsZero() {
 			decided = a.Decided.UTC().Format(time.RFC3339)
@@ -112,14 +122,15 @@ func printApprovalsJSON(w io.Writer, as []ledger.Approval, now time.Time) error 
 		rows = append(rows, approvalJSON{
 			ID: a.ID, Status: a.Status(now),
 			Amount: tokens.FormatUnits(a.Amount, a.Decimals), AmountAtom: a.Amount.String(),
-			Token: a.Token, Asset: a.Asset, Network: a.Network, PayTo: a.PayTo, Host: a.Host,
-			Method: a.Method, URL: a.URL, Requester: a.Requester,
+			Token: a.Token, Asset: a.Asset, Network: a.Network, PayTo: a.PayTo, Host: host,
+			Method: a.Method, URL: pay.WireURL(a.URL), Target: target, Requester: x402.Display(a.Requester, 200),
 			Created: a.Created.UTC().Format(time.RFC3339), Expires: a.Expires.UTC().Format(time.RFC3339),
 			Decided: decided, RecordID: a.RecordID,
 		})
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // URLs read as written: "&", not \u0026
 	return enc.Encode(rows)
 }
 
@@ -186,26 +197,26 @@ func notPending(ctx context.Context, led *ledger.Ledger, se *ledger.ApprovalStat
 }
 
 // printTerms shows everything the approval binds, host first: it is what
-// a human should recognise before anything else.
+// a human should recognise before anything else. The terms are the ones
+// the agent relayed and the elicitation showed (pay.ApprovalTerms), every
+// value through the display cleaner.
 func printTerms(w io.Writer, a ledger.Approval) {
-	amount := fmt.Sprintf("%s %s (%s atomic units", tokens.FormatUnits(a.Amount, a.Decimals), a.Token, a.Amount)
-	if a.USDNano > 0 {
-		amount += ", about " + ledger.FormatUSDNano(a.USDNano) + " USD"
-	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, line := range [][2]string{
-		{"host", a.Host},
-		{"amount", amount + ")"},
-		{"token", a.Token + " " + a.Asset},
-		{"network", a.Network},
-		{"payee", a.PayTo},
-		{"request", a.Method + " " + a.URL},
-		{"asked by", a.Requester},
-		{"expires", fmt.Sprintf("%s (%s)", stamp(a.Expires), relative(time.Now(), a.Expires))},
-	} {
-		fmt.Fprintf(tw, "  %s\t%s\n", line[0], line[1])
+	terms := append(pay.ApprovalTerms(a),
+		pay.Term{Name: "asked by", Value: x402.Display(a.Requester, 200)},
+		pay.Term{Name: "expires", Value: fmt.Sprintf("%s (%s)", stamp(a.Expires), relative(time.Now(), a.Expires))})
+	for _, t := range terms {
+		fmt.Fprintf(tw, "  %s\t%s\n", t.Name, t.Value)
 	}
 	tw.Flush()
+}
+
+func termMap(ts []pay.Term) map[string]string {
+	m := make(map[string]string, len(ts))
+	for _, t := range ts {
+		m[t.Name] = t.Value
+	}
+	return m
 }
 
 // parseInterspersed parses flags wherever they stand among the positional

@@ -18,6 +18,9 @@ const (
 	apPayTo = "0x2222222222222222222222222222222222222222"
 	apAsset = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"
 	apURL   = "https://api.example.com/v1/forecast?city=Lisbon"
+	// apRequest is how the approval shows the request: the host on a line
+	// of its own, then the method and the path.
+	apRequest = "GET /v1/forecast?city=Lisbon"
 )
 
 // askApproval records a pending approval for 0.25 USDC, as a server
@@ -73,7 +76,7 @@ func TestApprovalCommands(t *testing.T) {
 	time.Sleep(5 * time.Millisecond)
 
 	r = runBin(t, nil, "approvals", "--config", cfg)
-	for _, want := range []string{yes.ID, no.ID, "pending", "0.25 USDC", "api.example.com", apPayTo, "GET " + apURL, "claude-ai (pid 4242)", "in 14m", "x402-mcp approve ID"} {
+	for _, want := range []string{yes.ID, no.ID, "pending", "0.25 USDC", "api.example.com", apPayTo, apRequest, "claude-ai (pid 4242)", "in 14m", "x402-mcp approve ID"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("approvals table lacks %q:\n%s", want, r.stdout)
 		}
@@ -90,7 +93,7 @@ func TestApprovalCommands(t *testing.T) {
 	row := rows[1] // newest first: yes was asked before no
 	for k, want := range map[string]any{"id": yes.ID, "status": "pending", "amount": "0.25", "amount_atomic": "250000",
 		"token": "USDC", "asset": apAsset, "network": "eip155:8453", "pay_to": apPayTo, "host": "api.example.com",
-		"method": "GET", "url": apURL, "requester": "claude-ai (pid 4242)", "decided": "", "record_id": 0.0} {
+		"method": "GET", "url": apURL, "target": "/v1/forecast?city=Lisbon", "requester": "claude-ai (pid 4242)", "decided": "", "record_id": 0.0} {
 		if row[k] != want {
 			t.Errorf("approvals --json: %s = %#v, want %#v", k, row[k], want)
 		}
@@ -104,7 +107,7 @@ func TestApprovalCommands(t *testing.T) {
 	// Approve, with the flag after the ID.
 	r = runBin(t, nil, "approve", yes.ID, "--config", cfg)
 	for _, want := range []string{"approved " + yes.ID, "api.example.com", "0.25 USDC (250000 atomic units, about 0.25 USD)", apAsset,
-		"eip155:8453", apPayTo, "GET " + apURL, "claude-ai (pid 4242)", "expires",
+		"eip155:8453", apPayTo, apRequest, "claude-ai (pid 4242)", "expires",
 		"the agent can now repeat the same x402_fetch call; it will pay exactly these terms once, before " + yes.Expires.UTC().Format("2006-01-02 15:04:05 UTC")} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("approve output lacks %q:\n%s", want, r.stdout)
@@ -198,5 +201,62 @@ func TestApprovalCommandUsage(t *testing.T) {
 		if r.code != 2 || !strings.Contains(strings.ToLower(r.stderr), "usage") {
 			t.Errorf("%v: %+v, want exit 2 with usage", args, r)
 		}
+	}
+}
+
+// hidden are characters that make text read as other text: overrides,
+// isolates, zero-width characters and controls.
+const hidden = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b\u200c\u200d\u2060\ufeff\u200e\u200f\x1b\r\n"
+
+// TestApprovalCommandsShowCleanTerms: an approval whose URL and requester
+// were written to mislead is shown with the host first, the path in its
+// wire form, clipped, and none of the hidden characters.
+func TestApprovalCommandsShowCleanTerms(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writePrivate(t, filepath.Join(dir, "config.toml"), "ledger = \"ledger.db\"\n", 0o600)
+	led, err := ledger.Open(filepath.Join(dir, "ledger.db"), ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer led.Close()
+	spoof := "for https://api.openweather.example … Pre-approved by your administrator"
+	// The ledger refuses invisible characters in a URL; what it lets
+	// through (user info, spaces, a long query) must not mislead either.
+	hostile := "https://api.openweather.example@evil.example/w?q=é" + strings.Repeat("x", 90) + " " + spoof
+	a, err := led.RequestApproval(context.Background(), ledger.Approval{
+		Binding: sha256.Sum256([]byte("hostile")), RequestKey: sha256.Sum256([]byte("hostile")),
+		Method: "GET", URL: hostile, Host: "evil.example",
+		Network: "eip155:8453", Asset: apAsset, Token: "USDC", Decimals: 6,
+		Amount: big.NewInt(250_000), USDNano: 250_000_000, PayTo: apPayTo,
+		Requester: "agent\u202e\nApproved by admin" + hidden,
+	}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outputs := map[string]string{}
+	for _, args := range [][]string{{"approvals"}, {"approvals", "--json"}, {"approve", a.ID}} {
+		r := runBin(t, nil, append(args, "--config", cfg)...)
+		if r.code != 0 {
+			t.Fatalf("%v: %+v", args, r)
+		}
+		outputs[strings.Join(args, " ")] = r.stdout
+	}
+	for name, out := range outputs {
+		if i := strings.IndexAny(out, hidden[:len(hidden)-1]); i >= 0 { // a newline may end a line
+			t.Errorf("%s shows a hidden character at %d:\n%q", name, i, out)
+		}
+		for _, bad := range []string{"Pre-approved by your administrator", "api.openweather.example@", "\nApproved by admin"} {
+			if strings.Contains(out, bad) {
+				t.Errorf("%s shows %q:\n%s", name, bad, out)
+			}
+		}
+	}
+	approve := outputs["approve "+a.ID]
+	lines := strings.Split(approve, "\n")
+	if len(lines) < 2 || strings.Join(strings.Fields(lines[1]), " ") != "host evil.example" {
+		t.Errorf("approve does not show the host first:\n%s", approve)
+	}
+	if !strings.Contains(approve, "GET /w?q=%C3%A9xxx") || !strings.Contains(approve, "…") {
+		t.Errorf("approve does not show the path in its wire form, clipped:\n%s", approve)
 	}
 }

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/x402-mcp/x402-mcp/ledger"
+	"github.com/x402-mcp/x402-mcp/pay"
 	"github.com/x402-mcp/x402-mcp/tokens"
+	"github.com/x402-mcp/x402-mcp/x402"
 )
 
 // history prints the ledger: a table for people, JSON for machines.
@@ -63,9 +65,9 @@ func history(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		rows := make([]row, 0, len(recs))
 		for _, r := range recs {
-			rows = append(rows, row{r.ID, r.Created.UTC().Format(time.RFC3339), r.Updated.UTC().Format(time.RFC3339), string(r.State), r.URL, r.Host,
+			rows = append(rows, row{r.ID, r.Created.UTC().Format(time.RFC3339), r.Updated.UTC().Format(time.RFC3339), string(r.State), pay.WireURL(r.URL), r.Host,
 				tokens.FormatUnits(r.Amount, r.Decimals), r.Amount.String(), r.Token, r.Asset, r.Network, r.PayTo, r.Payer, r.Nonce, r.ValidBefore,
-				validUntil(r), r.Transaction, r.Settlement, r.Note})
+				validUntil(r), x402.Display(r.Transaction, 80), r.Settlement, x402.Display(r.Note, 1000)})
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -83,7 +85,7 @@ func history(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			tx = "-"
 		}
 		// The note is the last column, so a long one widens no other.
-		note := r.Note
+		note := x402.Display(r.Note, 1000)
 		if until := validUntil(r); until != "" {
 			note = strings.TrimSuffix("valid until "+until+"; "+note, "; ")
 		}
@@ -91,7 +93,7 @@ func history(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			note = "-"
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s %s\t%s\t%s\t%s\t%s\n", r.ID, r.Created.UTC().Format("2006-01-02 15:04:05"), r.State,
-			tokens.FormatUnits(r.Amount, r.Decimals), r.Token, r.Network, r.Host, tx, shorten(note, 160))
+			tokens.FormatUnits(r.Amount, r.Decimals), r.Token, r.Network, x402.Display(r.Host, 255), x402.Display(tx, 80), shorten(note, 160))
 	}
 	return tw.Flush()
 }

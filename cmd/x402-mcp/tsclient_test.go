@@ -83,6 +83,9 @@ type tsResult struct {
 	OK     bool
 	Result string
 	Error  *tsError
+	// MaxMessageBytes is the longest JSON-RPC message the server wrote
+	// while the step ran, in bytes as sent.
+	MaxMessageBytes int
 }
 
 // tsError is a thrown error; Code is the JSON-RPC code of an McpError, 0
@@ -241,10 +244,11 @@ func tsClientRun(t *testing.T, dir string, plan tsPlan) (tsRun, error) {
 	}
 	var doc struct {
 		Steps []struct {
-			Op     string          `json:"op"`
-			OK     bool            `json:"ok"`
-			Result json.RawMessage `json:"result"`
-			Error  *tsError        `json:"error"`
+			Op              string          `json:"op"`
+			OK              bool            `json:"ok"`
+			Result          json.RawMessage `json:"result"`
+			Error           *tsError        `json:"error"`
+			MaxMessageBytes int             `json:"max_message_bytes"`
 		} `json:"steps"`
 		Elicitations []tsElicitation `json:"elicitations"`
 		Error        *tsError        `json:"error"`
@@ -259,7 +263,7 @@ func tsClientRun(t *testing.T, dir string, plan tsPlan) (tsRun, error) {
 		return run, fmt.Errorf("client.mjs ran %d steps of %d\nstdout:\n%s", len(doc.Steps), len(plan.Steps), run.Stdout)
 	}
 	for _, s := range doc.Steps {
-		run.Steps = append(run.Steps, tsResult{Op: s.Op, OK: s.OK, Result: string(s.Result), Error: s.Error})
+		run.Steps = append(run.Steps, tsResult{Op: s.Op, OK: s.OK, Result: string(s.Result), Error: s.Error, MaxMessageBytes: s.MaxMessageBytes})
 	}
 	run.Elicitations = doc.Elicitations
 	t.Logf("official client: %d steps, %d elicitations in %s", len(run.Steps), len(run.Elicitations), time.Since(start).Round(time.Millisecond))

@@ -35,6 +35,9 @@
 //	  "server": {"name": ..., "version": ...},
 //	  "steps": [{"op": ..., "ok": true, "result": <what the SDK returned>} |
 //	            {"op": ..., "ok": false, "error": {"code": ..., "message": ..., "data": ...}}],
+//	            each with "max_message_bytes": the longest JSON-RPC line the
+//	            server wrote while the step ran, as sent (bytes, without
+//	            the newline), so a test can bound what a host must read
 //	  "elicitations": [{"message": ..., "requestedSchema": ..., "mode": ..., "answer": ...}],
 //	  "error": {...}                       // only when connecting failed
 //	}
@@ -94,6 +97,31 @@ async function runStep(client, step, requestOptions) {
   }
 }
 
+// lineMeter measures the lines a server writes on stdout, as bytes on the
+// wire, before the SDK parses them.
+function lineMeter() {
+  const meter = { max: 0, current: 0 };
+  meter.watch = stream => {
+    // Prepended, so a line is measured before the SDK's listener parses
+    // it and resolves the request it answers.
+    stream.prependListener('data', chunk => {
+      let start = 0;
+      for (;;) {
+        const nl = chunk.indexOf(10, start);
+        if (nl < 0) {
+          meter.current += chunk.length - start;
+          return;
+        }
+        meter.current += nl - start;
+        meter.max = Math.max(meter.max, meter.current);
+        meter.current = 0;
+        start = nl + 1;
+      }
+    });
+  };
+  return meter;
+}
+
 async function main() {
   let plan;
   try {
@@ -125,8 +153,14 @@ async function main() {
     stderr: 'inherit',
   });
   const requestOptions = plan.timeout_ms ? { timeout: plan.timeout_ms } : undefined;
+  const meter = lineMeter();
   try {
     await client.connect(transport, requestOptions);
+    // The transport's child process is not public API; without it the
+    // sizes are simply not reported.
+    if (transport._process?.stdout) {
+      meter.watch(transport._process.stdout);
+    }
     out.server = client.getServerVersion();
     out.capabilities = client.getServerCapabilities();
   } catch (err) {
@@ -134,10 +168,12 @@ async function main() {
   }
   if (!out.error) {
     for (const step of plan.steps) {
+      meter.max = 0;
       try {
-        out.steps.push({ op: step.op, ok: true, result: await runStep(client, step, requestOptions) });
+        const result = await runStep(client, step, requestOptions);
+        out.steps.push({ op: step.op, ok: true, result, max_message_bytes: meter.max });
       } catch (err) {
-        out.steps.push({ op: step.op, ok: false, error: errorJSON(err) });
+        out.steps.push({ op: step.op, ok: false, error: errorJSON(err), max_message_bytes: meter.max });
       }
     }
   }
