@@ -27,6 +27,9 @@ import (
 // (Transaction, Settlement, Note) start empty. The returned Record is what
 // was stored.
 func (l *Ledger) Reserve(ctx context.Context, r Record, limits []Limit) (Record, error) {
+	if l.damage != nil {
+		return Record{}, l.damage
+	}
 	if err := validateRecord(&r); err != nil {
 		return Record{}, err
 	}
