@@ -156,8 +156,12 @@ func (d SumDiff) String() string {
 	if d.Host != "" {
 		host = d.Host
 	}
-	return fmt.Sprintf("%s (%s) is %s USD in %d payments, but the records add up to %s USD in %d",
-		what, host, FormatUSDNano(d.Stored.USDNano), d.Stored.Count, FormatUSDNano(d.Counted.USDNano), d.Counted.Count)
+	payments := "payments"
+	if d.Stored.Count == 1 {
+		payments = "payment"
+	}
+	return fmt.Sprintf("%s (%s) is %s USD for %d %s, but the records add up to %s USD for %d",
+		what, host, FormatUSDNano(d.Stored.USDNano), d.Stored.Count, payments, FormatUSDNano(d.Counted.USDNano), d.Counted.Count)
 }
 
 // maxDiffs bounds how many differing sums a check reports.

@@ -281,3 +281,30 @@ func TestIDFilePath(t *testing.T) {
 		}
 	}
 }
+
+// Processes starting together on a new ledger agree on its identity: the
+// identity file is created whole, once.
+func TestIdentityRace(t *testing.T) {
+	dir := t.TempDir()
+	path, idFile := filepath.Join(dir, "ledger.db"), filepath.Join(dir, "ids", "ledger.id")
+	const n = 8
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			l, err := Open(path, Options{IDFile: idFile})
+			if err == nil {
+				err = l.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Dir(idFile))
+	if len(entries) != 1 {
+		t.Errorf("identity directory holds %d files, want 1", len(entries))
+	}
+}

@@ -56,6 +56,9 @@ func refusesToPay(t *testing.T, n *localnet.Network, cfg string, payer common.Ad
 	if after := chainBalance(t, n, payer); after.Cmp(before) != 0 {
 		t.Errorf("payer balance moved from %s to %s", before, after)
 	}
+	if _, stderr, ok := strings.Cut(msg, "stderr:\n"); ok {
+		t.Logf("the server said: %s", stderr)
+	}
 	return msg
 }
 
@@ -91,7 +94,7 @@ func TestTamperedLedgerRefusesToPay(t *testing.T) {
 	refusesToPay(t, n, cfg, payer,
 		"was changed outside x402-mcp, payments are refused",
 		"trigger sums_written is missing",
-		"lifetime total (all hosts) is 0.00 USD in 1 payments, but the records add up to 0.01 USD in 1",
+		"lifetime total (all hosts) is 0.00 USD for 1 payment, but the records add up to 0.01 USD for 1",
 		"ledger verify --config "+shellquote.Quote(abs),
 		"ledger repair --config "+shellquote.Quote(abs))
 
