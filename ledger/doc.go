@@ -146,12 +146,18 @@
 //     not an empty budget. Deleting the identity file is how to start
 //     over on purpose.
 //
-// What no check here can catch: someone who can write the file and
-// rewrites the records themselves consistently (a record and its sums
-// removed together, with the triggers dropped), or who puts back an older
-// copy of the same ledger. Against that, the defence is that only the user
-// running x402-mcp can write it: run the agent's own tools as a user who
-// cannot.
+// What no check here can catch, from someone who can write the file:
+//
+//   - moving records along the allowed transitions: reserved → failed, and
+//     sent → unknown → failed, release their budget through the triggers,
+//     exactly as Fail and Reconcile do; SQL cannot tell who issued the
+//     UPDATE. A settled record can never be released this way;
+//   - rewriting records and sums consistently, with the triggers dropped
+//     and put back;
+//   - putting back an older copy of the same ledger (same id).
+//
+// Against these the defence is access: only the user x402-mcp runs as can
+// write the ledger, so do not give the agent a shell as that user.
 //
 // # The file
 //

@@ -58,7 +58,7 @@ func (e *AccessError) Error() string { return "ledger: " + e.msg }
 // Is makes errors.Is(err, ErrInsecure) true.
 func (e *AccessError) Is(target error) bool { return target == ErrInsecure }
 
-// IdentityError is a ledger that is missing (Found == "") or that is not
+// IdentityError is a ledger that is missing or empty (Found == "") or that is not
 // the one whose id IDFile holds. It matches ErrIdentity.
 type IdentityError struct {
 	Path   string // the ledger
@@ -73,7 +73,7 @@ func (e *IdentityError) Error() string {
 		rm = "del " + quote(e.IDFile)
 	}
 	if e.Found == "" {
-		return fmt.Sprintf("ledger: %s is missing, but a ledger was created there (id %s, kept in %s): deleted, moved, or on a disk that is not mounted; "+
+		return fmt.Sprintf("ledger: %s is missing or empty, but a ledger was created there (id %s, kept in %s): deleted, moved, or on a disk that is not mounted; "+
 			"put it back, or, to start over with an empty ledger that remembers no past spending, run %s", e.Path, e.Want, e.IDFile, rm)
 	}
 	return fmt.Sprintf("ledger: %s is ledger %s, not ledger %s that was created there (kept in %s); "+

@@ -231,6 +231,18 @@ func TestIdentity(t *testing.T) {
 		t.Fatalf("Open of another ledger: %v", err)
 	}
 
+	// Emptied: refused before it is made a new ledger.
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(path, Options{IDFile: idFile})
+	if !errors.As(err, &ie) || ie.Found != "" {
+		t.Fatalf("Open of an emptied ledger: %v", err)
+	}
+	if st, err := os.Stat(path); err != nil || st.Size() != 0 {
+		t.Errorf("the refused Open wrote to the emptied file: %v", err)
+	}
+
 	// Deleted, with its directory.
 	if err := os.RemoveAll(filepath.Dir(path)); err != nil {
 		t.Fatal(err)

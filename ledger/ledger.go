@@ -223,6 +223,11 @@ func Open(path string, opts Options) (*Ledger, error) {
 	if err := checkFiles(abs); err != nil {
 		return nil, err
 	}
+	// An emptied file would be initialised as a new ledger below: refuse
+	// it as missing before anything writes to it.
+	if st, err := os.Stat(abs); wantID != "" && err == nil && st.Size() == 0 {
+		return nil, &IdentityError{Path: abs, IDFile: opts.IDFile, Want: wantID}
+	}
 
 	connector, err := sqlite.NewConnector(dsn(abs))
 	if err != nil {

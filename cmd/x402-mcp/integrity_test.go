@@ -180,7 +180,7 @@ func TestDeletedLedgerRefusesToPay(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	msg := refusesToPay(t, n, cfg, payer, ledgerOf(cfg)+" is missing, but a ledger was created there", "to start over with an empty ledger")
+	msg := refusesToPay(t, n, cfg, payer, ledgerOf(cfg)+" is missing or empty, but a ledger was created there", "to start over with an empty ledger")
 	m := regexp.MustCompile(`run (rm ('[^']+'|\S+))`).FindStringSubmatch(msg)
 	if m == nil {
 		t.Fatalf("no rm command in:\n%s", tail(msg, 3000))
