@@ -3,23 +3,16 @@ package ledger
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	"modernc.org/sqlite"
 )
 
 // The integrity checks Open makes (see "Integrity" in doc.go):
@@ -57,31 +50,6 @@ func (e *AccessError) Error() string { return "ledger: " + e.msg }
 
 // Is makes errors.Is(err, ErrInsecure) true.
 func (e *AccessError) Is(target error) bool { return target == ErrInsecure }
-
-// IdentityError is a ledger that is missing or empty (Found == "") or that is not
-// the one whose id IDFile holds. It matches ErrIdentity.
-type IdentityError struct {
-	Path   string // the ledger
-	IDFile string // where its identity is kept
-	Want   string // the id in IDFile
-	Found  string // the id in the file at Path; "" when there is no file
-}
-
-func (e *IdentityError) Error() string {
-	rm := "rm " + quote(e.IDFile)
-	if runtime.GOOS == "windows" {
-		rm = "del " + quote(e.IDFile)
-	}
-	if e.Found == "" {
-		return fmt.Sprintf("ledger: %s is missing or empty, but a ledger was created there (id %s, kept in %s): deleted, moved, or on a disk that is not mounted; "+
-			"put it back, or, to start over with an empty ledger that remembers no past spending, run %s", e.Path, e.Want, e.IDFile, rm)
-	}
-	return fmt.Sprintf("ledger: %s is ledger %s, not ledger %s that was created there (kept in %s); "+
-		"put the original back, or, to adopt this one and forget the other, run %s", e.Path, e.Found, e.Want, e.IDFile, rm)
-}
-
-// Is makes errors.Is(err, ErrIdentity) true.
-func (e *IdentityError) Is(target error) bool { return target == ErrIdentity }
 
 // IntegrityError is a ledger whose schema or sums are not what its records
 // and this program say they should be. It matches ErrTampered.
@@ -434,109 +402,6 @@ func (l *Ledger) Damage() error {
 	return l.damage
 }
 
-// RepairReport says what Repair changed.
-type RepairReport struct {
-	Schema []string  // schema differences put right (triggers restored or removed)
-	Sums   []SumDiff // sums rewritten to what the records add up to
-}
-
-// Repair puts a ledger that fails the integrity check right, from the
-// records: it restores this program's triggers (dropping any other) and
-// rewrites every sum to what the records add up to. It never trusts the
-// stored sums, and it refuses a ledger whose tables or indexes were
-// changed (those it cannot rebuild). The records themselves are not
-// checked: Repair makes the budgets count what the records say was paid.
-// It needs no other process to stop: it is one write transaction.
-func Repair(path string) (RepairReport, error) {
-	var rep RepairReport
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return rep, fmt.Errorf("ledger: %w", err)
-	}
-	if _, err := os.Stat(abs); err != nil {
-		return rep, fmt.Errorf("ledger: %w", err)
-	}
-	if err := checkFiles(abs); err != nil {
-		return rep, err
-	}
-	connector, err := sqlite.NewConnector(dsn(abs))
-	if err != nil {
-		return rep, fmt.Errorf("ledger: %w", err)
-	}
-	db := sql.OpenDB(connector)
-	defer db.Close()
-	db.SetMaxOpenConns(1)
-	ctx := context.Background()
-	if err := migrate(ctx, db, abs); err != nil {
-		return rep, err
-	}
-	tx, err := db.BeginTx(ctx, nil) // IMMEDIATE (see dsn)
-	if err != nil {
-		return rep, openError(abs, "begin", err)
-	}
-	defer tx.Rollback()
-	e, err := verifyTx(ctx, tx, abs)
-	if err != nil || e == nil {
-		return rep, err
-	}
-	if !e.Repairable() {
-		return rep, fmt.Errorf("ledger: %s cannot be repaired: %s; keep the file for inspection and restore the ledger from a backup", abs, strings.Join(e.Schema, "; "))
-	}
-	want, err := expectedSchema()
-	if err != nil {
-		return rep, err
-	}
-	have, err := schemaOf(ctx, tx)
-	if err != nil {
-		return rep, err
-	}
-	for k, h := range have {
-		if w, ok := want[k]; h.typ == "trigger" && (!ok || w.sql != h.sql) {
-			if _, err := tx.ExecContext(ctx, `DROP TRIGGER "`+strings.ReplaceAll(h.name, `"`, `""`)+`"`); err != nil {
-				return rep, fmt.Errorf("ledger: repair: %w", err)
-			}
-		}
-	}
-	for k, w := range want {
-		if h, ok := have[k]; w.typ == "trigger" && (!ok || w.sql != h.sql) {
-			if _, err := tx.ExecContext(ctx, w.sql); err != nil {
-				return rep, fmt.Errorf("ledger: repair: %w", err)
-			}
-		}
-	}
-	rep.Schema = e.Schema
-	// Every differing sum, not only the first maxDiffs.
-	diffs, err := recountSums(ctx, tx, -1)
-	if err != nil {
-		return rep, err
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE sums_guard SET open = 1`); err != nil {
-		return rep, fmt.Errorf("ledger: repair: %w", err)
-	}
-	for _, d := range diffs {
-		var start int64
-		if d.Span != 0 {
-			start = d.Start.UnixNano()
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO sums (host, span, start, usd_nano, count) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (host, span, start) DO UPDATE SET usd_nano = excluded.usd_nano, count = excluded.count`,
-			d.Host, int64(d.Span), start, d.Counted.USDNano, d.Counted.Count); err != nil {
-			return rep, fmt.Errorf("ledger: repair: %w", err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE sums_guard SET open = 0`); err != nil {
-		return rep, fmt.Errorf("ledger: repair: %w", err)
-	}
-	rep.Sums = diffs
-	if e, err := verifyTx(ctx, tx, abs); err != nil || e != nil {
-		return RepairReport{}, fmt.Errorf("ledger: repair left %s inconsistent (%v, %v); nothing was changed", abs, e, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return RepairReport{}, fmt.Errorf("ledger: repair: commit: %w", err)
-	}
-	return rep, nil
-}
-
 // checkFiles refuses the ledger at abs when others could write it, its
 // directory, or its -wal and -shm files. A symlinked ledger is checked
 // where it really is, too.
@@ -559,110 +424,6 @@ func checkFiles(abs string) error {
 		}
 	}
 	return nil
-}
-
-// IDFilePath is where the identity of the ledger at ledgerPath is kept:
-// a file named after a hash of the ledger's absolute path, in the user's
-// state directory, apart from any ledger's directory, so that deleting a
-// ledger, or the whole directory that holds it, leaves it behind:
-//
-//   - Linux, BSD: $XDG_STATE_HOME/x402-mcp/ledger-ids/, else
-//     ~/.local/state/x402-mcp/ledger-ids/
-//   - macOS: ~/Library/Application Support/x402-mcp-ledger-ids/
-//   - Windows: %LocalAppData%\x402-mcp-ledger-ids\
-//
-// Two configurations with two ledgers have two identity files.
-func IDFilePath(ledgerPath string) (string, error) {
-	abs, err := filepath.Abs(ledgerPath)
-	if err != nil {
-		return "", fmt.Errorf("ledger: %w", err)
-	}
-	dir, err := idDir(runtime.GOOS, os.Getenv)
-	if err != nil {
-		return "", err
-	}
-	sum := sha256.Sum256([]byte(abs))
-	return filepath.Join(dir, hex.EncodeToString(sum[:16])+".id"), nil
-}
-
-func idDir(goos string, getenv func(string) string) (string, error) {
-	switch goos {
-	case "windows":
-		dir := getenv("LocalAppData")
-		if dir == "" {
-			return "", errors.New("ledger: %LocalAppData% is not set")
-		}
-		return filepath.Join(dir, "x402-mcp-ledger-ids"), nil
-	case "darwin", "ios":
-		home := getenv("HOME")
-		if home == "" {
-			return "", errors.New("ledger: $HOME is not set")
-		}
-		return filepath.Join(home, "Library", "Application Support", "x402-mcp-ledger-ids"), nil
-	default:
-		if dir := getenv("XDG_STATE_HOME"); strings.HasPrefix(dir, "/") {
-			return filepath.Join(dir, "x402-mcp", "ledger-ids"), nil
-		}
-		home := getenv("HOME")
-		if home == "" {
-			return "", errors.New("ledger: neither $XDG_STATE_HOME nor $HOME is set")
-		}
-		return filepath.Join(home, ".local", "state", "x402-mcp", "ledger-ids"), nil
-	}
-}
-
-// readIDFile returns the ledger id an identity file holds (its first
-// line), or "" when there is no such file.
-func readIDFile(path string) (string, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("ledger: identity file: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, 4096))
-	if err != nil {
-		return "", fmt.Errorf("ledger: identity file: %w", err)
-	}
-	id, _, _ := strings.Cut(string(b), "\n")
-	if id = strings.TrimSpace(id); id == "" {
-		return "", fmt.Errorf("ledger: identity file %s is empty; delete it if no ledger was ever used at the path it names", path)
-	}
-	return id, nil
-}
-
-// writeIDFile records id for the ledger at ledgerPath, unless the file
-// exists; it returns the id the file holds then. It is created complete
-// (a temporary file linked into place): a process racing to create the
-// same ledger never reads a half-written one.
-func writeIDFile(path, ledgerPath, id string) (string, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return "", fmt.Errorf("ledger: identity file: %w", err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return "", fmt.Errorf("ledger: identity file: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	_, err = fmt.Fprintf(tmp, "%s\n%s\n", id, ledgerPath)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return "", fmt.Errorf("ledger: identity file: %w", err)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return readIDFile(path)
-		}
-		return "", fmt.Errorf("ledger: identity file: %w", err)
-	}
-	return id, nil
 }
 
 // quote makes a path safe to paste into this machine's shell, for the
