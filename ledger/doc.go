@@ -110,6 +110,55 @@
 // minutes, then the records of its first, partial minute. The result is
 // exact to the nanosecond and the nano-USD: the same as summing the records.
 //
+// # Integrity
+//
+// Budgets are enforced from the sums, so whoever can lower a sum can
+// spend again. The ledger defends them in layers, and says honestly where
+// each stops:
+//
+//   - Access. Open refuses a ledger file (or its -wal, -shm) or directory
+//     that group or others can write, or that belongs to another user (the
+//     directory may be root's), naming the chmod or chown that fixes it. A
+//     new ledger is created 0600 in a 0700 directory, whatever the umask
+//     (it can only remove bits). Not on Windows, which has no mode bits:
+//     there the default location is private to the user by its ACLs.
+//   - Triggers. Sums change only inside the records triggers, which open a
+//     guard row (sums_guard) around their writes; any other INSERT or
+//     UPDATE on sums, or DELETE, is refused, as are changes to a record's
+//     payment fields, deleting a record, and every state transition but
+//     those in States. This stops a bug and a naive edit such as
+//     `UPDATE sums SET usd_nano = 0`. It cannot stop a deliberate one:
+//     SQLite has no roles, so whoever can write the file can open the
+//     guard or drop the triggers.
+//   - The check at open. Open compares the schema (every table, index and
+//     trigger) with the one the migrations build, and recomputes every sum
+//     from the records. On any difference it refuses with an
+//     *IntegrityError naming it (Options.Inspect opens the ledger for
+//     reading, and Reserve still refuses). Repair rebuilds the triggers
+//     and rewrites the sums from the records, never from the stored sums.
+//     The recount reads every counted record once: about 0.3 s per 100,000
+//     records (BenchmarkVerify). A process already running does not notice
+//     tampering until it is restarted.
+//   - Identity. Each ledger has a random id (the meta table), which Open
+//     also writes to an identity file outside the ledger's directory
+//     (Options.IDFile, IDFilePath). A ledger that is missing, or has
+//     another id, is refused with an *IdentityError: a deleted ledger is
+//     not an empty budget. Deleting the identity file is how to start
+//     over on purpose.
+//
+// What no check here can catch, from someone who can write the file:
+//
+//   - moving records along the allowed transitions: reserved → failed, and
+//     sent → unknown → failed, release their budget through the triggers,
+//     exactly as Fail and Reconcile do; SQL cannot tell who issued the
+//     UPDATE. A settled record can never be released this way;
+//   - rewriting records and sums consistently, with the triggers dropped
+//     and put back;
+//   - putting back an older copy of the same ledger (same id).
+//
+// Against these the defence is access: only the user x402-mcp runs as can
+// write the ledger, so do not give the agent a shell as that user.
+//
 // # The file
 //
 // WAL mode, synchronous=FULL, created 0600 in a 0700 directory. Keep it on a

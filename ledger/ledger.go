@@ -126,6 +126,16 @@ type Options struct {
 	Lease time.Duration
 	// Now replaces time.Now, for tests.
 	Now func() time.Time
+	// IDFile, when set, is where the ledger's identity is kept (see
+	// IDFilePath): Open writes the ledger's id there the first time, and
+	// afterwards refuses with an *IdentityError a ledger that is missing
+	// or has another id, instead of starting an empty one. x402-mcp
+	// always sets it; tests of other things may leave it empty.
+	IDFile string
+	// Inspect opens a ledger that fails the integrity check anyway, for
+	// reading: Damage returns the *IntegrityError, and Reserve refuses
+	// with it. Without Inspect, Open returns that error.
+	Inspect bool
 }
 
 // DefaultLease is the lease used when Options.Lease is zero.
@@ -154,11 +164,19 @@ type Ledger struct {
 
 	nudges      chan struct{} // buffered 1: a record became Unknown (see ReconcileEvery)
 	reconciling atomic.Bool   // ReconcileEvery is running
+
+	damage *IntegrityError // what Open found with Options.Inspect; nil when whole
 }
 
 // Open opens the ledger at path, creating it (directory 0700, file 0600) if
 // needed and migrating its schema. It refuses a file that is not an
 // x402-mcp ledger, or one written by a newer version, without changing it.
+//
+// It also refuses (see "Integrity" in doc.go) a ledger that others could
+// write (*AccessError), one that was created at this path and is missing
+// or replaced (*IdentityError, with Options.IDFile), and one whose sums
+// disagree with its records or whose schema was changed (*IntegrityError,
+// unless Options.Inspect).
 func Open(path string, opts Options) (*Ledger, error) {
 	if path == "" {
 		return nil, fmt.Errorf("%w: empty ledger path", ErrInvalid)
@@ -176,8 +194,23 @@ func Open(path string, opts Options) (*Ledger, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	// A ledger that was created here and is gone is not a fresh start:
+	// look before creating anything.
+	var wantID string
+	if opts.IDFile != "" {
+		if wantID, err = readIDFile(opts.IDFile); err != nil {
+			return nil, err
+		}
+		if _, err := os.Lstat(abs); wantID != "" && errors.Is(err, fs.ErrNotExist) {
+			return nil, &IdentityError{Path: abs, IDFile: opts.IDFile, Want: wantID}
+		}
+	}
+	// The modes are the most the umask can leave: it only removes bits.
 	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
 		return nil, fmt.Errorf("ledger: create directory: %w", err)
+	}
+	if err := checkAccess(filepath.Dir(abs), "the ledger's directory", true); err != nil {
+		return nil, err
 	}
 	// Create the file ourselves so it is born 0600 (SQLite would use 0644),
 	// and the -wal and -shm files SQLite derives from it inherit that mode.
@@ -189,6 +222,14 @@ func Open(path string, opts Options) (*Ledger, error) {
 		}
 	} else if !errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("ledger: create %s: %w", abs, err)
+	}
+	if err := checkFiles(abs); err != nil {
+		return nil, err
+	}
+	// An emptied file would be initialised as a new ledger below: refuse
+	// it as missing before anything writes to it.
+	if st, err := os.Stat(abs); wantID != "" && err == nil && st.Size() == 0 {
+		return nil, &IdentityError{Path: abs, IDFile: opts.IDFile, Want: wantID}
 	}
 
 	connector, err := sqlite.NewConnector(dsn(abs))
@@ -219,6 +260,23 @@ func Open(path string, opts Options) (*Ledger, error) {
 		l.rdb.Close()
 		return nil, err
 	}
+	if err := l.checkIdentity(opts.IDFile, wantID); err != nil {
+		l.wdb.Close()
+		l.rdb.Close()
+		return nil, err
+	}
+	// Budgets are enforced from the sums: a ledger whose sums were
+	// lowered, or whose triggers were dropped, must not pay.
+	damage, err := verify(context.Background(), l.wdb, abs)
+	if err == nil && damage != nil && !opts.Inspect {
+		err = damage
+	}
+	if err != nil {
+		l.wdb.Close()
+		l.rdb.Close()
+		return nil, err
+	}
+	l.damage = damage
 	if l.stmts, err = prepare(context.Background(), l.wdb); err != nil {
 		l.wdb.Close()
 		l.rdb.Close()
@@ -226,6 +284,28 @@ func Open(path string, opts Options) (*Ledger, error) {
 	}
 	go l.run()
 	return l, nil
+}
+
+// checkIdentity compares the ledger's id with the one the identity file
+// holds (want), or records it there when there is none yet.
+func (l *Ledger) checkIdentity(idFile, want string) error {
+	if idFile == "" {
+		return nil
+	}
+	var id string
+	if err := l.wdb.QueryRow(`SELECT value FROM meta WHERE key = 'ledger_id'`).Scan(&id); err != nil {
+		return openError(l.path, "read the ledger id", err)
+	}
+	if want == "" {
+		var err error
+		if want, err = writeIDFile(idFile, l.path, id); err != nil {
+			return err
+		}
+	}
+	if want != id {
+		return &IdentityError{Path: l.path, IDFile: idFile, Want: want, Found: id}
+	}
+	return nil
 }
 
 // dsn builds a SQLite URI for path. Going through a file: URI with an

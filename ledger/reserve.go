@@ -28,6 +28,9 @@ import (
 // was stored, and carries the proof of the reservation that the policy
 // needs before it lets the signer sign (Record.Reservation).
 func (l *Ledger) Reserve(ctx context.Context, r Record, limits []Limit) (Record, error) {
+	if l.damage != nil {
+		return Record{}, l.damage
+	}
 	if err := validateRecord(&r); err != nil {
 		return Record{}, err
 	}

@@ -246,6 +246,87 @@ BEGIN
 	SELECT RAISE(ABORT, 'ledger: a sent payment header is never rewritten');
 END;
 `,
+	// v4: integrity (see integrity.go). The ledger's identity, and sums
+	// that change only inside the records triggers.
+	`
+-- ledger_id names this ledger: the identity file Open keeps outside the
+-- ledger's directory (Options.IDFile) holds it too, so a ledger that was
+-- deleted, or replaced by another, is noticed instead of started afresh.
+CREATE TABLE meta (
+	key   TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+
+INSERT INTO meta (key, value) VALUES ('ledger_id', lower(hex(randomblob(16))));
+
+CREATE TRIGGER meta_keep BEFORE DELETE ON meta
+BEGIN
+	SELECT RAISE(ABORT, 'ledger: the ledger''s identity is never deleted');
+END;
+
+CREATE TRIGGER meta_immutable BEFORE UPDATE ON meta
+BEGIN
+	SELECT RAISE(ABORT, 'ledger: the ledger''s identity never changes');
+END;
+
+-- The records triggers open this guard around their writes to sums, and
+-- the sums triggers refuse any write made while it is closed: so an
+-- UPDATE or INSERT on sums from any other statement (a bug, or a hand in
+-- the sqlite3 shell) fails. SQLite has no roles: whoever can write the file
+-- can open the guard or drop the triggers. Open's recount is what catches
+-- that (see integrity.go).
+CREATE TABLE sums_guard (
+	one  INTEGER PRIMARY KEY CHECK (one = 1),
+	open INTEGER NOT NULL CHECK (open IN (0, 1))
+) STRICT;
+
+INSERT INTO sums_guard (one, open) VALUES (1, 0);
+
+CREATE TRIGGER sums_guard_keep BEFORE DELETE ON sums_guard
+BEGIN
+	SELECT RAISE(ABORT, 'ledger: the sums guard is never deleted');
+END;
+
+CREATE TRIGGER sums_written BEFORE UPDATE ON sums
+WHEN (SELECT open FROM sums_guard) IS NOT 1
+BEGIN
+	SELECT RAISE(ABORT, 'ledger: sums change only with the records they count');
+END;
+
+CREATE TRIGGER sums_added BEFORE INSERT ON sums
+WHEN (SELECT open FROM sums_guard) IS NOT 1
+BEGIN
+	SELECT RAISE(ABORT, 'ledger: sums change only with the records they count');
+END;
+
+DROP TRIGGER records_count;
+CREATE TRIGGER records_count AFTER INSERT ON records WHEN NEW.state <> 'failed'
+BEGIN
+	UPDATE sums_guard SET open = 1;
+	INSERT INTO sums (host, span, start, usd_nano, count) VALUES
+		('',       0, 0, NEW.usd_nano, 1),
+		(NEW.host, 0, 0, NEW.usd_nano, 1),
+		('',       3600000000000, NEW.created - (NEW.created % 3600000000000 + 3600000000000) % 3600000000000, NEW.usd_nano, 1),
+		(NEW.host, 3600000000000, NEW.created - (NEW.created % 3600000000000 + 3600000000000) % 3600000000000, NEW.usd_nano, 1),
+		('',       60000000000, NEW.created - (NEW.created % 60000000000 + 60000000000) % 60000000000, NEW.usd_nano, 1),
+		(NEW.host, 60000000000, NEW.created - (NEW.created % 60000000000 + 60000000000) % 60000000000, NEW.usd_nano, 1)
+	ON CONFLICT (host, span, start) DO UPDATE SET usd_nano = usd_nano + excluded.usd_nano, count = count + 1;
+	UPDATE sums_guard SET open = 0;
+END;
+
+DROP TRIGGER records_uncount;
+CREATE TRIGGER records_uncount AFTER UPDATE OF state ON records
+WHEN OLD.state <> 'failed' AND NEW.state = 'failed'
+BEGIN
+	UPDATE sums_guard SET open = 1;
+	UPDATE sums SET usd_nano = usd_nano - OLD.usd_nano, count = count - 1
+	WHERE host IN ('', OLD.host) AND (
+		(span = 0 AND start = 0) OR
+		(span = 3600000000000 AND start = OLD.created - (OLD.created % 3600000000000 + 3600000000000) % 3600000000000) OR
+		(span = 60000000000 AND start = OLD.created - (OLD.created % 60000000000 + 60000000000) % 60000000000));
+	UPDATE sums_guard SET open = 0;
+END;
+`,
 }
 
 // schemaVersion is the version this program writes.

@@ -38,7 +38,7 @@ func approvalsCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 	if fs.NArg() > 0 || *n < 1 || *n > 1000 {
 		return &exitError{code: 2, err: errors.New("usage: x402-mcp approvals [--config FILE] [--json] [--all] [-n 1..1000]")}
 	}
-	led, path, err := ledgerAt(*configPath)
+	led, path, err := ledgerAt(*configPath, true, stderr)
 	if err != nil {
 		return err
 	}
@@ -150,7 +150,7 @@ func decideCommand(ctx context.Context, approve bool, args []string, stdout, std
 	if len(ids) != 1 {
 		return &exitError{code: 2, err: fmt.Errorf("usage: x402-mcp %s ID [--config FILE]\n\thint: x402-mcp approvals lists the pending approvals and their IDs", verb)}
 	}
-	led, path, err := ledgerAt(*configPath)
+	led, path, err := ledgerAt(*configPath, false, stderr)
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/tidwall/gjson"
 
+	"github.com/x402-mcp/x402-mcp/ledger"
 	"github.com/x402-mcp/x402-mcp/localnet"
 	"github.com/x402-mcp/x402-mcp/signer"
 	"github.com/x402-mcp/x402-mcp/tokens"
@@ -108,6 +109,11 @@ func (d *demoRun) run(ctx context.Context, serverLog io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	// The server records the demo ledger's identity in the user's state
+	// directory (see ledger.IDFilePath); the ledger goes, so does that.
+	if idFile, err := ledger.IDFilePath(filepath.Join(dir, "ledger.db")); err == nil {
+		defer os.Remove(idFile)
+	}
 	cfgPath, err := writeDemoConfig(dir, signer.NewKey(payerKey), d.token, fmt.Sprintf(demoPolicy, d.token.Network), net.RPCURL, net.FacilitatorURL)
 	if err != nil {
 		return err

@@ -29,7 +29,7 @@ func history(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if fs.NArg() > 0 || *n < 1 || *n > 1000 {
 		return &exitError{code: 2, err: fmt.Errorf("usage: x402-mcp history [--config FILE] [--json] [-n 1..1000]")}
 	}
-	led, path, err := ledgerAt(*configPath)
+	led, path, err := ledgerAt(*configPath, true, stderr)
 	if err != nil {
 		return err
 	}

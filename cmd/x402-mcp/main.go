@@ -30,6 +30,8 @@ Usage:
   x402-mcp demo                                         run the whole flow on a local network
   x402-mcp policy check FILE [--config FILE]            validate a policy file and say what it allows
   x402-mcp history [--config FILE] [--json] [-n N]      list recorded payments, newest first
+  x402-mcp ledger verify|repair [--config FILE]         check that the ledger's sums agree with its
+                                                        records, or recompute them from the records
   x402-mcp approvals [--config FILE] [--json] [--all] [-n N]
                                                         list payments waiting for your approval
   x402-mcp approve ID [--config FILE]                   approve one: the agent's repeat of the call pays it once
@@ -89,6 +91,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return policyCommand(args[1:], stdout, stderr)
 	case "history":
 		return history(ctx, args[1:], stdout, stderr)
+	case "ledger":
+		return ledgerCommand(ctx, args[1:], stdout, stderr)
 	case "approvals":
 		return approvalsCommand(ctx, args[1:], stdout, stderr)
 	case "approve", "deny":
@@ -105,5 +109,5 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
-	return &exitError{code: 2, err: fmt.Errorf("unknown command %s\n\thint: the commands are init, serve, demo, devnet, wallet, policy check, history, approvals, approve, deny and version", redact.Quote(args[0]))}
+	return &exitError{code: 2, err: fmt.Errorf("unknown command %s\n\thint: the commands are init, serve, demo, devnet, wallet, policy check, history, ledger verify, ledger repair, approvals, approve, deny and version", redact.Quote(args[0]))}
 }

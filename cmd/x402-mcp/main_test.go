@@ -51,7 +51,7 @@ func TestMain(m *testing.M) {
 	// under ~/.local/share, a config under ~/.config): the binary and the
 	// code under test see a home of their own.
 	home := filepath.Join(dir, "home")
-	for _, v := range []string{"HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"} {
+	for _, v := range []string{"HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"} {
 		p := home
 		if v != "HOME" {
 			p = filepath.Join(home, strings.ToLower(strings.TrimPrefix(v, "XDG_")))

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
@@ -17,6 +18,7 @@ import (
 	"github.com/x402-mcp/x402-mcp/catalog"
 	"github.com/x402-mcp/x402-mcp/config"
 	"github.com/x402-mcp/x402-mcp/internal/redact"
+	"github.com/x402-mcp/x402-mcp/internal/shellquote"
 	"github.com/x402-mcp/x402-mcp/ledger"
 	"github.com/x402-mcp/x402-mcp/pay"
 	"github.com/x402-mcp/x402-mcp/signer"
@@ -134,7 +136,7 @@ func newCatalog(cfg *config.Config) (*catalog.Catalog, error) {
 // unknown is settled or released by asking the chain (see
 // ledger.Reconcile); startReconciler keeps doing so while the server runs.
 func openLedger(ctx context.Context, cfg *config.Config, w *wallet.Reader, logger *slog.Logger) (*ledger.Ledger, error) {
-	led, path, err := openLedgerFile(cfg)
+	led, path, err := openLedgerFile(cfg, false, io.Discard)
 	if err != nil {
 		return nil, err
 	}
@@ -155,29 +157,83 @@ func openLedger(ctx context.Context, cfg *config.Config, w *wallet.Reader, logge
 // one, for the server and the commands that read or decide on the ledger
 // alike: every process sharing the ledger must find the same file. It
 // returns the path, for messages.
-func openLedgerFile(cfg *config.Config) (*ledger.Ledger, string, error) {
-	path := cfg.LedgerPath
-	if path == "" {
-		var err error
-		if path, err = ledger.DefaultPath(); err != nil {
-			return nil, "", fmt.Errorf("finding the ledger location: %w\n\thint: set ledger = \"/path/to/ledger.db\" in the config", err)
-		}
-	}
-	led, err := ledger.Open(path, ledger.Options{Lease: ledgerLease(cfg)})
+//
+// Every caller gets the ledger's integrity checks (see ledger's doc.go):
+// one that others can write, one that was deleted or swapped, or one whose
+// sums disagree with its records is refused, so nothing pays from it.
+// read opens a ledger that fails only the last check anyway, for the
+// commands that only show what is in it; they warn on stderr.
+func openLedgerFile(cfg *config.Config, read bool, stderr io.Writer) (*ledger.Ledger, string, error) {
+	path, err := ledgerPath(cfg)
 	if err != nil {
 		return nil, "", err
+	}
+	idFile, err := ledger.IDFilePath(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("finding where the ledger's identity is kept: %w\n\thint: set $HOME", err)
+	}
+	led, err := ledger.Open(path, ledger.Options{Lease: ledgerLease(cfg), IDFile: idFile, Inspect: read})
+	if err != nil {
+		return nil, "", ledgerHint(cfg, err)
+	}
+	if err := led.Damage(); err != nil {
+		fmt.Fprintf(stderr, "x402-mcp: warning: %v\n\thint: this is shown for inspection only; %s\n", err, repairHint(cfg, err))
 	}
 	return led, path, nil
 }
 
+// ledgerPath is the ledger file the config names, else the default one.
+func ledgerPath(cfg *config.Config) (string, error) {
+	if cfg.LedgerPath != "" {
+		return cfg.LedgerPath, nil
+	}
+	path, err := ledger.DefaultPath()
+	if err != nil {
+		return "", fmt.Errorf("finding the ledger location: %w\n\thint: set ledger = \"/path/to/ledger.db\" in the config", err)
+	}
+	return path, nil
+}
+
+// ledgerHint adds to an integrity error the commands, for this config,
+// that show and repair it.
+func ledgerHint(cfg *config.Config, err error) error {
+	if errors.Is(err, ledger.ErrTampered) {
+		return fmt.Errorf("%w\n\thint: %s", err, repairHint(cfg, err))
+	}
+	return err
+}
+
+func repairHint(cfg *config.Config, err error) string {
+	var ie *ledger.IntegrityError
+	if errors.As(err, &ie) && !ie.Repairable() {
+		return "the ledger's tables were changed and cannot be rebuilt; keep the file for inspection (" + cliCommand(cfg, "ledger", "verify") + " lists the differences) and restore it from a backup"
+	}
+	return "see every difference with " + cliCommand(cfg, "ledger", "verify") + "; if the records are right, recompute the sums from them with " + cliCommand(cfg, "ledger", "repair")
+}
+
+// cliCommand is how the user runs this binary with this config from a
+// terminal, quoted for their shell.
+func cliCommand(cfg *config.Config, args ...string) string {
+	c := cliFor(cfg)
+	parts := []string{shellquote.Quote(c.Binary)}
+	for _, a := range args {
+		parts = append(parts, shellquote.Quote(a))
+	}
+	if c.Config != "" {
+		parts = append(parts, "--config", shellquote.Quote(c.Config))
+	}
+	return strings.Join(parts, " ")
+}
+
 // ledgerAt opens the ledger of the config at configPath, for the commands
-// that read or decide what is in it (history, approvals, approve, deny).
-func ledgerAt(configPath string) (*ledger.Ledger, string, error) {
+// that read or decide what is in it (history, approvals, approve, deny);
+// read as in openLedgerFile.
+func ledgerAt(configPath string, read bool, stderr io.Writer) (*ledger.Ledger, string, error) {
 	cfg, err := loadConfig(configPath)
 	if err != nil {
 		return nil, "", err
 	}
-	return openLedgerFile(cfg)
+	return openLedgerFile(cfg, read, stderr)
 }
 
 // ledgerLease is how long a reservation may stay in flight: longer than
