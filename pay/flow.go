@@ -302,7 +302,7 @@ func (c *Client) authorize(ctx context.Context, q *Quote, r *Request, use *ledge
 // option: validAfter in the past, validBefore within the policy's window.
 func (c *Client) newPayment(q *Quote) (*pending, x402.Authorization, time.Time, error) {
 	opt, tok := q.Chosen.Wire, *q.Chosen.Token
-	nonce, err := newNonce()
+	nonce, err := x402.NewNonce()
 	if err != nil {
 		return nil, x402.Authorization{}, time.Time{}, err
 	}

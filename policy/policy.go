@@ -419,11 +419,8 @@ func (p Policy) Approve(r Request, auth x402.Authorization, res ledger.Reservati
 	if auth.Value == nil || r.Amount == nil || auth.Value.Cmp(r.Amount) != 0 {
 		bad = append(bad, "authorization value differs from the checked amount")
 	}
-	if auth.Nonce == ([32]byte{}) {
-		bad = append(bad, "authorization nonce is zero")
-	}
-	if auth.ValidAfter == nil || auth.ValidBefore == nil {
-		bad = append(bad, "authorization window is missing")
+	if err := auth.Check(); err != nil {
+		bad = append(bad, err.Error())
 	} else {
 		unix := big.NewInt(now.Unix())
 		limit := new(big.Int).Add(unix, big.NewInt(int64(p.MaxWindow/time.Second)))

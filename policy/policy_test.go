@@ -17,6 +17,7 @@ var (
 	usdc = tokens.Token{Network: "eip155:8453", ChainID: big.NewInt(8453), Address: common.HexToAddress("0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"),
 		Symbol: "USDC", Name: "USD Coin", Version: "2", Decimals: 6, Currency: "USD"}
 	payee = common.HexToAddress("0x209693Bc6afc0C5328bA36FaF03C514EF312287C")
+	payer = common.HexToAddress("0x857b06519E91e3A54538791bDbb0E22373e36b66")
 	now   = time.Unix(1_800_000_000, 0)
 )
 
@@ -25,7 +26,7 @@ func request(amount int64) Request {
 }
 
 func auth(amount int64, window time.Duration) x402.Authorization {
-	return x402.Authorization{To: payee, Value: big.NewInt(amount), ValidAfter: big.NewInt(now.Add(-10 * time.Minute).Unix()),
+	return x402.Authorization{From: payer, To: payee, Value: big.NewInt(amount), ValidAfter: big.NewInt(now.Add(-10 * time.Minute).Unix()),
 		ValidBefore: big.NewInt(now.Add(window).Unix()), Nonce: [32]byte{1}}
 }
 

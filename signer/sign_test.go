@@ -34,7 +34,7 @@ func baseSepolia(t testing.TB) tokens.Token {
 // that starts in the past and ends within the default policy's maximum.
 func freshAuthorization(t testing.TB, from common.Address, now time.Time) x402.Authorization {
 	t.Helper()
-	n, err := NewNonce()
+	n, err := x402.NewNonce()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,22 +289,5 @@ func TestSignConcurrent(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
-	}
-}
-
-func TestNewNonce(t *testing.T) {
-	seen := make(map[[32]byte]bool, 1000)
-	for range 1000 {
-		n, err := NewNonce()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == ([32]byte{}) {
-			t.Fatal("zero nonce")
-		}
-		if seen[n] {
-			t.Fatalf("repeated nonce %x", n)
-		}
-		seen[n] = true
 	}
 }

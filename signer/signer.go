@@ -1,7 +1,6 @@
 package signer
 
 import (
-	"crypto/rand"
 	"fmt"
 	"math/big"
 
@@ -90,24 +89,17 @@ func (s *Signer) sign(tok tokens.Token, auth x402.Authorization) ([]byte, error)
 }
 
 // checkAuthorization holds the refusals that are about what is being
-// signed rather than how it is encoded. The policy checks all of these too;
-// the signer repeats the cheap ones because it is the last line before the
-// key, and a mistake in a caller should not become a signature.
+// signed rather than how it is encoded: the rules every authorization obeys
+// (x402.Authorization.Check, the one copy of them, which the policy applies
+// too) and the one only the signer knows, that it is from this key. The
+// signer repeats them because it is the last line before the key, and a
+// mistake in a caller should not become a signature.
 func checkAuthorization(self common.Address, a x402.Authorization) error {
 	if a.From != self {
 		return newError(fmt.Sprintf("signer: authorization is from %s but this key is %s", a.From.Hex(), self.Hex()), ErrWrongSigner)
 	}
-	if a.To == (common.Address{}) {
-		return newError("signer: authorization pays the zero address", ErrBadAuthorization)
-	}
-	if a.Nonce == ([32]byte{}) {
-		return newError("signer: authorization nonce is zero; use NewNonce", ErrBadAuthorization)
-	}
-	if a.Value == nil || a.ValidAfter == nil || a.ValidBefore == nil {
-		return newError("signer: authorization value or validity window is missing", ErrBadAuthorization)
-	}
-	if a.ValidBefore.Cmp(a.ValidAfter) <= 0 {
-		return newError(fmt.Sprintf("signer: authorization window is empty (validBefore %s <= validAfter %s)", a.ValidBefore, a.ValidAfter), ErrBadAuthorization)
+	if err := a.Check(); err != nil {
+		return newError("signer: "+err.Error(), ErrBadAuthorization)
 	}
 	return nil
 }
@@ -163,17 +155,3 @@ func Recover(t tokens.Token, a x402.Authorization, sig []byte) (common.Address, 
 	return crypto.PubkeyToAddress(*pub), nil
 }
 
-// NewNonce returns 32 random bytes for an authorization nonce. The token
-// burns (from, nonce) on settlement, so a repeated nonce would make a later
-// payment fail; 256 random bits make that impossible in practice.
-func NewNonce() ([32]byte, error) {
-	var n [32]byte
-	if _, err := rand.Read(n[:]); err != nil {
-		return n, fmt.Errorf("signer: reading random nonce: %w", err)
-	}
-	if n == ([32]byte{}) {
-		// Only a broken random source yields this, and Sign would refuse it.
-		return n, fmt.Errorf("signer: random source returned a zero nonce")
-	}
-	return n, nil
-}

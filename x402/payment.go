@@ -116,23 +116,15 @@ func checkPaymentArgs(pr *PaymentRequired, opt *Option, auth Authorization, sig 
 		return notPayable("option "+strconv.Itoa(opt.Index)+" is not payable: "+reason(checked.Err), checked.Err)
 	}
 
+	var ae *AuthorizationError
+	if err := auth.Check(); errors.As(err, &ae) {
+		return badAuth(ae.Field, ae.Msg)
+	}
 	switch {
-	case auth.From == (common.Address{}):
-		return badAuth("from", "from is the zero address")
 	case auth.To != checked.PayTo:
 		return badAuth("to", "to is "+auth.To.Hex()+" but the option pays "+checked.PayTo.Hex())
-	case auth.Value == nil || auth.Value.Cmp(checked.Amount) != 0:
+	case auth.Value.Cmp(checked.Amount) != 0:
 		return badAuth("value", "value must equal the option's amount "+checked.Amount.String()+" exactly")
-	case !isUint256(auth.ValidAfter):
-		return badAuth("validAfter", "validAfter must be set and fit in a uint256")
-	case !isUint256(auth.ValidBefore):
-		return badAuth("validBefore", "validBefore must be set and fit in a uint256")
-	case auth.ValidBefore.Cmp(auth.ValidAfter) <= 0:
-		return badAuth("validBefore", "validBefore must be later than validAfter")
-	case auth.Nonce == [32]byte{}:
-		// An all-zero nonce is what a forgotten crypto/rand call looks like,
-		// and a reused nonce makes the payment fail on chain.
-		return badAuth("nonce", "nonce is all zeros; use 32 fresh random bytes")
 	case len(sig) != SignatureLength:
 		return badAuth("signature", "signature is "+strconv.Itoa(len(sig))+" bytes; expected 65 (r, s, v)")
 	case sig[64] != 27 && sig[64] != 28:

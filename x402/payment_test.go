@@ -166,15 +166,15 @@ func TestPaymentHeaderErrors(t *testing.T) {
 		{"wrong payee", func(pr *PaymentRequired, o **Option, a *Authorization, sig *[]byte) {
 			a.To = common.HexToAddress("0x01")
 		}, ErrBadAuthorization, "but the option pays 0x209693Bc6afc0C5328bA36FaF03C514EF312287C"},
-		{"zero from", func(pr *PaymentRequired, o **Option, a *Authorization, sig *[]byte) { a.From = common.Address{} }, ErrBadAuthorization, "from is the zero address"},
-		{"nil value", func(pr *PaymentRequired, o **Option, a *Authorization, sig *[]byte) { a.Value = nil }, ErrBadAuthorization, "value must equal"},
+		{"zero from", func(pr *PaymentRequired, o **Option, a *Authorization, sig *[]byte) { a.From = common.Address{} }, ErrBadAuthorization, "is from the zero address"},
+		{"nil value", func(pr *PaymentRequired, o **Option, a *Authorization, sig *[]byte) { a.Value = nil }, ErrBadAuthorization, "value must be set"},
 		{"more than asked", func(pr *PaymentRequired, o **Option, a *Authorization, sig *[]byte) { a.Value = big.NewInt(10001) }, ErrBadAuthorization, "exactly"},
 		{"nil validAfter", func(pr *PaymentRequired, o **Option, a *Authorization, sig *[]byte) { a.ValidAfter = nil }, ErrBadAuthorization, "validAfter"},
 		{"negative validAfter", func(pr *PaymentRequired, o **Option, a *Authorization, sig *[]byte) { a.ValidAfter = big.NewInt(-1) }, ErrBadAuthorization, "validAfter"},
 		{"huge validBefore", func(pr *PaymentRequired, o **Option, a *Authorization, sig *[]byte) {
 			a.ValidBefore = new(big.Int).Lsh(big.NewInt(1), 256)
 		}, ErrBadAuthorization, "validBefore must be set and fit"},
-		{"empty window", func(pr *PaymentRequired, o **Option, a *Authorization, sig *[]byte) { a.ValidBefore = big.NewInt(0) }, ErrBadAuthorization, "later than validAfter"},
+		{"empty window", func(pr *PaymentRequired, o **Option, a *Authorization, sig *[]byte) { a.ValidBefore = big.NewInt(0) }, ErrBadAuthorization, "window is empty"},
 		{"zero nonce", func(pr *PaymentRequired, o **Option, a *Authorization, sig *[]byte) { a.Nonce = [32]byte{} }, ErrBadAuthorization, "nonce is all zeros"},
 		{"short signature", func(pr *PaymentRequired, o **Option, a *Authorization, sig *[]byte) { *sig = (*sig)[:64] }, ErrBadAuthorization, "64 bytes"},
 		{"v of 0", func(pr *PaymentRequired, o **Option, a *Authorization, sig *[]byte) { (*sig)[64] = 0 }, ErrBadAuthorization, "add 27"},
@@ -202,5 +202,39 @@ func TestPaymentHeaderErrors(t *testing.T) {
 	_, _, err := PaymentHeader(pr, &pr.Options[1], auth, sig)
 	if !errors.Is(err, ErrUnsupportedScheme) {
 		t.Errorf("%v does not wrap the option's ErrUnsupportedScheme", err)
+	}
+}
+
+// TestAuthorizationCheck: the one set of rules every authorization obeys,
+// field by field.
+func TestAuthorizationCheck(t *testing.T) {
+	good := Authorization{From: common.HexToAddress("0x01"), To: common.HexToAddress("0x02"), Value: big.NewInt(1),
+		ValidAfter: big.NewInt(0), ValidBefore: big.NewInt(10), Nonce: [32]byte{1}}
+	if err := good.Check(); err != nil {
+		t.Fatalf("good authorization: %v", err)
+	}
+	huge := new(big.Int).Lsh(big.NewInt(1), 256)
+	for field, mutate := range map[string]func(*Authorization){
+		"from":        func(a *Authorization) { a.From = common.Address{} },
+		"to":          func(a *Authorization) { a.To = common.Address{} },
+		"value":       func(a *Authorization) { a.Value = huge },
+		"validAfter":  func(a *Authorization) { a.ValidAfter = big.NewInt(-1) },
+		"validBefore": func(a *Authorization) { a.ValidBefore = big.NewInt(0) },
+		"nonce":       func(a *Authorization) { a.Nonce = [32]byte{} },
+	} {
+		a := good
+		mutate(&a)
+		var ae *AuthorizationError
+		if err := a.Check(); !errors.As(err, &ae) || ae.Field != field {
+			t.Errorf("%s: err = %v", field, err)
+		}
+	}
+	seen := map[[32]byte]bool{}
+	for range 100 {
+		n, err := NewNonce()
+		if err != nil || n == ([32]byte{}) || seen[n] {
+			t.Fatalf("NewNonce: %x, %v", n, err)
+		}
+		seen[n] = true
 	}
 }
