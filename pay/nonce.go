@@ -6,7 +6,6 @@ import (
 	"fmt"
 )
 
-
 // newPaymentID draws a payment-identifier id: "pay_" and 32 random hex
 // digits.
 func newPaymentID() (string, error) {

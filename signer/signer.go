@@ -154,4 +154,3 @@ func Recover(t tokens.Token, a x402.Authorization, sig []byte) (common.Address, 
 	}
 	return crypto.PubkeyToAddress(*pub), nil
 }
-

@@ -59,4 +59,3 @@ func NewNonce() ([32]byte, error) {
 	}
 	return n, nil
 }
-
