@@ -32,11 +32,15 @@ func approvalsCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 	asJSON := fs.Bool("json", false, "print JSON, one array of approvals")
 	all := fs.Bool("all", false, "list recent approvals of every status, not only the pending ones")
 	n := fs.Int("n", 50, "how many approvals, newest first (at most 1000)")
-	if err := parseFlags(fs, args, stderr); err != nil {
+	pos, err := parseFlags(fs, args, stdout, stderr)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 || *n < 1 || *n > 1000 {
-		return &exitError{code: 2, err: errors.New("usage: x402-mcp approvals [--config FILE] [--json] [--all] [-n 1..1000]")}
+	if err := wantArgs(fs, pos, 0, 0, stderr); err != nil {
+		return err
+	}
+	if *n < 1 || *n > 1000 {
+		return misuse(fs, stderr, "-n must be 1 to 1000")
 	}
 	led, path, err := ledgerAt(*configPath, true, stderr)
 	if err != nil {
@@ -143,12 +147,16 @@ func decideCommand(ctx context.Context, approve bool, args []string, stdout, std
 	fs := flag.NewFlagSet(verb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "configuration file (TOML)")
-	ids, err := parseInterspersed(fs, args, stderr)
+	ids, err := parseFlags(fs, args, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	if len(ids) != 1 {
-		return &exitError{code: 2, err: fmt.Errorf("usage: x402-mcp %s ID [--config FILE]\n\thint: x402-mcp approvals lists the pending approvals and their IDs", verb)}
+	if len(ids) == 0 {
+		printCommandUsage(stderr, fs)
+		return &exitError{code: 2, err: fmt.Errorf("x402-mcp %s needs the ID of an approval\n\thint: x402-mcp approvals lists the pending approvals and their IDs", verb)}
+	}
+	if err := wantArgs(fs, ids, 1, 1, stderr); err != nil {
+		return err
 	}
 	led, path, err := ledgerAt(*configPath, false, stderr)
 	if err != nil {
@@ -217,23 +225,6 @@ func termMap(ts []pay.Term) map[string]string {
 		m[t.Name] = t.Value
 	}
 	return m
-}
-
-// parseInterspersed parses flags wherever they stand among the positional
-// arguments (flag stops at the first of those), so `approve ID --config F`
-// and `approve --config F ID` both work.
-func parseInterspersed(fs *flag.FlagSet, args []string, stderr io.Writer) ([]string, error) {
-	var pos []string
-	for {
-		if err := parseFlags(fs, args, stderr); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
 }
 
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }

@@ -39,11 +39,12 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	verbose := fs.Bool("v", false, "show the MCP server's log")
-	if err := parseFlags(fs, args, stderr); err != nil {
+	pos, err := parseFlags(fs, args, stdout, stderr)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return &exitError{code: 2, err: errors.New("unexpected argument (not shown)\n\thint: demo takes only -v")}
+	if err := wantArgs(fs, pos, 0, 0, stderr); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
@@ -53,7 +54,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *verbose {
 		logSink = stderr
 	}
-	err := d.run(ctx, logSink)
+	err = d.run(ctx, logSink)
 	if err != nil {
 		if !*verbose && serverLog.Len() > 0 {
 			fmt.Fprintf(stderr, "--- MCP server log ---\n%s", tail(serverLog.String(), 4000))
@@ -385,7 +386,7 @@ func startStdioClient(ctx context.Context, exe, cfg string, stderr io.Writer, op
 	c := client.NewClient(t, opts...)
 	init := mcp.InitializeRequest{}
 	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
-	init.Params.ClientInfo = mcp.Implementation{Name: "x402-mcp-demo", Version: version}
+	init.Params.ClientInfo = mcp.Implementation{Name: "x402-mcp-demo", Version: buildVersion()}
 	if _, err := c.Initialize(ctx, init); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("initialising the MCP session: %w", err)

@@ -49,11 +49,12 @@ func devnetCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	facAddr := fs.String("facilitator", "127.0.0.1:8403", "facilitator listen `ADDR` (loopback only)")
 	apiAddr := fs.String("api", "127.0.0.1:8404", "paid API listen `ADDR` (loopback only)")
 	fundText := fs.String("fund", "100", "USDC given to the payer")
-	if err := parseFlags(fs, args, stderr); err != nil {
+	pos, err := parseFlags(fs, args, stdout, stderr)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return &exitError{code: 2, err: errors.New("unexpected argument (not shown)\n\thint: devnet takes only flags; see x402-mcp devnet --help")}
+	if err := wantArgs(fs, pos, 0, 0, stderr); err != nil {
+		return err
 	}
 	for _, f := range []struct{ name, addr string }{{"rpc", *rpcAddr}, {"facilitator", *facAddr}, {"api", *apiAddr}} {
 		if err := localnet.CheckLoopback(f.addr); err != nil {

@@ -1,45 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"io/fs"
 	"strings"
 	"time"
 
 	"github.com/x402-mcp/x402-mcp/internal/redact"
 )
-
-// parseFlags parses args into fs and reports a mistake without repeating
-// the value: package flag quotes a value it cannot read ("invalid value
-// \"…\" for flag -n"), and what was typed there may be a key or a
-// passphrase pasted into the wrong place. Help (-h) prints as usual. The
-// error is an exit status 2 with the message main prints.
-func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
-	var buf bytes.Buffer
-	fs.SetOutput(&buf)
-	err := fs.Parse(args)
-	fs.SetOutput(stderr)
-	out := buf.String()
-	if err == nil || errors.Is(err, flag.ErrHelp) {
-		io.WriteString(stderr, out)
-		if err != nil {
-			return &exitError{code: 2, err: err}
-		}
-		return nil
-	}
-	msg := flagMessage(fs, err)
-	// Package flag printed its message, then the usage; keep the usage.
-	usage := strings.TrimPrefix(out, err.Error()+"\n")
-	if usage == out {
-		usage = ""
-	}
-	fmt.Fprint(stderr, redact.Scrub(usage))
-	return &exitError{code: 2, err: errors.New(msg)}
-}
 
 // flagMessage words one of package flag's errors without the value.
 func flagMessage(fs *flag.FlagSet, err error) string {

@@ -23,11 +23,15 @@ func history(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	configPath := fs.String("config", "", "configuration file (TOML)")
 	asJSON := fs.Bool("json", false, "print JSON, one array of records")
 	n := fs.Int("n", 50, "how many records, newest first (at most 1000)")
-	if err := parseFlags(fs, args, stderr); err != nil {
+	pos, err := parseFlags(fs, args, stdout, stderr)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 || *n < 1 || *n > 1000 {
-		return &exitError{code: 2, err: fmt.Errorf("usage: x402-mcp history [--config FILE] [--json] [-n 1..1000]")}
+	if err := wantArgs(fs, pos, 0, 0, stderr); err != nil {
+		return err
+	}
+	if *n < 1 || *n > 1000 {
+		return misuse(fs, stderr, "-n must be 1 to 1000")
 	}
 	led, path, err := ledgerAt(*configPath, true, stderr)
 	if err != nil {

@@ -49,11 +49,12 @@ func initCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 	dirFlag := flags.String("dir", "", "write the files to `DIR` (default: x402-mcp in the user config directory)")
 	passFlag := flags.String("passphrase-file", "", "read the keystore passphrase from `FILE` (chmod 600) instead of the terminal")
 	force := flags.Bool("force", false, "replace an existing config.toml and policy.toml (never a keystore or passphrase file)")
-	if err := parseFlags(flags, args, stderr); err != nil {
+	pos, err := parseFlags(flags, args, stdout, stderr)
+	if err != nil {
 		return err
 	}
-	if flags.NArg() > 0 {
-		return &exitError{code: 2, err: errors.New("unexpected argument (not shown)\n\thint: a passphrase is never passed on the command line; use --passphrase-file FILE or type it when asked")}
+	if err := wantArgs(flags, pos, 0, 0, stderr); err != nil {
+		return err
 	}
 
 	for _, f := range []struct{ name, value string }{{"dir", *dirFlag}, {"passphrase-file", *passFlag}} {

@@ -14,18 +14,18 @@ import (
 // ledgerCommand checks the ledger's integrity (verify) or puts its sums
 // right from its records (repair); see "Integrity" in ledger's doc.go.
 func ledgerCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	const usageLine = "usage: x402-mcp ledger verify|repair [--config FILE]"
-	if len(args) == 0 || (args[0] != "verify" && args[0] != "repair") {
-		return &exitError{code: 2, err: errors.New(usageLine)}
-	}
-	verb := args[0]
-	fs := flag.NewFlagSet("ledger "+verb, flag.ContinueOnError)
-	configPath := fs.String("config", "", "configuration file (TOML)")
-	if err := parseFlags(fs, args[1:], stderr); err != nil {
+	verb, err := groupCommand("ledger", args, stdout, stderr)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return &exitError{code: 2, err: errors.New(usageLine)}
+	fs := flag.NewFlagSet("ledger "+verb, flag.ContinueOnError)
+	configPath := fs.String("config", "", "configuration file (TOML)")
+	pos, err := parseFlags(fs, args[1:], stdout, stderr)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(fs, pos, 0, 0, stderr); err != nil {
+		return err
 	}
 	cfg, err := loadConfig(*configPath)
 	if err != nil {

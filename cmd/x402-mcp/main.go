@@ -6,17 +6,17 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"github.com/x402-mcp/x402-mcp/internal/redact"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "0.1.0-dev"
 
 const usage = `x402-mcp: pay for HTTP APIs with x402, within the operator's limits
 
@@ -56,7 +56,12 @@ type exitError struct {
 	err  error
 }
 
-func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -67,6 +72,9 @@ func main() {
 		var ee *exitError
 		if errors.As(err, &ee) {
 			code = ee.code
+			if ee.err == nil {
+				os.Exit(code) // said all it had to say (help)
+			}
 		}
 		// Scrub is the net under the messages, which do not quote a
 		// rejected value: no private key reaches stderr.
@@ -102,12 +110,42 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "wallet":
 		return walletCommand(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version", "-v":
-		fmt.Fprintf(stdout, "x402-mcp %s\n", version)
+		if len(args) > 1 && isHelpFlag(args[1]) {
+			printCommandUsage(stdout, flag.NewFlagSet("version", flag.ContinueOnError))
+			return nil
+		}
+		fmt.Fprintf(stdout, "x402-mcp %s\n", versionLine())
 		return nil
 	case "help", "--help", "-help", "-h":
+		return helpCommand(ctx, args[1:], stdin, stdout, stderr)
+	}
+	fmt.Fprint(stderr, usage)
+	msg := fmt.Sprintf("unknown command %s", redact.Quote(args[0]))
+	if m := closest(args[0], commandNames()); m != "" {
+		msg += fmt.Sprintf("\n\thint: did you mean x402-mcp %s?", m)
+	} else {
+		msg += "\n\thint: the commands are init, serve, demo, devnet, wallet, policy check, history, ledger verify, ledger repair, approvals, approve, deny, version and help"
+	}
+	return &exitError{code: 2, err: errors.New(msg)}
+}
+
+// helpCommand is `x402-mcp help [CMD [SUB]]`: the general usage, or one
+// command's, on stdout.
+func helpCommand(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	fmt.Fprint(stderr, usage)
-	return &exitError{code: 2, err: fmt.Errorf("unknown command %s\n\thint: the commands are init, serve, demo, devnet, wallet, policy check, history, ledger verify, ledger repair, approvals, approve, deny and version", redact.Quote(args[0]))}
+	if args[0] == "help" {
+		fmt.Fprint(stdout, "usage: x402-mcp help [COMMAND [SUBCOMMAND]]\n\nPrints the usage of x402-mcp, or of one command.\n")
+		return nil
+	}
+	if !slices.Contains(commandNames(), args[0]) {
+		return run(ctx, args[:1], stdin, stdout, stderr) // unknown: the same answer as running it
+	}
+	err := run(ctx, append(slices.Clone(args), "--help"), stdin, stdout, stderr)
+	if err == errHelpShown {
+		return nil
+	}
+	return err
 }

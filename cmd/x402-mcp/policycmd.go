@@ -1,7 +1,7 @@
 package main
 
 import (
-	"errors"
+	"flag"
 	"fmt"
 	"io"
 
@@ -10,18 +10,19 @@ import (
 
 // policyCommand handles `x402-mcp policy check FILE [--config FILE]`.
 func policyCommand(args []string, stdout, stderr io.Writer) error {
-	usageErr := &exitError{code: 2, err: errors.New("usage: x402-mcp policy check POLICY_FILE [--config CONFIG_FILE]")}
-	if len(args) < 2 || args[0] != "check" {
-		return usageErr
+	if _, err := groupCommand("policy", args, stdout, stderr); err != nil {
+		return err
 	}
-	file, rest := args[1], args[2:]
-	configPath := ""
-	switch {
-	case len(rest) == 2 && rest[0] == "--config":
-		configPath = rest[1]
-	case len(rest) != 0:
-		return usageErr
+	fs := flag.NewFlagSet("policy check", flag.ContinueOnError)
+	configPathFlag := fs.String("config", "", "configuration file (TOML), for the tokens it adds")
+	pos, err := parseFlags(fs, args[1:], stdout, stderr)
+	if err != nil {
+		return err
 	}
+	if err := wantArgs(fs, pos, 1, 1, stderr); err != nil {
+		return err
+	}
+	file, configPath := pos[0], *configPathFlag
 	// The token registry (built-in plus the config's tokens) gives the
 	// decimals of per-token rules.
 	cfg, err := loadConfig(configPath)

@@ -35,11 +35,12 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	fs.StringVar(&hopts.addr, "http", "", "serve MCP over streamable HTTP on `ADDR` (e.g. 127.0.0.1:8402) instead of stdio")
 	fs.StringVar(&hopts.tokenFile, "token-file", "", "`FILE` holding the bearer token HTTP clients must send (chmod 600, at least 32 characters)")
 	fs.BoolVar(&hopts.allowRemote, "allow-remote", false, "allow --http on an address other than loopback (terminate TLS in front)")
-	if err := parseFlags(fs, args, stderr); err != nil {
+	pos, err := parseFlags(fs, args, stdout, stderr)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return &exitError{code: 2, err: errors.New("unexpected argument (not shown)\n\thint: a key is never passed on the command line; name a key file in the config")}
+	if err := wantArgs(fs, pos, 0, 0, stderr); err != nil {
+		return err
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -79,7 +80,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	s, err := tools.NewServer(tools.Deps{Pay: client, Catalog: cat, Wallet: w, CLI: cliFor(cfg)}, version)
+	s, err := tools.NewServer(tools.Deps{Pay: client, Catalog: cat, Wallet: w, CLI: cliFor(cfg)}, buildVersion())
 	if err != nil {
 		return err
 	}
@@ -270,7 +271,7 @@ func newClient(cfg *config.Config, led *ledger.Ledger, w *wallet.Reader, logger 
 		AllowPrivate:       cfg.AllowPrivate,
 		AllowPrivateSource: configShown(cfg),
 		Logger:             logger,
-		UserAgent:          "x402-mcp/" + version,
+		UserAgent:          "x402-mcp/" + buildVersion(),
 		Approvals:          pay.Approvals{OutOfBand: cfg.OutOfBandApproval, TTL: cfg.ApprovalTTL},
 		// A payment left unknown is checked on chain before a new one is
 		// signed for the same request.

@@ -13,18 +13,18 @@ import (
 
 // walletCommand handles `x402-mcp wallet address|balance [--config FILE]`.
 func walletCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	usageErr := &exitError{code: 2, err: errors.New("usage: x402-mcp wallet address|balance [--config FILE]")}
-	if len(args) == 0 || (args[0] != "address" && args[0] != "balance") {
-		return usageErr
-	}
-	fs := flag.NewFlagSet("wallet "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "configuration file (TOML)")
-	if err := parseFlags(fs, args[1:], stderr); err != nil {
+	sub, err := groupCommand("wallet", args, stdout, stderr)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usageErr
+	fs := flag.NewFlagSet("wallet "+sub, flag.ContinueOnError)
+	configPath := fs.String("config", "", "configuration file (TOML)")
+	pos, err := parseFlags(fs, args[1:], stdout, stderr)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(fs, pos, 0, 0, stderr); err != nil {
+		return err
 	}
 	cfg, err := loadConfig(*configPath)
 	if err != nil {
