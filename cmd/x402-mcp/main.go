@@ -17,7 +17,6 @@ import (
 	"github.com/x402-mcp/x402-mcp/internal/redact"
 )
 
-
 const usage = `x402-mcp: pay for HTTP APIs with x402, within the operator's limits
 
 Usage:
