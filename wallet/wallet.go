@@ -92,7 +92,7 @@ func (r *Reader) client(ctx context.Context, network string) (*ethclient.Client,
 	}
 	url := r.rpcURL(network)
 	if url == "" {
-		return nil, errNoRPC
+		return nil, noRPC(network)
 	}
 	want, err := tokens.ParseNetwork(network)
 	if err != nil {
@@ -115,7 +115,17 @@ func (r *Reader) client(ctx context.Context, network string) (*ethclient.Client,
 	return c, nil
 }
 
-var errNoRPC = errors.New("no RPC endpoint is configured for this network")
+// ErrNoRPC is the problem of a network without an RPC endpoint.
+var ErrNoRPC = errors.New("no RPC endpoint is configured for this network")
+
+// noRPC says which config key gives network an RPC endpoint.
+func noRPC(network string) error {
+	hint := fmt.Sprintf(`add [[networks]] with id = %q and rpc_url = "https://…" to the config`, network)
+	if id, err := tokens.ParseNetwork(network); err == nil {
+		hint += fmt.Sprintf(", or set X402_MCP_RPC_%s", id)
+	}
+	return fmt.Errorf("%w; %s", ErrNoRPC, hint)
+}
 
 // Balances reads payer's balance of every registry token on each
 // configured network, plus a plain statement for each network in extra

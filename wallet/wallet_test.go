@@ -56,7 +56,7 @@ func TestBalancesAndAuthorizationStateOverRPC(t *testing.T) {
 	if b := byNet["eip155:8453"]; b.Amount != nil || !strings.Contains(b.Problem, "serves chain 1337, not 8453") {
 		t.Errorf("an RPC endpoint for the wrong chain: %+v", b)
 	}
-	if b := byNet["eip155:84532"]; b.Amount != nil || !strings.Contains(b.Problem, "no RPC endpoint") {
+	if b := byNet["eip155:84532"]; b.Amount != nil || !strings.Contains(b.Problem, "no RPC endpoint") || !strings.Contains(b.Problem, `add [[networks]] with id = "eip155:84532"`) || !strings.Contains(b.Problem, "X402_MCP_RPC_84532") {
 		t.Errorf("a network without RPC: %+v", b)
 	}
 	for _, b := range got {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/x402-mcp/x402-mcp/internal/redact"
 	"github.com/x402-mcp/x402-mcp/internal/shellquote"
+	"github.com/x402-mcp/x402-mcp/signer"
 )
 
 // minPassphrase is the shortest passphrase init accepts. The keystore's
@@ -84,6 +85,16 @@ func initCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 	if err := paths.checkFree(*force); err != nil {
 		return err
 	}
+	if *force && exists(paths.keystore) {
+		// --force rewrites the config and the policy for the key that is
+		// already there: no new key, no passphrase asked.
+		addr, err := paths.rewrite()
+		if err != nil {
+			return err
+		}
+		paths.kept = true
+		return printInit(stdout, paths, addr)
+	}
 
 	var pass []byte
 	if paths.passphraseGiven {
@@ -112,6 +123,9 @@ type initPaths struct {
 	// passphraseGiven is true when the passphrase file is the operator's
 	// own (--passphrase-file): it is referenced, not written.
 	passphraseGiven bool
+	// kept is true when init --force kept an existing keystore and wrote
+	// only the config and the policy.
+	kept bool
 }
 
 // initDir is --dir, or the user config directory's x402-mcp, made absolute
@@ -134,16 +148,16 @@ func initDir(flagDir string) (string, error) {
 
 // checkFree refuses to replace a keystore or a passphrase file ever (it may
 // be the only copy of a funded key or of what unlocks it), and the config
-// and policy unless --force.
+// and policy unless --force. With --force and a keystore in place, init
+// keeps it (and its passphrase file) and rewrites only the config and the
+// policy (see rewrite).
 func (p initPaths) checkFree(force bool) error {
-	secrets := []string{p.keystore}
-	if !p.passphraseGiven {
-		secrets = append(secrets, p.passphrase)
+	keystoreThere := exists(p.keystore)
+	if keystoreThere && !force {
+		return fmt.Errorf("init: %s already exists; init never replaces a keystore\n\thint: it may unlock a funded key: keep it. --force rewrites %s and %s for this keystore; --dir NEW_DIR makes a new key elsewhere", p.keystore, initConfig, initPolicy)
 	}
-	for _, f := range secrets {
-		if exists(f) {
-			return fmt.Errorf("init: %s already exists; refusing to replace it, even with --force\n\thint: it may unlock a funded key: keep it, and run init with --dir NEW_DIR, or move the old files away first", f)
-		}
+	if !keystoreThere && !p.passphraseGiven && exists(p.passphrase) {
+		return fmt.Errorf("init: %s already exists; refusing to replace it, even with --force\n\thint: it may unlock a funded key: keep it, and run init with --dir NEW_DIR, or move the old files away first", p.passphrase)
 	}
 	if force {
 		return nil
@@ -159,6 +173,26 @@ func (p initPaths) checkFree(force bool) error {
 			strings.Join(taken, " and "), strings.Join([]string{initConfig, initPolicy}, " and "))
 	}
 	return nil
+}
+
+// rewrite is init --force over an existing keystore: it checks that the
+// passphrase file (--passphrase-file, else init's own) unlocks it, then
+// writes the config and the policy for that key. Nothing else changes.
+func (p initPaths) rewrite() (addr string, err error) {
+	if !p.passphraseGiven && !exists(p.passphrase) {
+		return "", fmt.Errorf("init: %s has no passphrase file next to it (%s)\n\thint: pass --passphrase-file FILE naming the file that holds its passphrase", p.keystore, initPassphrase)
+	}
+	key, err := signer.LoadKeystore(p.keystore, p.passphrase)
+	if err != nil {
+		return "", fmt.Errorf("init: keeping the existing keystore: %w", err)
+	}
+	addr = key.Address().Hex()
+	for _, f := range []struct{ path, text string }{{p.policy, starterPolicy}, {p.config, starterConfig(p, addr)}} {
+		if err := writeFile(f.path, []byte(f.text), true); err != nil {
+			return "", err
+		}
+	}
+	return addr, nil
 }
 
 func exists(path string) bool {
@@ -386,7 +420,11 @@ func printInit(w io.Writer, p initPaths, addr string) error {
 	fmt.Fprintf(&b, "x402-mcp is set up in %s\n\n", p.dir)
 	fmt.Fprintf(&b, "Wallet address (send it USDC on the network you will pay on, e.g. Base; start small):\n  %s\n\n", addr)
 	b.WriteString("Files:\n")
-	fmt.Fprintf(&b, "  %s  encrypted key (go-ethereum keystore, chmod 600): back it up with its passphrase\n", p.keystore)
+	if p.kept {
+		fmt.Fprintf(&b, "  %s  encrypted key, kept as it was (only the config and the policy were rewritten)\n", p.keystore)
+	} else {
+		fmt.Fprintf(&b, "  %s  encrypted key (go-ethereum keystore, chmod 600): back it up with its passphrase\n", p.keystore)
+	}
 	if p.passphraseGiven {
 		fmt.Fprintf(&b, "  %s  the passphrase (your file, referenced by the config)\n", p.passphrase)
 	} else {
@@ -455,12 +493,20 @@ ledger = "ledger.db"
 keystore = %q
 passphrase_file = %q
 
-# How to read balances on a network. Uncomment and set your RPC endpoint;
-# an endpoint with an API key can instead come from the environment
-# variable X402_MCP_RPC_<CHAIN_ID> (e.g. X402_MCP_RPC_8453).
-# [[networks]]
-# id = "eip155:8453"                      # Base (CAIP-2)
-# rpc_url = "https://mainnet.base.org"    # https or wss; plain http only to this machine
+# How to read balances (x402-mcp wallet balance, the x402_wallet tool) and
+# check payments whose outcome is unknown, per network. These are the
+# networks' free public endpoints: rate-limited, fine for a wallet that
+# pays now and then. Replace rpc_url with your provider's endpoint (https or
+# wss) for more; an endpoint with an API key can instead come from the
+# environment variable X402_MCP_RPC_<CHAIN_ID> (e.g. X402_MCP_RPC_8453).
+# Delete a block to stop x402-mcp from contacting that endpoint.
+[[networks]]
+id = "eip155:8453"                       # Base (CAIP-2 id)
+rpc_url = "https://mainnet.base.org"
+
+[[networks]]
+id = "eip155:84532"                      # Base Sepolia, the test network
+rpc_url = "https://sepolia.base.org"
 
 [discovery]
 # Facilitators whose /discovery/resources are searched for paid APIs.
