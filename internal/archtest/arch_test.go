@@ -28,6 +28,8 @@ var allowed = map[string][]string{
 	"internal/redact":     {},
 	"internal/archtest":   {},
 	"internal/netguard":   {},
+	"internal/release":    {},
+	"scripts/release":     {"internal/release"},
 	"policy":              {"internal/fileerr", "internal/redact", "ledger", "tokens", "x402"},
 	"signer":              {"internal/redact", "internal/shellquote", "policy", "tokens", "x402"},
 	"pay":                 {"internal/netguard", "ledger", "policy", "tokens", "x402"},
