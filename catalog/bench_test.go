@@ -45,7 +45,7 @@ func BenchmarkParseListing(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		sr := &sourceResult{source: "facilitator bench"}
-		p, err := decodePage(bytes.NewReader(body))
+		p, err := decodePage(bytes.NewReader(body), int64(len(body)))
 		if err != nil {
 			b.Fatal(err)
 		}

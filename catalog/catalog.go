@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/x402-mcp/x402-mcp/x402"
 )
 
@@ -429,14 +431,13 @@ func checkExtra(e Entry) (Entry, error) {
 	e = cloneEntry(e)
 	e.Method = method
 	e.Description = cleanText(e.Description, maxDescriptionRunes)
-	tags := make([]json.RawMessage, 0, len(e.Tags))
+	tags := make([]gjson.Result, 0, len(e.Tags))
 	for _, t := range e.Tags {
-		b, _ := json.Marshal(t)
-		tags = append(tags, b)
+		tags = append(tags, gjson.Result{Type: gjson.String, Str: t})
 	}
 	e.Tags = readTags(tags...)
-	e.Input = boundedObject(e.Input, maxInputBytes)
-	e.Output = boundedObject(e.Output, maxOutputBytes)
+	e.Input = boundedRaw(e.Input, maxInputBytes)
+	e.Output = boundedRaw(e.Output, maxOutputBytes)
 	e.PriceHint = cleanText(e.PriceHint, 32)
 	if len(e.Offers) > maxOffers {
 		e.Offers = e.Offers[:maxOffers]

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 )
 
@@ -36,7 +37,7 @@ func (c *Catalog) getPage(ctx context.Context, u string) (*page, error) {
 	if resp.StatusCode != http.StatusOK {
 		return &page{total: -1}, &statusError{code: resp.StatusCode}
 	}
-	return decodePage(&capReader{r: resp.Body, left: maxPageBytes})
+	return decodePage(&capReader{r: resp.Body, left: maxPageBytes}, resp.ContentLength)
 }
 
 // fetchListing reads a facilitator's /discovery/resources page by page.
@@ -131,12 +132,14 @@ func errText(err error) string { return cleanText(err.Error(), maxErrorRunes) }
 func (c *Catalog) addItems(sr *sourceResult, p *page) {
 	sr.skipped += p.dropped
 	now := c.now()
+	addrs := map[string]string{}
+	sr.entries = slices.Grow(sr.entries, min(len(p.items), maxItemsPerSource-len(sr.entries)))
 	for _, raw := range p.items {
 		if len(sr.entries) >= maxItemsPerSource {
 			sr.skipped++
 			continue
 		}
-		e, err := parseItem(raw, now)
+		e, err := parseItemJSON(raw, now, addrs)
 		switch {
 		case errors.Is(err, errNotHTTP):
 			continue
