@@ -95,12 +95,13 @@ func TestLocalFacilitatorListing(t *testing.T) {
 	}
 }
 
+// TestLocalFacilitatorQueries runs the same queries against the local
+// facilitator with its /discovery/search and without it: the answers are
+// the same, found by its search when it has one, and by its listing, read
+// once for all queries, when it has none.
 func TestLocalFacilitatorQueries(t *testing.T) {
 	n := startNetwork(t, nil)
-	tr := &countingTransport{}
-	c := mustNew(t, Config{Facilitators: []string{n.FacilitatorURL}, PageSize: 2, Transport: tr})
 	api := n.APIURL
-
 	tests := []struct {
 		name string
 		q    Query
@@ -118,18 +119,36 @@ func TestLocalFacilitatorQueries(t *testing.T) {
 		{"all together", Query{Text: "weather in a city", Network: "eip155:1337", Limit: 1,
 			MaxPrice: func(o Offer) bool { return o.Amount.Cmp(big.NewInt(100_000)) < 0 }}, []string{api + "/v2/weather"}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			res := mustSearch(t, c, tt.q)
-			if got := urls(res.Entries); !slices.Equal(got, tt.want) {
-				t.Errorf("got %q\nwant %q", got, tt.want)
+	for _, search := range []bool{true, false} {
+		t.Run(map[bool]string{true: "search", false: "listing"}[search], func(t *testing.T) {
+			n.Facilitator.SetSearch(search)
+			before := len(n.Facilitator.Searches())
+			tr := &countingTransport{}
+			c := mustNew(t, Config{Facilitators: []string{n.FacilitatorURL}, PageSize: 2, Transport: tr})
+			for _, tt := range tests {
+				res := mustSearch(t, c, tt.q)
+				if got := urls(res.Entries); !slices.Equal(got, tt.want) {
+					t.Errorf("%s: got %q\nwant %q", tt.name, got, tt.want)
+				}
+			}
+			switch {
+			case search:
+				// Each text query was the facilitator's to answer (a
+				// query with more matches than a page in several pages);
+				// the listing was read once, for the queries without text.
+				want := []string{"weather", "post", "report summarize", "weather in a city"}
+				if got := slices.Compact(n.Facilitator.Searches()[before:]); !slices.Equal(got, want) {
+					t.Errorf("the facilitator saw searches %q, want %q", got, want)
+				}
+				if tr.path("/discovery/resources") != 3 {
+					t.Errorf("%d listing pages read, want 3", tr.path("/discovery/resources"))
+				}
+			case tr.count() != 4:
+				// No search: one 404, remembered, then the listing (3
+				// pages), read once for all these queries.
+				t.Errorf("%d requests, want 1 search and 3 listing pages", tr.count())
 			}
 		})
-	}
-	// The local facilitator has no /discovery/search: one 404, then the
-	// listing (3 pages), read once for all these queries.
-	if tr.count() != 4 {
-		t.Errorf("%d requests, want 1 search and 3 listing pages", tr.count())
 	}
 }
 
