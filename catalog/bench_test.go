@@ -49,7 +49,7 @@ func BenchmarkParseListing(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		c.addItems(sr, p)
+		c.addItems(sr, p, defaultMaxItems)
 		if len(sr.entries) != benchItems || sr.skipped != 0 {
 			b.Fatalf("%d entries, %d skipped", len(sr.entries), sr.skipped)
 		}

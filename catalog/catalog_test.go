@@ -87,11 +87,40 @@ func TestLocalFacilitatorListing(t *testing.T) {
 		}
 	}
 
-	// MaxPages bounds the listing, and says so.
-	short := mustNew(t, Config{Facilitators: []string{n.FacilitatorURL}, PageSize: 2, MaxPages: 2})
+	// MaxItems bounds the listing, and the result says so; the entries read
+	// are good, so it is not a problem.
+	short := mustNew(t, Config{Facilitators: []string{n.FacilitatorURL}, PageSize: 2, MaxItems: 4})
 	res = mustSearch(t, short, Query{})
-	if len(res.Entries) != 4 || len(res.Problems) != 1 || !strings.HasSuffix(res.Problems[0], ": read the first 4 resources (2 pages); the listing has 5") {
-		t.Errorf("MaxPages 2: %d entries, problems %q", len(res.Entries), res.Problems)
+	want := "facilitator " + n.FacilitatorURL + ": kept the first 4 resources, the most taken from one listing; the listing has 5; the rest were not searched"
+	if len(res.Entries) != 4 || len(res.Problems) != 0 || !slices.Equal(res.Incomplete, []string{want}) {
+		t.Errorf("MaxItems 4: %d entries, problems %q, incomplete %q", len(res.Entries), res.Problems, res.Incomplete)
+	}
+}
+
+// TestLocalListingPagedToItsEnd: a listing of 2,500 routes, past the 1,000
+// that used to be the ceiling, is read to its end, page by page, and so is
+// a search matching all of them.
+func TestLocalListingPagedToItsEnd(t *testing.T) {
+	const routes = 2500
+	n := startNetwork(t, manyRoutes(routes))
+	tr := &countingTransport{}
+	c := mustNew(t, Config{Facilitators: []string{n.FacilitatorURL}, Transport: tr})
+	res := mustSearch(t, c, Query{Limit: 100})
+	if res.Total != routes || len(res.Problems) != 0 || len(res.Incomplete) != 0 || res.Skipped != 0 {
+		t.Fatalf("%d entries, problems %q, incomplete %q, skipped %d", res.Total, res.Problems, res.Incomplete, res.Skipped)
+	}
+	// The local facilitator gives at most 100 a page.
+	if got := tr.path("/discovery/resources"); got != routes/100 {
+		t.Errorf("%d listing pages, want %d", got, routes/100)
+	}
+	// "number" is in every description: the search pages by cursor to its
+	// bound, 1,000 results, and says it stopped there.
+	res = mustSearch(t, c, Query{Text: "number"})
+	if res.Total != maxSearchItems || len(res.Incomplete) != 1 || !strings.Contains(res.Incomplete[0], "search: read the first 1000 results") {
+		t.Errorf("search: %d entries, incomplete %q", res.Total, res.Incomplete)
+	}
+	if got := len(n.Facilitator.Searches()); got != maxSearchItems/100 {
+		t.Errorf("%d search pages, want %d", got, maxSearchItems/100)
 	}
 }
 

@@ -30,9 +30,8 @@ const (
 	// maxItemsPerPage bounds the items taken from one page, whatever limit
 	// the facilitator chose to honour.
 	maxItemsPerPage = 1000
-	// maxItemsPerSource bounds the items read from one facilitator over all
-	// its pages, and the entries a caller may pass in Query.Extra.
-	maxItemsPerSource = 2000
+	// maxExtra bounds the entries a caller may pass in Query.Extra.
+	maxExtra = 2000
 	// maxDepth bounds JSON nesting in an item, as the wire format does for
 	// a 402: bazaar examples and schemas nest, but not 32 levels.
 	maxDepth = x402.MaxDepth
