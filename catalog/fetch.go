@@ -80,9 +80,32 @@ func (c *Catalog) fetchListing(ctx context.Context, base string, deadline time.T
 		}
 		return ""
 	}
+	// The next page is asked for while this one's items are parsed: the
+	// facilitator's time and ours overlap. It is asked only when this page
+	// says another follows and no bound is near, so the pages read are the
+	// same as one by one.
+	type fetched struct {
+		p   *page
+		err error
+	}
+	get := func(offset int) <-chan fetched {
+		ch := make(chan fetched, 1)
+		go func() {
+			q := url.Values{"type": {"http"}, "limit": {strconv.Itoa(c.pageSize)}, "offset": {strconv.Itoa(offset)}}
+			p, err := c.getPage(ctx, base+"/discovery/resources?"+q.Encode())
+			ch <- fetched{p, err}
+		}()
+		return ch
+	}
+	pending := get(0)
 	for {
-		q := url.Values{"type": {"http"}, "limit": {strconv.Itoa(c.pageSize)}, "offset": {strconv.Itoa(offset)}}
-		p, err := c.getPage(ctx, base+"/discovery/resources?"+q.Encode())
+		f := <-pending
+		p, err := f.p, f.err
+		pending = nil
+		last := err != nil || p.count == 0 || (p.total >= 0 && offset+p.count >= p.total) || (p.total < 0 && p.count < c.pageSize)
+		if !last && len(sr.entries)+len(p.items) < c.maxItems && sr.bytes+p.bytes < maxListingBytes && time.Now().Before(deadline) {
+			pending = get(offset + p.count)
+		}
 		c.addItems(sr, p, c.maxItems)
 		sr.bytes += p.bytes
 		if err != nil {
@@ -118,6 +141,9 @@ func (c *Catalog) fetchListing(ctx context.Context, base string, deadline time.T
 				sr.source, offset, c.budget, more())
 			sr.cutByTime = true
 			return sr
+		}
+		if pending == nil {
+			pending = get(offset)
 		}
 	}
 }
