@@ -462,7 +462,7 @@ passphrase_file = %q
 # rpc_url = "https://mainnet.base.org"    # https or wss; plain http only to this machine
 
 [discovery]
-# Facilitators whose /discovery/resources are searched for paid APIs.
+# Facilitators whose /discovery/search and /discovery/resources are searched for paid APIs.
 facilitators = ["https://x402.org/facilitator"]
 # Your own catalog files of APIs (relative to this file).
 # catalogs = ["catalog.toml"]
