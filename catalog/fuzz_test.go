@@ -121,6 +121,7 @@ func FuzzDecodePage(f *testing.F) {
 	f.Add([]byte(`{"items":[1,"x",{}],"items":[]}`))
 	f.Add([]byte(`{"items":[{"a":1},`))
 	f.Add([]byte(`<html>`))
+	f.Add([]byte(`{"resources":[],"partialResults":true,"partialResults":false,"pagination":{"Total":"7","cursor":"x"},"pagination":{"total":true}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := decodePage(&capReader{r: bytes.NewReader(data), left: maxPageBytes}, -1)
 		if p == nil {
@@ -136,6 +137,20 @@ func FuzzDecodePage(f *testing.F) {
 		}
 		if err == nil && !json.Valid(data) {
 			t.Fatalf("no error for invalid JSON %q", data)
+		}
+		// A valid page is read by the gjson pass; the streaming decoder,
+		// which reads broken ones, must read it the same way.
+		if json.Valid(data) {
+			sp, serr := decodePageStream(bytes.NewReader(data))
+			if (err == nil) != (serr == nil) || sp.count != p.count || sp.dropped != p.dropped || len(sp.items) != len(p.items) ||
+				sp.total != p.total || sp.cursor != p.cursor || sp.partial != p.partial {
+				t.Fatalf("the two readers differ on %q:\n%+v %v\n%+v %v", data, *p, err, *sp.page, serr)
+			}
+			for i := range p.items {
+				if p.items[i].Raw != sp.items[i].Raw {
+					t.Fatalf("item %d: %q and %q", i, p.items[i].Raw, sp.items[i].Raw)
+				}
+			}
 		}
 	})
 }
