@@ -227,13 +227,13 @@ func errText(err error) string { return cleanText(err.Error(), maxErrorRunes) }
 func (c *Catalog) addItems(sr *sourceResult, p *page, limit int) {
 	sr.skipped += p.dropped
 	now := c.now()
-	addrs := map[string]string{}
+	memo := newPageMemo()
 	sr.entries = slices.Grow(sr.entries, max(0, min(len(p.items), limit-len(sr.entries))))
 	for _, raw := range p.items {
 		if len(sr.entries) >= limit {
 			break // not skipped as malformed: the caller reports the cut
 		}
-		e, err := parseItemJSON(raw, now, addrs)
+		e, err := parseItemJSON(raw, now, memo)
 		switch {
 		case errors.Is(err, errNotHTTP):
 			continue

@@ -452,9 +452,9 @@ func member(v gjson.Result, key string) gjson.Result {
 }
 
 // parseItemJSON is parseItem of an item already known to be valid JSON (a
-// page is validated whole). addrs, when not nil, remembers the EIP-55 form
-// of the addresses seen, which repeat across a listing.
-func parseItemJSON(it gjson.Result, now time.Time, addrs map[string]string) (Entry, error) {
+// page is validated whole). m, when not nil, remembers what was computed of
+// the addresses and networks seen, which repeat across a listing.
+func parseItemJSON(it gjson.Result, now time.Time, m *pageMemo) (Entry, error) {
 	if len(it.Raw) > maxItemBytes {
 		return Entry{}, badItem("item is %d bytes; at most %d are read", len(it.Raw), maxItemBytes)
 	}
@@ -503,14 +503,23 @@ func parseItemJSON(it gjson.Result, now time.Time, addrs map[string]string) (Ent
 		if !a.IsArray() {
 			return Entry{}, badItem("accepts is not an array")
 		}
-		accepts := a.Array()
-		if len(accepts) > maxOffers {
-			return Entry{}, badItem("accepts has %d options; at most %d are read", len(accepts), maxOffers)
+		// Collected without Array's allocation; one past the bound is
+		// enough to refuse the item.
+		var buf [maxOffers + 1]gjson.Result
+		n := 0
+		a.ForEach(func(_, v gjson.Result) bool {
+			buf[n] = v
+			n++
+			return n <= maxOffers
+		})
+		if n > maxOffers {
+			return Entry{}, badItem("accepts has more than %d options", maxOffers)
 		}
+		accepts := buf[:n]
 		opts = make([]offerFields, len(accepts))
 		e.Offers = make([]Offer, len(accepts))
 		for i, v := range accepts {
-			if e.Offers[i], err = parseOffer(v, &opts[i], addrs); err != nil {
+			if e.Offers[i], err = parseOffer(v, &opts[i], m); err != nil {
 				return Entry{}, badItem("accepts[%d]: %v", i, err)
 			}
 		}
@@ -557,7 +566,7 @@ func parseItemJSON(it gjson.Result, now time.Time, addrs map[string]string) (Ent
 // identifies and prices the offer is required (scheme, network, amount):
 // the offer is shown, never paid, so fields a payment needs are the live
 // 402's business.
-func parseOffer(raw gjson.Result, of *offerFields, addrs map[string]string) (Offer, error) {
+func parseOffer(raw gjson.Result, of *offerFields, m *pageMemo) (Offer, error) {
 	if !pick(raw, offerKeys, of[:]) {
 		return Offer{}, errors.New("not a JSON object")
 	}
@@ -576,12 +585,17 @@ func parseOffer(raw gjson.Result, of *offerFields, addrs map[string]string) (Off
 	o := Offer{
 		Scheme: cleanText(scheme, maxSchemeRunes),
 		Amount: amount,
-		Asset:  readAddress(of[oAsset], addrs),
-		PayTo:  readAddress(of[oPayTo], addrs),
+		Asset:  readAddress(of[oAsset], m),
+		PayTo:  readAddress(of[oPayTo], m),
 		Raw:    json.RawMessage(raw.Raw),
-	}
-	if caip2, _, err := x402.CAIP2(network); err == nil {
-		o.Network = memo(addrs, "network\x00"+caip2, func() string { return strings.Clone(caip2) })
+		// "" for a network x402.CAIP2 does not know.
+		Network: m.remember(m.networks(), network, func() string {
+			caip2, _, err := x402.CAIP2(network)
+			if err != nil {
+				return ""
+			}
+			return strings.Clone(caip2) // not a slice of the page
+		}),
 	}
 	return o, nil
 }
@@ -636,15 +650,12 @@ func parseAmount(key string, raw gjson.Result) (*big.Int, error) {
 
 // readAddress shows an EVM address in EIP-55 form; anything else (a
 // Solana mint, a symbol a careless server put there) is shown cleaned.
-// addrs, when not nil, keeps the forms already computed: a checksum costs
-// a Keccak hash, and a listing names the same few assets and payees
-// thousands of times.
-func readAddress(raw gjson.Result, addrs map[string]string) string {
+func readAddress(raw gjson.Result, m *pageMemo) string {
 	s, ok := jsonString(raw)
 	if !ok {
 		return ""
 	}
-	return memo(addrs, s, func() string {
+	return m.remember(m.addresses(), s, func() string {
 		if strings.HasPrefix(s, "0x") && common.IsHexAddress(s) {
 			return common.HexToAddress(s).Hex()
 		}
@@ -652,22 +663,48 @@ func readAddress(raw gjson.Result, addrs map[string]string) string {
 	})
 }
 
-// memo returns m[key], computing and keeping it when m has room; m nil
-// remembers nothing. Keys are copied, as key may be a slice of a page.
-func memo(m map[string]string, key string, compute func() string) string {
-	if v, ok := m[key]; ok {
+// pageMemo keeps what was computed of the values a listing repeats: the
+// EIP-55 form of its few assets and payees (a checksum costs a Keccak hash)
+// and the CAIP-2 id of its networks, once per page rather than once per
+// item. A nil *pageMemo remembers nothing.
+type pageMemo struct {
+	addrs, nets map[string]string
+}
+
+func newPageMemo() *pageMemo {
+	return &pageMemo{addrs: map[string]string{}, nets: map[string]string{}}
+}
+
+func (m *pageMemo) addresses() map[string]string {
+	if m == nil {
+		return nil
+	}
+	return m.addrs
+}
+
+func (m *pageMemo) networks() map[string]string {
+	if m == nil {
+		return nil
+	}
+	return m.nets
+}
+
+// remember returns table[key], computing and keeping it while the table
+// has room; a nil table remembers nothing. Keys are copied, as key may be
+// a slice of a page.
+func (m *pageMemo) remember(table map[string]string, key string, compute func() string) string {
+	if v, ok := table[key]; ok {
 		return v
 	}
 	v := compute()
-	if m != nil && len(m) < maxMemo {
-		m[strings.Clone(key)] = v
+	if table != nil && len(table) < maxMemo {
+		table[strings.Clone(key)] = v
 	}
 	return v
 }
 
-// maxMemo bounds the values remembered while reading one page: a page names
-// a few assets, payees and networks many times, a hostile one many of each
-// once.
+// maxMemo bounds each table of a pageMemo: a page names a few assets,
+// payees and networks many times, a hostile one many of each once.
 const maxMemo = 256
 
 // itemVersion is the item's x402Version when it is 1 or 2, otherwise the
