@@ -21,11 +21,22 @@ type sourceResult struct {
 	noSearch bool
 	// searchErr: the search failed otherwise; the listing is used instead.
 	searchErr string
+	// cut says why the entries stop short of the listing's or search's
+	// end ("" when they do not); cutByTime when the budget cut them.
+	cut       string
+	cutByTime bool
+	// bytes is how many response bytes were read: about what the entries
+	// hold, and what the cache counts against maxCacheBytes.
+	bytes int
 }
 
-// maxCacheEntries bounds the cache: one listing per facilitator plus the
-// recent search queries, which an agent can vary without end.
-const maxCacheEntries = 256
+// maxCacheEntries and maxCacheBytes bound the cache: one listing per
+// facilitator plus the recent search queries, which an agent can vary
+// without end. Bytes are those read for each answer (see sourceResult).
+const (
+	maxCacheEntries = 256
+	maxCacheBytes   = 128 << 20
+)
 
 // cache keeps facilitator answers for a TTL and lets one fetch per key be
 // in flight: concurrent searches wait for the same answer instead of each
@@ -34,6 +45,7 @@ type cache struct {
 	now func() time.Time
 
 	mu       sync.Mutex
+	bytes    int // the sum of entries' res.bytes
 	entries  map[string]cacheEntry
 	flights  map[string]*flight
 	noSearch map[string]time.Time // facilitator base -> until when it is known to lack search
@@ -115,17 +127,21 @@ func (c *cache) run(ctx context.Context, source, key string, f *flight, ttl func
 	close(f.done)
 }
 
-// store caches res; c.mu is held. When the cache is full, expired entries
-// go first, then the one expiring soonest.
+// store caches res; c.mu is held. When the cache is full (in entries or
+// bytes), expired entries go first, then those expiring soonest; the new
+// answer is kept even when it alone passes the byte bound, since a caller
+// is waiting for it.
 func (c *cache) store(key string, res *sourceResult, ttl time.Duration) {
 	now := c.now()
-	if _, ok := c.entries[key]; !ok && len(c.entries) >= maxCacheEntries {
+	c.drop(key)
+	full := func() bool { return len(c.entries) >= maxCacheEntries || c.bytes+res.bytes > maxCacheBytes }
+	if full() {
 		for k, e := range c.entries {
 			if !now.Before(e.expires) {
-				delete(c.entries, k)
+				c.drop(k)
 			}
 		}
-		for len(c.entries) >= maxCacheEntries {
+		for len(c.entries) > 0 && full() {
 			var oldest string
 			var when time.Time
 			for k, e := range c.entries {
@@ -133,10 +149,19 @@ func (c *cache) store(key string, res *sourceResult, ttl time.Duration) {
 					oldest, when = k, e.expires
 				}
 			}
-			delete(c.entries, oldest)
+			c.drop(oldest)
 		}
 	}
 	c.entries[key] = cacheEntry{res: res, expires: now.Add(ttl)}
+	c.bytes += res.bytes
+}
+
+// drop removes key's entry, if any; c.mu is held.
+func (c *cache) drop(key string) {
+	if e, ok := c.entries[key]; ok {
+		c.bytes -= e.res.bytes
+		delete(c.entries, key)
+	}
 }
 
 // markNoSearch remembers for ttl that base has no search endpoint, so each

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/x402-mcp/x402-mcp/x402"
 )
 
@@ -68,8 +70,8 @@ type Entry struct {
 type Config struct {
 	// Facilitators are base URLs. Discovery is read at
 	// {base}/discovery/resources?type=http&limit=&offset=, and
-	// {base}/discovery/search?query= when the facilitator has it (a 404 falls
-	// back to the listing).
+	// {base}/discovery/search?query=&cursor= when the facilitator has it (a
+	// 404 falls back to the listing).
 	Facilitators []string
 	// CatalogFiles are operator catalog files (TOML; see the package
 	// documentation), read and checked by New.
@@ -79,8 +81,14 @@ type Config struct {
 	TTL time.Duration
 	// Transport makes the HTTP requests; nil means http.DefaultTransport.
 	Transport http.RoundTripper
-	// MaxPages bounds the pages read from one listing; 0 means 10.
-	MaxPages int
+	// Budget bounds the time one Search spends reading a facilitator, all
+	// its pages (a search and the listing it falls back to) together; what
+	// was read by then is used, and Results.Incomplete says the rest is
+	// missing. 0 means 5 seconds.
+	Budget time.Duration
+	// MaxItems bounds the entries kept from one facilitator's listing; 0
+	// means 10,000. A listing is also cut at 8 MiB of responses.
+	MaxItems int
 	// PageSize is the limit asked for per page; 0 means 100.
 	PageSize int
 	// Now is the clock for the cache and for disbelieving future dates; nil
@@ -91,14 +99,16 @@ type Config struct {
 const (
 	defaultTTL      = 5 * time.Minute
 	failureTTL      = 30 * time.Second
-	defaultMaxPages = 10
+	defaultBudget   = 5 * time.Second
+	maxBudget       = 10 * time.Minute
 	defaultPageSize = 100
 	maxPageSize     = 1000
-	maxPages        = 100
+	maxMaxItems     = 100_000
 	maxFacilitators = 32
-	// fetchTimeout bounds reading one facilitator (every page). It is
-	// detached from the caller's context: others may be waiting on it.
-	fetchTimeout = 60 * time.Second
+	// fetchTimeout bounds reading one facilitator (every page), beyond the
+	// budget, which bounds it first. It is detached from the caller's
+	// context: others may be waiting on it.
+	fetchTimeout = maxBudget
 	// requestTimeout bounds one HTTP request.
 	requestTimeout = 20 * time.Second
 	// maxRedirects bounds redirects per request; nothing secret is sent, so
@@ -112,8 +122,9 @@ type Catalog struct {
 	fileEntries  []Entry
 	client       *http.Client
 	ttl          time.Duration
+	budget       time.Duration
+	maxItems     int
 	pageSize     int
-	maxPages     int
 	now          func() time.Time
 	cache        *cache
 }
@@ -121,14 +132,16 @@ type Catalog struct {
 // New checks cfg and reads the catalog files; a file problem is a
 // *FileError naming the file, line and key.
 func New(cfg Config) (*Catalog, error) {
-	c := &Catalog{ttl: cfg.TTL, pageSize: cfg.PageSize, maxPages: cfg.MaxPages, now: cfg.Now}
+	c := &Catalog{ttl: cfg.TTL, budget: cfg.Budget, maxItems: cfg.MaxItems, pageSize: cfg.PageSize, now: cfg.Now}
 	switch {
 	case cfg.TTL < 0:
 		return nil, errors.New("catalog: TTL is negative")
+	case cfg.Budget < 0 || cfg.Budget > maxBudget:
+		return nil, fmt.Errorf("catalog: Budget %v is out of range (at most %v)", cfg.Budget, maxBudget)
+	case cfg.MaxItems < 0 || cfg.MaxItems > maxMaxItems:
+		return nil, fmt.Errorf("catalog: MaxItems %d is out of range 1..%d", cfg.MaxItems, maxMaxItems)
 	case cfg.PageSize < 0 || cfg.PageSize > maxPageSize:
 		return nil, fmt.Errorf("catalog: PageSize %d is out of range 1..%d", cfg.PageSize, maxPageSize)
-	case cfg.MaxPages < 0 || cfg.MaxPages > maxPages:
-		return nil, fmt.Errorf("catalog: MaxPages %d is out of range 1..%d", cfg.MaxPages, maxPages)
 	case len(cfg.Facilitators) > maxFacilitators:
 		return nil, fmt.Errorf("catalog: %d facilitators; at most %d", len(cfg.Facilitators), maxFacilitators)
 	}
@@ -138,8 +151,11 @@ func New(cfg Config) (*Catalog, error) {
 	if c.pageSize == 0 {
 		c.pageSize = defaultPageSize
 	}
-	if c.maxPages == 0 {
-		c.maxPages = defaultMaxPages
+	if c.budget == 0 {
+		c.budget = defaultBudget
+	}
+	if c.maxItems == 0 {
+		c.maxItems = defaultMaxItems
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -237,6 +253,11 @@ type Results struct {
 	// Problems describe sources that failed in whole or part, e.g.
 	// "facilitator http://…: HTTP 500". A failing source is not fatal.
 	Problems []string
+	// Incomplete describes listings and searches read only in part: cut
+	// by the time budget or a size bound, or marked partial by the
+	// facilitator. Their entries are good; the ones past the cut were not
+	// searched.
+	Incomplete []string
 }
 
 // QueryError is a query the caller should correct, such as an unknown
@@ -324,7 +345,7 @@ func (c *Catalog) Search(ctx context.Context, q Query) (*Results, error) {
 	fromFacilitators := make([]*sourceResult, len(c.facilitators))
 	var wg sync.WaitGroup
 	for i, base := range c.facilitators {
-		wg.Go(func() { fromFacilitators[i] = c.fromFacilitator(ctx, base, qq.text) })
+		wg.Go(func() { fromFacilitators[i] = c.fromFacilitator(ctx, base, qq) })
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
@@ -340,6 +361,9 @@ func (c *Catalog) Search(ctx context.Context, q Query) (*Results, error) {
 	for _, sr := range fromFacilitators {
 		res.Skipped += sr.skipped
 		res.Problems = append(res.Problems, sr.problems...)
+		if sr.cut != "" {
+			res.Incomplete = append(res.Incomplete, sr.cut)
+		}
 		if len(sr.problems) > 0 {
 			failing[sr.source] = true
 		}
@@ -348,7 +372,7 @@ func (c *Catalog) Search(ctx context.Context, q Query) (*Results, error) {
 		}
 	}
 	for i, e := range q.Extra {
-		if i >= maxItemsPerSource {
+		if i >= maxExtra {
 			res.Skipped += len(q.Extra) - i
 			break
 		}
@@ -370,15 +394,17 @@ func (c *Catalog) Search(ctx context.Context, q Query) (*Results, error) {
 
 // fromFacilitator answers from one facilitator: its search when there is
 // text and it has one, otherwise its whole listing, each from the cache
-// when fresh. It never returns nil; a context that ends early gives an
-// empty result, which Search then discards.
-func (c *Catalog) fromFacilitator(ctx context.Context, base, text string) *sourceResult {
+// when fresh. The budget starts now and is shared: a search that fails
+// leaves the listing what remains of it. It never returns nil; a context
+// that ends early gives an empty result, which Search then discards.
+func (c *Catalog) fromFacilitator(ctx context.Context, base string, qq query) *sourceResult {
 	source := "facilitator " + base
+	deadline := time.Now().Add(c.budget)
 	var searchProblem string
-	if text != "" && !c.cache.lacksSearch(base) {
-		key := "search\x00" + base + "\x00" + strings.ToLower(text)
+	if qq.text != "" && !c.cache.lacksSearch(base) {
+		key := "search\x00" + base + "\x00" + qq.network + "\x00" + strings.ToLower(qq.text)
 		sr, err := c.cache.get(ctx, source, key, c.ttlFor, func(ctx context.Context) *sourceResult {
-			return c.fetchSearch(ctx, base, text)
+			return c.fetchSearch(ctx, base, qq.text, qq.network, deadline)
 		})
 		switch {
 		case err != nil:
@@ -392,7 +418,7 @@ func (c *Catalog) fromFacilitator(ctx context.Context, base, text string) *sourc
 		}
 	}
 	lr, err := c.cache.get(ctx, source, "list\x00"+base, c.ttlFor, func(ctx context.Context) *sourceResult {
-		return c.fetchListing(ctx, base)
+		return c.fetchListing(ctx, base, deadline)
 	})
 	if err != nil {
 		return &sourceResult{source: source}
@@ -406,11 +432,12 @@ func (c *Catalog) fromFacilitator(ctx context.Context, base, text string) *sourc
 	return &withProblem
 }
 
-// ttlFor keeps a complete answer for the configured TTL and one with a
-// problem briefly: long enough not to hammer a failing facilitator, short
-// enough to see it recover.
+// ttlFor keeps a complete answer for the configured TTL, and one cut by a
+// size bound too (reading it again would cut it again). One with a problem
+// or cut by the time budget is kept briefly: long enough not to hammer a
+// failing or slow facilitator, short enough to see it recover.
 func (c *Catalog) ttlFor(sr *sourceResult) time.Duration {
-	if len(sr.problems) > 0 || sr.searchErr != "" {
+	if len(sr.problems) > 0 || sr.searchErr != "" || sr.cutByTime {
 		return min(c.ttl, failureTTL)
 	}
 	return c.ttl
@@ -429,14 +456,13 @@ func checkExtra(e Entry) (Entry, error) {
 	e = cloneEntry(e)
 	e.Method = method
 	e.Description = cleanText(e.Description, maxDescriptionRunes)
-	tags := make([]json.RawMessage, 0, len(e.Tags))
+	tags := make([]gjson.Result, 0, len(e.Tags))
 	for _, t := range e.Tags {
-		b, _ := json.Marshal(t)
-		tags = append(tags, b)
+		tags = append(tags, gjson.Result{Type: gjson.String, Str: t})
 	}
 	e.Tags = readTags(tags...)
-	e.Input = boundedObject(e.Input, maxInputBytes)
-	e.Output = boundedObject(e.Output, maxOutputBytes)
+	e.Input = boundedRaw(e.Input, maxInputBytes)
+	e.Output = boundedRaw(e.Output, maxOutputBytes)
 	e.PriceHint = cleanText(e.PriceHint, 32)
 	if len(e.Offers) > maxOffers {
 		e.Offers = e.Offers[:maxOffers]

@@ -87,20 +87,50 @@ func TestLocalFacilitatorListing(t *testing.T) {
 		}
 	}
 
-	// MaxPages bounds the listing, and says so.
-	short := mustNew(t, Config{Facilitators: []string{n.FacilitatorURL}, PageSize: 2, MaxPages: 2})
+	// MaxItems bounds the listing, and the result says so; the entries read
+	// are good, so it is not a problem.
+	short := mustNew(t, Config{Facilitators: []string{n.FacilitatorURL}, PageSize: 2, MaxItems: 4})
 	res = mustSearch(t, short, Query{})
-	if len(res.Entries) != 4 || len(res.Problems) != 1 || !strings.HasSuffix(res.Problems[0], ": read the first 4 resources (2 pages); the listing has 5") {
-		t.Errorf("MaxPages 2: %d entries, problems %q", len(res.Entries), res.Problems)
+	want := "facilitator " + n.FacilitatorURL + ": kept the first 4 resources, the most taken from one listing; the listing has 5; the rest were not searched"
+	if len(res.Entries) != 4 || len(res.Problems) != 0 || !slices.Equal(res.Incomplete, []string{want}) {
+		t.Errorf("MaxItems 4: %d entries, problems %q, incomplete %q", len(res.Entries), res.Problems, res.Incomplete)
 	}
 }
 
+// TestLocalListingPagedToItsEnd: a listing of 2,500 routes, past the 1,000
+// that used to be the ceiling, is read to its end, page by page, and so is
+// a search matching all of them.
+func TestLocalListingPagedToItsEnd(t *testing.T) {
+	const routes = 2500
+	n := startNetwork(t, manyRoutes(routes))
+	tr := &countingTransport{}
+	c := mustNew(t, Config{Facilitators: []string{n.FacilitatorURL}, Transport: tr})
+	res := mustSearch(t, c, Query{Limit: 100})
+	if res.Total != routes || len(res.Problems) != 0 || len(res.Incomplete) != 0 || res.Skipped != 0 {
+		t.Fatalf("%d entries, problems %q, incomplete %q, skipped %d", res.Total, res.Problems, res.Incomplete, res.Skipped)
+	}
+	// The local facilitator gives at most 100 a page.
+	if got := tr.path("/discovery/resources"); got != routes/100 {
+		t.Errorf("%d listing pages, want %d", got, routes/100)
+	}
+	// "number" is in every description: the search pages by cursor to its
+	// bound, 1,000 results, and says it stopped there.
+	res = mustSearch(t, c, Query{Text: "number"})
+	if res.Total != maxSearchItems || len(res.Incomplete) != 1 || !strings.Contains(res.Incomplete[0], "search: read the first 1000 results") {
+		t.Errorf("search: %d entries, incomplete %q", res.Total, res.Incomplete)
+	}
+	if got := len(n.Facilitator.Searches()); got != maxSearchItems/100 {
+		t.Errorf("%d search pages, want %d", got, maxSearchItems/100)
+	}
+}
+
+// TestLocalFacilitatorQueries runs the same queries against the local
+// facilitator with its /discovery/search and without it: the answers are
+// the same, found by its search when it has one, and by its listing, read
+// once for all queries, when it has none.
 func TestLocalFacilitatorQueries(t *testing.T) {
 	n := startNetwork(t, nil)
-	tr := &countingTransport{}
-	c := mustNew(t, Config{Facilitators: []string{n.FacilitatorURL}, PageSize: 2, Transport: tr})
 	api := n.APIURL
-
 	tests := []struct {
 		name string
 		q    Query
@@ -118,18 +148,36 @@ func TestLocalFacilitatorQueries(t *testing.T) {
 		{"all together", Query{Text: "weather in a city", Network: "eip155:1337", Limit: 1,
 			MaxPrice: func(o Offer) bool { return o.Amount.Cmp(big.NewInt(100_000)) < 0 }}, []string{api + "/v2/weather"}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			res := mustSearch(t, c, tt.q)
-			if got := urls(res.Entries); !slices.Equal(got, tt.want) {
-				t.Errorf("got %q\nwant %q", got, tt.want)
+	for _, search := range []bool{true, false} {
+		t.Run(map[bool]string{true: "search", false: "listing"}[search], func(t *testing.T) {
+			n.Facilitator.SetSearch(search)
+			before := len(n.Facilitator.Searches())
+			tr := &countingTransport{}
+			c := mustNew(t, Config{Facilitators: []string{n.FacilitatorURL}, PageSize: 2, Transport: tr})
+			for _, tt := range tests {
+				res := mustSearch(t, c, tt.q)
+				if got := urls(res.Entries); !slices.Equal(got, tt.want) {
+					t.Errorf("%s: got %q\nwant %q", tt.name, got, tt.want)
+				}
+			}
+			switch {
+			case search:
+				// Each text query was the facilitator's to answer (a
+				// query with more matches than a page in several pages);
+				// the listing was read once, for the queries without text.
+				want := []string{"weather", "post", "report summarize", "weather in a city"}
+				if got := slices.Compact(n.Facilitator.Searches()[before:]); !slices.Equal(got, want) {
+					t.Errorf("the facilitator saw searches %q, want %q", got, want)
+				}
+				if tr.path("/discovery/resources") != 3 {
+					t.Errorf("%d listing pages read, want 3", tr.path("/discovery/resources"))
+				}
+			case tr.count() != 4:
+				// No search: one 404, remembered, then the listing (3
+				// pages), read once for all these queries.
+				t.Errorf("%d requests, want 1 search and 3 listing pages", tr.count())
 			}
 		})
-	}
-	// The local facilitator has no /discovery/search: one 404, then the
-	// listing (3 pages), read once for all these queries.
-	if tr.count() != 4 {
-		t.Errorf("%d requests, want 1 search and 3 listing pages", tr.count())
 	}
 }
 

@@ -18,8 +18,18 @@
 //     never an offer.
 //   - Everything read from outside is bounded before it is held: 1 MiB per
 //     response page, 64 KiB and 32 levels of JSON nesting per listing
-//     item, 32 offers per item, 1000 items per page, 2000 items per
-//     facilitator, MaxPages pages, redirects and request times.
+//     item, 32 offers per item, 1000 items per page; per facilitator
+//     listing 10,000 entries (Config.MaxItems) and 8 MiB of responses, per
+//     search 1,000 results, 2 MiB and 100 cursor pages; the cache 256
+//     answers and 128 MiB of responses; redirects and request times. What
+//     the cache holds is about the bytes read: entries are cleaned, bounded
+//     copies of items.
+//   - Time is bounded too: reading one facilitator for one Search (its
+//     search, the listing it falls back to, every page) stops at
+//     Config.Budget (5 seconds). A listing or search cut by the budget or a
+//     size bound keeps what was read, is not a problem, and is reported in
+//     Results.Incomplete, as is a search the facilitator marks
+//     partialResults.
 //     Descriptions are cut to 500 characters, tags to 10 of 50 characters,
 //     a bazaar input to 8 KiB and output to 4 KiB (a larger one is dropped,
 //     not cut: half a JSON example is worse than none).
@@ -49,13 +59,23 @@
 // # Sources
 //
 // A facilitator's listing is read from
-// {base}/discovery/resources?type=http&limit=&offset=, page by page, and
-// kept for Config.TTL (an answer with a problem for at most 30 seconds).
-// With query text, {base}/discovery/search?query= is asked first; a 404,
-// 405 or 501 means the facilitator has none (remembered for the TTL) and
-// its listing is searched here instead; another failure is a problem, and
-// the listing is searched too. Search results are kept even when our word
-// match finds nothing in them, since a facilitator may match by meaning.
+// {base}/discovery/resources?type=http&limit=&offset=, page by page to its
+// end within the budget and bounds, and kept for Config.TTL (an answer with
+// a problem, or cut by the time budget, for at most 30 seconds; one cut by
+// a size bound for the TTL, as reading it again would cut it again). With
+// query text, {base}/discovery/search?query=&type=http (and &network= when
+// the query names one; the filter is advisory, and applied here too) is
+// asked first, following pagination.cursor to the last page, and kept for
+// the TTL per query and network; a 404, 405 or 501 means the facilitator
+// has none (remembered for the TTL) and its listing is searched here
+// instead; another failure is a problem, and the listing is searched too,
+// in what remains of the budget. Search results are kept even when our
+// word match finds nothing in them, since a facilitator may match by
+// meaning.
+//
+// A valid page is read in one pass with gjson; a broken or oversized one
+// with encoding/json's streaming decoder, which keeps the items before the
+// problem. Both apply the same checks.
 //
 // Items may be v1- or v2-shaped in one list: the URL is "resource" (a
 // string, or a v2 resource object with url), or "url"; options carry

@@ -181,7 +181,7 @@ func (ep fileEndpoint) entry() (e Entry, key, msg, hint string) {
 	if err != nil {
 		return e, "body", err.Error(), ""
 	}
-	if e.Input = boundedObject(raw, maxInputBytes); e.Input == nil {
+	if e.Input = boundedRaw(raw, maxInputBytes); e.Input == nil {
 		return e, "query_params", fmt.Sprintf("query_params and body take more than %d bytes", maxInputBytes), "shorten the example"
 	}
 

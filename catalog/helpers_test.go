@@ -52,17 +52,29 @@ func listing(items ...string) http.HandlerFunc {
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
-// countingTransport counts the requests that leave the Catalog.
+// countingTransport counts the requests that leave the Catalog, in all and
+// by path.
 type countingTransport struct {
-	mu sync.Mutex
-	n  int
+	mu     sync.Mutex
+	n      int
+	byPath map[string]int
 }
 
 func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	c.mu.Lock()
 	c.n++
+	if c.byPath == nil {
+		c.byPath = map[string]int{}
+	}
+	c.byPath[r.URL.Path]++
 	c.mu.Unlock()
 	return http.DefaultTransport.RoundTrip(r)
+}
+
+func (c *countingTransport) path(p string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.byPath[p]
 }
 
 func (c *countingTransport) count() int {

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/tidwall/gjson"
 
 	"github.com/x402-mcp/x402-mcp/x402"
 )
@@ -28,9 +30,8 @@ const (
 	// maxItemsPerPage bounds the items taken from one page, whatever limit
 	// the facilitator chose to honour.
 	maxItemsPerPage = 1000
-	// maxItemsPerSource bounds the items read from one facilitator over all
-	// its pages, and the entries a caller may pass in Query.Extra.
-	maxItemsPerSource = 2000
+	// maxExtra bounds the entries a caller may pass in Query.Extra.
+	maxExtra = 2000
 	// maxDepth bounds JSON nesting in an item, as the wire format does for
 	// a 402: bazaar examples and schemas nest, but not 32 levels.
 	maxDepth = x402.MaxDepth
@@ -89,75 +90,211 @@ func (c *capReader) Read(p []byte) (int, error) {
 
 // page is one decoded listing or search response.
 type page struct {
-	items   []json.RawMessage // items within the per-item and per-page bounds
-	count   int               // elements seen in the items array, kept or not
-	dropped int               // elements over a bound, not kept
-	total   int               // pagination.total; -1 when absent
-	cursor  string            // search pagination.cursor; "" when absent
+	items   []gjson.Result // items within the per-item and per-page bounds; valid JSON
+	count   int            // elements seen in the items array, kept or not
+	dropped int            // elements over a bound, not kept
+	total   int            // pagination.total; -1 when absent
+	cursor  string         // search pagination.cursor; "" when absent
+	partial bool           // search partialResults: the facilitator cut its matches
+	bytes   int            // bytes of the response read
 }
 
 // decodePage reads a listing ({items, pagination}) or search ({resources,
-// pagination}) response item by item, so that items before a problem are
-// kept. The page returned is never nil; an error means it is incomplete:
-// the JSON broke off, was not a listing, or passed maxPageBytes (the item
-// being read then is counted in dropped).
-func decodePage(r io.Reader) (*page, error) {
+// partialResults, pagination}) response. The page returned is never nil;
+// an error means it is incomplete: the JSON broke off, was not a listing, or
+// passed maxPageBytes (the item being read then is counted in dropped), and
+// the items before the problem are kept.
+//
+// A whole, valid page (every honest one) is read in one pass with gjson,
+// without decoding anything the parser does not look at; only a broken or
+// oversized page goes through encoding/json's streaming decoder, which
+// finds exactly where it broke and keeps what came before.
+func decodePage(r io.Reader, sizeHint int64) (*page, error) {
+	body, err := readAll(r, sizeHint)
+	if err == nil && gjson.ValidBytes(body) {
+		pr := readPage(gjson.Parse(string(body)))
+		pr.bytes = len(body)
+		return pr.page, pr.err
+	}
+	if err == nil {
+		err = io.EOF
+	}
+	p, perr := decodePageStream(io.MultiReader(bytes.NewReader(body), errReader{err}))
+	p.bytes = len(body)
+	return p.page, perr
+}
+
+// readAll is io.ReadAll starting from the size the server announced (up to
+// the page bound), so a page is read into one buffer, not a dozen.
+func readAll(r io.Reader, sizeHint int64) ([]byte, error) {
+	var b bytes.Buffer
+	if sizeHint > 0 {
+		b.Grow(int(min(sizeHint, maxPageBytes)) + bytes.MinRead)
+	}
+	_, err := b.ReadFrom(r)
+	return b.Bytes(), err
+}
+
+// errReader fails with err: the read error decodePage met, replayed after
+// the bytes that came before it.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// pageResult is a page with the problem that ended it, from readPage.
+type pageResult struct {
+	*page
+	err error
+}
+
+// readPage reads a valid JSON document as a page. Repeated keys are read
+// in order, as the streaming decoder reads them: items of two "items"
+// arrays are both kept, and the last good pagination wins.
+func readPage(doc gjson.Result) pageResult {
 	p := &page{total: -1}
+	if !doc.IsObject() {
+		return pageResult{p, errors.New("not a JSON listing: the response is not a JSON object")}
+	}
+	var err error
+	doc.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "items", "resources":
+			err = p.readItemArray(v)
+		case "pagination":
+			p.readPagination(v)
+		case "partialResults":
+			p.partial = v.Type == gjson.True
+		}
+		return err == nil
+	})
+	return pageResult{p, err}
+}
+
+// readItemArray reads the value of a listing's items key.
+func (p *page) readItemArray(v gjson.Result) error {
+	switch {
+	case v.Type == gjson.Null:
+		return nil // "items": null is an empty page
+	case !v.IsArray():
+		return errors.New("not a JSON listing: its items are not an array")
+	}
+	v.ForEach(func(_, it gjson.Result) bool {
+		p.add(it)
+		return true
+	})
+	return nil
+}
+
+// add keeps one element of the items array, within the bounds.
+func (p *page) add(it gjson.Result) {
+	p.count++
+	if len(it.Raw) > maxItemBytes || len(p.items) >= maxItemsPerPage {
+		p.dropped++
+		return
+	}
+	p.items = append(p.items, it)
+}
+
+// readPagination reads total and cursor as encoding/json would decode
+// them into {Total json.Number; Cursor *string}: keys matched without
+// regard to case, the last of a repeated key winning, and a value of the
+// wrong type spoiling the whole object. A malformed pagination is not
+// fatal: the page's items are still good, and paging then stops on a
+// short page.
+func (p *page) readPagination(v gjson.Result) {
+	if v.Type == gjson.Null || !v.IsObject() {
+		return
+	}
+	total, cursor, ok := "", (*string)(nil), true
+	v.ForEach(func(k, f gjson.Result) bool {
+		switch {
+		case strings.EqualFold(k.Str, "total"):
+			switch f.Type {
+			case gjson.Number:
+				total = f.Raw
+			case gjson.String:
+				if ok = isJSONNumber(f.Str); ok {
+					total = f.Str
+				}
+			case gjson.Null:
+			default:
+				ok = false
+			}
+		case strings.EqualFold(k.Str, "cursor"):
+			switch f.Type {
+			case gjson.String:
+				s := f.Str
+				cursor = &s
+			case gjson.Null:
+			default:
+				ok = false
+			}
+		}
+		return ok
+	})
+	if !ok {
+		return
+	}
+	if n, err := strconv.Atoi(total); err == nil && n >= 0 {
+		p.total = n
+	}
+	if cursor != nil && len(*cursor) <= 1024 {
+		p.cursor = strings.Clone(*cursor)
+	}
+}
+
+// isJSONNumber reports whether s is a JSON number literal.
+func isJSONNumber(s string) bool {
+	return s != "" && gjson.Valid(s) && gjson.Parse(s).Type == gjson.Number
+}
+
+// decodePageStream reads a page item by item with encoding/json, so that
+// items before a problem are kept.
+func decodePageStream(r io.Reader) (pageResult, error) {
+	p := &page{total: -1}
+	res := pageResult{page: p}
 	dec := json.NewDecoder(r)
 	dec.UseNumber()
 	tok, err := dec.Token()
 	if err != nil {
-		return p, pageErr(err)
+		return res, pageErr(err)
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return p, errors.New("not a JSON listing: the response is not a JSON object")
+		return res, errors.New("not a JSON listing: the response is not a JSON object")
 	}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return p, pageErr(err)
+			return res, pageErr(err)
 		}
 		key, _ := tok.(string) // the decoder yields only strings as keys
 		switch key {
 		case "items", "resources":
 			if err := p.readItems(dec); err != nil {
-				return p, err
-			}
-		case "pagination":
-			var pg struct {
-				Total  json.Number `json:"total"`
-				Cursor *string     `json:"cursor"`
-			}
-			var raw json.RawMessage
-			if err := dec.Decode(&raw); err != nil {
-				return p, pageErr(err)
-			}
-			// A malformed pagination is not fatal: the page's items are
-			// still good, and pagination then stops on a short page.
-			if json.Unmarshal(raw, &pg) == nil {
-				if n, err := strconv.Atoi(pg.Total.String()); err == nil && n >= 0 {
-					p.total = n
-				}
-				if pg.Cursor != nil && len(*pg.Cursor) <= 1024 {
-					p.cursor = *pg.Cursor
-				}
+				return res, err
 			}
 		default:
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				return p, pageErr(err)
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				return res, pageErr(err)
+			}
+			switch key {
+			case "pagination":
+				p.readPagination(gjson.ParseBytes(raw))
+			case "partialResults":
+				p.partial = string(raw) == "true"
 			}
 		}
 	}
 	if _, err := dec.Token(); err != nil {
-		return p, pageErr(err)
+		return res, pageErr(err)
 	}
 	// Whatever follows the object was not meant for a JSON reader; the
 	// items are whole, but the answer is not a listing.
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return p, errors.New("not a JSON listing: data follows the JSON object")
+		return res, errors.New("not a JSON listing: data follows the JSON object")
 	}
-	return p, nil
+	return res, nil
 }
 
 // readItems reads the array of a listing's items key.
@@ -181,12 +318,7 @@ func (p *page) readItems(dec *json.Decoder) error {
 			}
 			return pageErr(err)
 		}
-		p.count++
-		if len(raw) > maxItemBytes || len(p.items) >= maxItemsPerPage {
-			p.dropped++
-			continue
-		}
-		p.items = append(p.items, raw)
+		p.add(gjson.ParseBytes(raw))
 	}
 	_, err = dec.Token() // ']'
 	return pageErr(err)
@@ -225,14 +357,115 @@ func parseItem(raw []byte, now time.Time) (Entry, error) {
 	if len(raw) > maxItemBytes {
 		return Entry{}, badItem("item is %d bytes; at most %d are read", len(raw), maxItemBytes)
 	}
-	if tooDeep(raw, maxDepth) {
+	if !gjson.ValidBytes(raw) {
+		return Entry{}, badItem("item is not valid JSON")
+	}
+	return parseItemJSON(gjson.ParseBytes(raw), now, nil)
+}
+
+// The members of each kind of object the parser reads, by index into a
+// fixed array: one pass over the object, nothing allocated.
+const (
+	iType = iota
+	iResource
+	iURL
+	iAccepts
+	iVersion
+	iMetadata
+	iDescription
+	iTags
+	iLastUpdated
+	iExtensions
+	iDiscoveryInfo
+	nItem
+)
+
+var itemKeys = []string{iType: "type", iResource: "resource", iURL: "url", iAccepts: "accepts", iVersion: "x402Version",
+	iMetadata: "metadata", iDescription: "description", iTags: "tags", iLastUpdated: "lastUpdated",
+	iExtensions: "extensions", iDiscoveryInfo: "discoveryInfo"}
+
+const (
+	oScheme = iota
+	oNetwork
+	oAmount
+	oMaxAmount
+	oAsset
+	oPayTo
+	oDescription
+	oOutputSchema
+	nOffer
+)
+
+var offerKeys = []string{oScheme: "scheme", oNetwork: "network", oAmount: "amount", oMaxAmount: "maxAmountRequired",
+	oAsset: "asset", oPayTo: "payTo", oDescription: "description", oOutputSchema: "outputSchema"}
+
+// Metadata, a v2 resource object and a bazaar info object share one set:
+// each reads the members it needs of it.
+const (
+	mInput = iota
+	mOutput
+	mDescription
+	mTags
+	mCategory
+	mBazaar
+	mInfo
+	mURL
+	nMeta
+)
+
+var metaKeys = []string{mInput: "input", mOutput: "output", mDescription: "description", mTags: "tags",
+	mCategory: "category", mBazaar: "bazaar", mInfo: "info", mURL: "url"}
+
+type (
+	itemFields  [nItem]gjson.Result
+	offerFields [nOffer]gjson.Result
+	metaFields  [nMeta]gjson.Result
+)
+
+// pick reads the members of object v named in keys into out, matching
+// keys exactly and taking the last of a repeated key, as encoding/json
+// does (listings are shown, never paid from, so the ambiguity that the
+// wire format refuses costs nothing here). It reports whether v is an
+// object.
+func pick(v gjson.Result, keys []string, out []gjson.Result) bool {
+	if !v.IsObject() {
+		return false
+	}
+	v.ForEach(func(k, val gjson.Result) bool {
+		for i, key := range keys {
+			if k.Str == key {
+				out[i] = val
+				break
+			}
+		}
+		return true
+	})
+	return true
+}
+
+// member is the last member of object v named key; a Result that does not
+// exist when there is none or v is not an object.
+func member(v gjson.Result, key string) gjson.Result {
+	var out [1]gjson.Result
+	pick(v, []string{key}, out[:])
+	return out[0]
+}
+
+// parseItemJSON is parseItem of an item already known to be valid JSON (a
+// page is validated whole). m, when not nil, remembers what was computed of
+// the addresses and networks seen, which repeat across a listing.
+func parseItemJSON(it gjson.Result, now time.Time, m *pageMemo) (Entry, error) {
+	if len(it.Raw) > maxItemBytes {
+		return Entry{}, badItem("item is %d bytes; at most %d are read", len(it.Raw), maxItemBytes)
+	}
+	if tooDeep(it.Raw, maxDepth) {
 		return Entry{}, badItem("item nests deeper than %d levels", maxDepth)
 	}
-	f := object(raw)
-	if f == nil {
+	var f itemFields
+	if !pick(it, itemKeys, f[:]) {
 		return Entry{}, badItem("item is not a JSON object")
 	}
-	if t, ok := f["type"]; ok && !isNull(t) {
+	if t := f[iType]; !isNull(t) {
 		s, ok := jsonString(t)
 		if !ok {
 			return Entry{}, badItem("type is not a string")
@@ -246,13 +479,14 @@ func parseItem(raw []byte, now time.Time) (Entry, error) {
 	// a v2 resource object {url, description, tags}, or "url" (some
 	// third-party facilitators).
 	var e Entry
-	resObj := object(f["resource"])
-	rawURL, ok := jsonString(f["resource"])
+	var res metaFields
+	pick(f[iResource], metaKeys, res[:])
+	rawURL, ok := jsonString(f[iResource])
 	if !ok {
-		rawURL, ok = jsonString(resObj["url"])
+		rawURL, ok = jsonString(res[mURL])
 	}
 	if !ok {
-		rawURL, ok = jsonString(f["url"])
+		rawURL, ok = jsonString(f[iURL])
 	}
 	if !ok {
 		return Entry{}, badItem("the resource URL is missing")
@@ -261,45 +495,56 @@ func parseItem(raw []byte, now time.Time) (Entry, error) {
 	if err != nil {
 		return Entry{}, badItem("resource: %v", err)
 	}
-	e.URL = u
+	// A copy, not a slice of the page: the entry outlives it in the cache.
+	e.URL = strings.Clone(u)
 
-	var accepts []json.RawMessage
-	if a := f["accepts"]; !isNull(a) {
-		if err := json.Unmarshal(a, &accepts); err != nil {
+	var opts []offerFields
+	if a := f[iAccepts]; !isNull(a) {
+		if !a.IsArray() {
 			return Entry{}, badItem("accepts is not an array")
 		}
-	}
-	if len(accepts) > maxOffers {
-		return Entry{}, badItem("accepts has %d options; at most %d are read", len(accepts), maxOffers)
-	}
-	opts := make([]map[string]json.RawMessage, 0, len(accepts))
-	for i, a := range accepts {
-		o, of, err := parseOffer(a)
-		if err != nil {
-			return Entry{}, badItem("accepts[%d]: %v", i, err)
+		// Collected without Array's allocation; one past the bound is
+		// enough to refuse the item.
+		var buf [maxOffers + 1]gjson.Result
+		n := 0
+		a.ForEach(func(_, v gjson.Result) bool {
+			buf[n] = v
+			n++
+			return n <= maxOffers
+		})
+		if n > maxOffers {
+			return Entry{}, badItem("accepts has more than %d options", maxOffers)
 		}
-		e.Offers = append(e.Offers, o)
-		opts = append(opts, of)
+		accepts := buf[:n]
+		opts = make([]offerFields, len(accepts))
+		e.Offers = make([]Offer, len(accepts))
+		for i, v := range accepts {
+			if e.Offers[i], err = parseOffer(v, &opts[i], m); err != nil {
+				return Entry{}, badItem("accepts[%d]: %v", i, err)
+			}
+		}
 	}
-	e.X402Version = itemVersion(f["x402Version"], opts)
+	e.X402Version = itemVersion(f[iVersion], opts)
 
-	meta := object(f["metadata"])
-	if info := bazaarInfo(f, meta, opts); info != nil {
-		e.Input = boundedObject(info["input"], maxInputBytes)
-		e.Output = boundedObject(info["output"], maxOutputBytes)
+	var meta metaFields
+	pick(f[iMetadata], metaKeys, meta[:])
+	if info, ok := bazaarInfo(&f, &meta, opts); ok {
+		e.Input = boundedObject(info[mInput], maxInputBytes)
+		e.Output = boundedObject(info[mOutput], maxOutputBytes)
+		// The method is read from the input only when the input is kept.
+		if e.Input != nil {
+			if m, ok := jsonString(member(info[mInput], "method")); ok {
+				if e.Method, err = checkMethod(m); err != nil {
+					return Entry{}, badItem("input: %v", err)
+				}
+			}
+		}
 	}
-	method := ""
-	if m, ok := jsonString(object(e.Input)["method"]); ok {
-		method = m
-	}
-	if e.Method, err = checkMethod(method); err != nil {
-		return Entry{}, badItem("input: %v", err)
+	if e.Method == "" {
+		e.Method = "GET"
 	}
 
-	descs := []json.RawMessage{f["description"], resObj["description"], meta["description"]}
-	for _, of := range opts {
-		descs = append(descs, of["description"]) // v1 options carry it
-	}
+	descs := [...]gjson.Result{f[iDescription], res[mDescription], meta[mDescription]}
 	for _, d := range descs {
 		if s, ok := jsonString(d); ok {
 			if e.Description = cleanText(s, maxDescriptionRunes); e.Description != "" {
@@ -307,48 +552,58 @@ func parseItem(raw []byte, now time.Time) (Entry, error) {
 			}
 		}
 	}
-	e.Tags = readTags(f["tags"], resObj["tags"], meta["tags"], meta["category"])
-	e.LastUpdated = readTime(f["lastUpdated"], now)
+	for i := 0; e.Description == "" && i < len(opts); i++ {
+		if s, ok := jsonString(opts[i][oDescription]); ok { // v1 options carry it
+			e.Description = cleanText(s, maxDescriptionRunes)
+		}
+	}
+	e.Tags = readTags(f[iTags], res[mTags], meta[mTags], meta[mCategory])
+	e.LastUpdated = readTime(f[iLastUpdated], now)
 	return e, nil
 }
 
-// parseOffer reads one accepts entry. Only what identifies and prices the
-// offer is required (scheme, network, amount): the offer is shown, never
-// paid, so fields a payment needs are the live 402's business.
-func parseOffer(raw json.RawMessage) (Offer, map[string]json.RawMessage, error) {
-	f := object(raw)
-	if f == nil {
-		return Offer{}, nil, errors.New("not a JSON object")
+// parseOffer reads one accepts entry into of and an Offer. Only what
+// identifies and prices the offer is required (scheme, network, amount):
+// the offer is shown, never paid, so fields a payment needs are the live
+// 402's business.
+func parseOffer(raw gjson.Result, of *offerFields, m *pageMemo) (Offer, error) {
+	if !pick(raw, offerKeys, of[:]) {
+		return Offer{}, errors.New("not a JSON object")
 	}
-	scheme, ok := jsonString(f["scheme"])
+	scheme, ok := jsonString(of[oScheme])
 	if !ok || scheme == "" {
-		return Offer{}, nil, errors.New("scheme is missing")
+		return Offer{}, errors.New("scheme is missing")
 	}
-	network, ok := jsonString(f["network"])
+	network, ok := jsonString(of[oNetwork])
 	if !ok || network == "" {
-		return Offer{}, nil, errors.New("network is missing")
+		return Offer{}, errors.New("network is missing")
 	}
-	amount, err := readAmount(f)
+	amount, err := readAmount(of)
 	if err != nil {
-		return Offer{}, nil, err
+		return Offer{}, err
 	}
 	o := Offer{
 		Scheme: cleanText(scheme, maxSchemeRunes),
 		Amount: amount,
-		Asset:  readAddress(f["asset"]),
-		PayTo:  readAddress(f["payTo"]),
-		Raw:    append(json.RawMessage(nil), raw...),
+		Asset:  readAddress(of[oAsset], m),
+		PayTo:  readAddress(of[oPayTo], m),
+		Raw:    json.RawMessage(raw.Raw),
+		// "" for a network x402.CAIP2 does not know.
+		Network: m.remember(m.networks(), network, func() string {
+			caip2, _, err := x402.CAIP2(network)
+			if err != nil {
+				return ""
+			}
+			return strings.Clone(caip2) // not a slice of the page
+		}),
 	}
-	if caip2, _, err := x402.CAIP2(network); err == nil {
-		o.Network = caip2
-	}
-	return o, f, nil
+	return o, nil
 }
 
 // readAmount reads amount (v2) or maxAmountRequired (v1); a listing may mix
 // both shapes, so either is accepted, but not both with different values.
-func readAmount(f map[string]json.RawMessage) (*big.Int, error) {
-	a, m := f["amount"], f["maxAmountRequired"]
+func readAmount(of *offerFields) (*big.Int, error) {
+	a, m := of[oAmount], of[oMaxAmount]
 	switch {
 	case isNull(a) && isNull(m):
 		return nil, errors.New("amount is missing")
@@ -375,10 +630,10 @@ func readAmount(f map[string]json.RawMessage) (*big.Int, error) {
 // decimal string (the protocol's form) or, since some listings re-encode
 // numbers, a JSON integer literal. Anything with a sign, fraction or
 // exponent is refused: an amount with two readings is not one to rank by.
-func parseAmount(key string, raw json.RawMessage) (*big.Int, error) {
+func parseAmount(key string, raw gjson.Result) (*big.Int, error) {
 	s, ok := jsonString(raw)
 	if !ok {
-		s = string(bytes.TrimSpace(raw))
+		s = raw.Raw
 	}
 	switch {
 	case s == "" || len(s) > maxAmountDigits || strings.ContainsFunc(s, func(r rune) bool { return r < '0' || r > '9' }):
@@ -395,31 +650,77 @@ func parseAmount(key string, raw json.RawMessage) (*big.Int, error) {
 
 // readAddress shows an EVM address in EIP-55 form; anything else (a
 // Solana mint, a symbol a careless server put there) is shown cleaned.
-func readAddress(raw json.RawMessage) string {
+func readAddress(raw gjson.Result, m *pageMemo) string {
 	s, ok := jsonString(raw)
 	if !ok {
 		return ""
 	}
-	if strings.HasPrefix(s, "0x") && common.IsHexAddress(s) {
-		return common.HexToAddress(s).Hex()
-	}
-	return cleanText(s, maxAddressRunes)
+	return m.remember(m.addresses(), s, func() string {
+		if strings.HasPrefix(s, "0x") && common.IsHexAddress(s) {
+			return common.HexToAddress(s).Hex()
+		}
+		return cleanText(s, maxAddressRunes)
+	})
 }
+
+// pageMemo keeps what was computed of the values a listing repeats: the
+// EIP-55 form of its few assets and payees (a checksum costs a Keccak hash)
+// and the CAIP-2 id of its networks, once per page rather than once per
+// item. A nil *pageMemo remembers nothing.
+type pageMemo struct {
+	addrs, nets map[string]string
+}
+
+func newPageMemo() *pageMemo {
+	return &pageMemo{addrs: map[string]string{}, nets: map[string]string{}}
+}
+
+func (m *pageMemo) addresses() map[string]string {
+	if m == nil {
+		return nil
+	}
+	return m.addrs
+}
+
+func (m *pageMemo) networks() map[string]string {
+	if m == nil {
+		return nil
+	}
+	return m.nets
+}
+
+// remember returns table[key], computing and keeping it while the table
+// has room; a nil table remembers nothing. Keys are copied, as key may be
+// a slice of a page.
+func (m *pageMemo) remember(table map[string]string, key string, compute func() string) string {
+	if v, ok := table[key]; ok {
+		return v
+	}
+	v := compute()
+	if table != nil && len(table) < maxMemo {
+		table[strings.Clone(key)] = v
+	}
+	return v
+}
+
+// maxMemo bounds each table of a pageMemo: a page names a few assets,
+// payees and networks many times, a hostile one many of each once.
+const maxMemo = 256
 
 // itemVersion is the item's x402Version when it is 1 or 2, otherwise the
 // version its options' shape implies, otherwise 0.
-func itemVersion(raw json.RawMessage, opts []map[string]json.RawMessage) int {
-	switch strings.TrimSpace(string(raw)) {
+func itemVersion(raw gjson.Result, opts []offerFields) int {
+	switch raw.Raw {
 	case "1":
 		return 1
 	case "2":
 		return 2
 	}
-	for _, of := range opts {
-		if !isNull(of["maxAmountRequired"]) {
+	for i := range opts {
+		if !isNull(opts[i][oMaxAmount]) {
 			return 1
 		}
-		if !isNull(of["amount"]) {
+		if !isNull(opts[i][oAmount]) {
 			return 2
 		}
 	}
@@ -429,56 +730,98 @@ func itemVersion(raw json.RawMessage, opts []map[string]json.RawMessage) int {
 // bazaarInfo finds the bazaar "info" object ({input, output}) wherever this
 // item's facilitator put it: the metadata itself (the reference listing),
 // metadata.bazaar(.info), extensions.bazaar.info (newer v2 listings),
-// discoveryInfo, or a v1 option's outputSchema.
-func bazaarInfo(f, meta map[string]json.RawMessage, opts []map[string]json.RawMessage) map[string]json.RawMessage {
-	hasInfo := func(m map[string]json.RawMessage) bool {
-		return m != nil && (!isNull(m["input"]) || !isNull(m["output"]))
+// discoveryInfo, or a v1 option's outputSchema. Only its input and output
+// are read.
+func bazaarInfo(f *itemFields, meta *metaFields, opts []offerFields) (metaFields, bool) {
+	hasInfo := func(m *metaFields) bool { return !isNull(m[mInput]) || !isNull(m[mOutput]) }
+	if hasInfo(meta) {
+		return *meta, true
 	}
-	bz := object(meta["bazaar"])
-	cands := []map[string]json.RawMessage{
-		meta,
-		object(bz["info"]),
-		bz,
-		object(object(object(f["extensions"])["bazaar"])["info"]),
-		object(f["discoveryInfo"]),
-	}
-	for _, of := range opts {
-		cands = append(cands, object(of["outputSchema"]))
+	var bz, m metaFields
+	pick(meta[mBazaar], metaKeys, bz[:])
+	cands := [...]func() gjson.Result{
+		func() gjson.Result { return bz[mInfo] },
+		func() gjson.Result { return meta[mBazaar] },
+		func() gjson.Result { return member(member(f[iExtensions], "bazaar"), "info") },
+		func() gjson.Result { return f[iDiscoveryInfo] },
 	}
 	for _, c := range cands {
-		if hasInfo(c) {
-			return c
+		if m = (metaFields{}); pick(c(), metaKeys, m[:]) && hasInfo(&m) {
+			return m, true
 		}
 	}
-	return nil
+	for i := range opts {
+		if m = (metaFields{}); pick(opts[i][oOutputSchema], metaKeys, m[:]) && hasInfo(&m) {
+			return m, true
+		}
+	}
+	return m, false
 }
 
 // boundedObject returns raw compacted when it is a JSON object of at most
 // max bytes, and nil otherwise: a schema cut in half is worse than none.
-func boundedObject(raw json.RawMessage, max int) json.RawMessage {
-	if object(raw) == nil {
+func boundedObject(raw gjson.Result, max int) json.RawMessage {
+	if !raw.IsObject() {
 		return nil
 	}
-	var b bytes.Buffer
-	if json.Compact(&b, raw) != nil || b.Len() > max {
+	if b := compactJSON(raw.Raw, max); b != nil {
+		return b
+	}
+	return nil
+}
+
+// boundedRaw is boundedObject of JSON text that may not be valid.
+func boundedRaw(raw json.RawMessage, max int) json.RawMessage {
+	if !gjson.ValidBytes(raw) {
 		return nil
 	}
-	return json.RawMessage(b.Bytes())
+	return boundedObject(gjson.ParseBytes(raw), max)
+}
+
+// compactJSON drops the white space outside strings from valid JSON, as
+// json.Compact does, in a new slice; nil when the result passes max bytes.
+func compactJSON(s string, max int) []byte {
+	out := make([]byte, 0, min(len(s), max))
+	inString, escaped := false, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			continue
+		}
+		if len(out) == max {
+			return nil
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // readTags collects tags from every place listings put them: arrays of
 // strings, or a single category string. Non-string entries are dropped one
 // by one (as the bazaar specification's soft-drop rule does), duplicates
 // are folded case-insensitively, and the list is bounded.
-func readTags(raws ...json.RawMessage) []string {
+func readTags(raws ...gjson.Result) []string {
 	var out []string
-	seen := map[string]bool{}
 	add := func(s string) {
-		s = cleanText(s, maxTagRunes)
-		if s == "" || seen[strings.ToLower(s)] || len(out) >= maxTags {
+		if len(out) >= maxTags {
 			return
 		}
-		seen[strings.ToLower(s)] = true
+		s = cleanText(s, maxTagRunes)
+		if s == "" || slices.ContainsFunc(out, func(t string) bool { return strings.EqualFold(t, s) }) {
+			return
+		}
 		out = append(out, s)
 	}
 	for _, raw := range raws {
@@ -486,15 +829,15 @@ func readTags(raws ...json.RawMessage) []string {
 			add(s)
 			continue
 		}
-		var arr []json.RawMessage
-		if json.Unmarshal(raw, &arr) != nil {
+		if !raw.IsArray() {
 			continue
 		}
-		for _, a := range arr {
+		raw.ForEach(func(_, a gjson.Result) bool {
 			if s, ok := jsonString(a); ok {
 				add(s)
 			}
-		}
+			return true
+		})
 	}
 	return out
 }
@@ -503,12 +846,16 @@ func readTags(raws ...json.RawMessage) []string {
 // a string holding one), or an RFC 3339 string (a date, or a time without
 // zone, is read as UTC). Anything unreadable, not positive, or in the future
 // beyond futureSlack is the zero time: unknown, ranked last.
-func readTime(raw json.RawMessage, now time.Time) time.Time {
+func readTime(raw gjson.Result, now time.Time) time.Time {
 	var t time.Time
-	num := strings.TrimSpace(string(raw))
+	num := raw.Raw
 	if s, ok := jsonString(raw); ok {
 		num = s // a number written as a string is read as the number
+		// Every layout starts with a four-digit year and a dash.
 		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", time.DateOnly} {
+			if len(s) < len(time.DateOnly) || s[4] != '-' {
+				break
+			}
 			if parsed, err := time.Parse(layout, s); err == nil {
 				t = parsed.UTC()
 				break
@@ -535,33 +882,17 @@ func readTime(raw json.RawMessage, now time.Time) time.Time {
 	return t
 }
 
-// object decodes raw as a JSON object with exact key matching; nil if raw
-// is anything else. Duplicate keys resolve as encoding/json does (the last
-// wins): listings are shown, never paid from, so the ambiguity that the
-// wire format refuses costs nothing here.
-func object(raw json.RawMessage) map[string]json.RawMessage {
-	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
-		return nil
+// jsonString is v's text when v is a JSON string. JSON null reads as "",
+// as encoding/json decodes null into a string: a null field is an empty
+// one.
+func jsonString(v gjson.Result) (string, bool) {
+	switch v.Type {
+	case gjson.String:
+		return v.Str, true
+	case gjson.Null:
+		return "", v.Exists()
 	}
-	var m map[string]json.RawMessage
-	if json.Unmarshal(raw, &m) != nil {
-		return nil
-	}
-	return m
+	return "", false
 }
 
-func jsonString(raw json.RawMessage) (string, bool) {
-	if len(raw) == 0 {
-		return "", false
-	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		return "", false
-	}
-	return s, true
-}
-
-func isNull(raw json.RawMessage) bool {
-	t := bytes.TrimSpace(raw)
-	return len(t) == 0 || string(t) == "null"
-}
+func isNull(v gjson.Result) bool { return v.Type == gjson.Null }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -427,6 +428,35 @@ func TestCache(t *testing.T) {
 	}
 }
 
+// TestCacheConfiguredTTL: the TTL the operator configured (discovery.
+// cache_seconds) is how long a listing is reused, for every query, and a
+// search for its query.
+func TestCacheConfiguredTTL(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /discovery/resources", craftedListing())
+	mux.HandleFunc("GET /discovery/search", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"resources":[` + itemV2Weather + `]}`))
+	})
+	fac := newFakeFacilitator(t, mux)
+	clk := newClock()
+	c := mustNew(t, Config{Facilitators: []string{fac.URL}, TTL: 60 * time.Second, Now: clk.Now})
+	for i := range 2 {
+		clk.Advance(time.Duration(i) * 59 * time.Second)
+		mustSearch(t, c, Query{})
+		mustSearch(t, c, Query{Network: "base", Limit: 3})
+		mustSearch(t, c, Query{Text: "weather"})
+	}
+	if l, s := fac.count("/discovery/resources"), fac.count("/discovery/search"); l != 1 || s != 1 {
+		t.Errorf("within the TTL: listing read %d times, search asked %d times; want 1 and 1", l, s)
+	}
+	clk.Advance(2 * time.Second)
+	mustSearch(t, c, Query{})
+	mustSearch(t, c, Query{Text: "weather"})
+	if l, s := fac.count("/discovery/resources"), fac.count("/discovery/search"); l != 2 || s != 2 {
+		t.Errorf("after the TTL: listing read %d times, search asked %d times; want 2 and 2", l, s)
+	}
+}
+
 func TestCacheOneFetchInFlight(t *testing.T) {
 	release := make(chan struct{})
 	arrived := make(chan struct{}, 100)
@@ -551,17 +581,97 @@ func TestListingBounds(t *testing.T) {
 		_, _ = w.Write([]byte(b.String()))
 	})
 	fac := newFakeFacilitator(t, mux)
-	c := mustNew(t, Config{Facilitators: []string{fac.URL}, PageSize: 1000, MaxPages: 50})
+	c := mustNew(t, Config{Facilitators: []string{fac.URL}, PageSize: 1000, MaxItems: 2000})
 	res := mustSearch(t, c, Query{Limit: 1000})
-	if res.Total != maxItemsPerSource || len(res.Entries) != maxLimit {
+	if res.Total != 2000 || len(res.Entries) != maxLimit {
 		t.Errorf("Total %d, %d entries", res.Total, len(res.Entries))
 	}
 	if res.Skipped != 2*(1200-maxItemsPerPage) {
 		t.Errorf("Skipped = %d", res.Skipped)
 	}
-	if fac.count("/discovery/resources") != 2 || len(res.Problems) != 1 ||
-		!strings.HasSuffix(res.Problems[0], "read the first 2400 resources; the listing has 1000000") {
-		t.Errorf("%d pages read, problems %q", fac.count("/discovery/resources"), res.Problems)
+	want := "facilitator " + fac.URL + ": kept the first 2000 resources, the most taken from one listing; the listing has 1000000; the rest were not searched"
+	if fac.count("/discovery/resources") != 2 || len(res.Problems) != 0 || !slices.Equal(res.Incomplete, []string{want}) {
+		t.Errorf("%d pages read, problems %q, incomplete %q", fac.count("/discovery/resources"), res.Problems, res.Incomplete)
+	}
+}
+
+// TestListingBudget: a listing too slow to read within the budget is cut
+// there; the result keeps what was read and says the rest is missing, and
+// the cut answer is kept only briefly, since the facilitator may be faster
+// next time.
+func TestListingBudget(t *testing.T) {
+	const total = 2500
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /discovery/resources", func(w http.ResponseWriter, r *http.Request) {
+		off, _ := strconv.Atoi(r.URL.Query().Get("offset"))
+		time.Sleep(60 * time.Millisecond)
+		var b strings.Builder
+		b.WriteString(`{"items":[`)
+		for i := off; i < min(total, off+100); i++ {
+			if i > off {
+				b.WriteByte(',')
+			}
+			b.WriteString(`{"resource":"https://slow.example/` + itoa(i) + `","accepts":[]}`)
+		}
+		b.WriteString(`],"pagination":{"total":` + itoa(total) + `}}`)
+		_, _ = w.Write([]byte(b.String()))
+	})
+	fac := newFakeFacilitator(t, mux)
+	clk := newClock()
+	c := mustNew(t, Config{Facilitators: []string{fac.URL}, Budget: 300 * time.Millisecond, Now: clk.Now})
+
+	start := time.Now()
+	res := mustSearch(t, c, Query{})
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("the search took %v with a 300ms budget", took)
+	}
+	if res.Total == 0 || res.Total >= total || res.Total%100 != 0 || len(res.Problems) != 0 {
+		t.Fatalf("%d entries, problems %q", res.Total, res.Problems)
+	}
+	want := "facilitator " + fac.URL + ": read " + itoa(res.Total) + " resources before the 300ms budget ran out; the listing has 2500; the rest were not searched"
+	if !slices.Equal(res.Incomplete, []string{want}) {
+		t.Errorf("incomplete %q\nwant %q", res.Incomplete, want)
+	}
+	pages := fac.count("/discovery/resources")
+	clk.Advance(10 * time.Second)
+	mustSearch(t, c, Query{})
+	if fac.count("/discovery/resources") != pages {
+		t.Errorf("the cut listing was read again within 30s")
+	}
+	clk.Advance(21 * time.Second)
+	mustSearch(t, c, Query{})
+	if fac.count("/discovery/resources") == pages {
+		t.Errorf("the cut listing was not read again after 30s")
+	}
+}
+
+// TestSearchBudget: the budget is shared by a failing search and the
+// listing read instead, and a search answering partialResults is reported
+// incomplete.
+func TestSearchBudget(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /discovery/resources", craftedListing())
+	mux.HandleFunc("GET /discovery/search", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("query") == "slow" {
+			time.Sleep(time.Second)
+		}
+		_, _ = w.Write([]byte(`{"resources":[` + itemV2Weather + `],"partialResults":true,"pagination":{"limit":1,"cursor":null}}`))
+	})
+	fac := newFakeFacilitator(t, mux)
+	c := mustNew(t, Config{Facilitators: []string{fac.URL}, Budget: 200 * time.Millisecond})
+
+	res := mustSearch(t, c, Query{Text: "weather"})
+	if len(res.Entries) != 1 || !slices.Equal(res.Incomplete, []string{"facilitator " + fac.URL + ": its search says more resources matched than it returned"}) {
+		t.Errorf("partial: %d entries, incomplete %q", len(res.Entries), res.Incomplete)
+	}
+	start := time.Now()
+	res = mustSearch(t, c, Query{Text: "slow"})
+	if took := time.Since(start); took > 900*time.Millisecond {
+		t.Errorf("took %v with a 200ms budget", took)
+	}
+	want := "facilitator " + fac.URL + ": search: no answer within the 200ms budget; searched its full listing instead"
+	if len(res.Problems) != 2 || res.Problems[0] != want || !strings.HasSuffix(res.Problems[1], "no answer within the 200ms budget") {
+		t.Errorf("problems %q", res.Problems)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/tidwall/gjson"
 )
 
 func TestTextScore(t *testing.T) {
@@ -165,7 +167,7 @@ func TestReadTime(t *testing.T) {
 		{``, time.Time{}},
 	}
 	for _, tt := range tests {
-		if got := readTime([]byte(tt.raw), now); !got.Equal(tt.want) {
+		if got := readTime(gjson.Parse(tt.raw), now); !got.Equal(tt.want) {
 			t.Errorf("readTime(%s) = %v, want %v", tt.raw, got, tt.want)
 		}
 	}

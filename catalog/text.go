@@ -115,24 +115,27 @@ func checkMethod(m string) (string, error) {
 // max. It only counts brackets outside strings, so it is cheap enough to run
 // before a full decode, and it never fails on malformed text: the decoder
 // reports that.
-func tooDeep(data []byte, max int) bool {
+func tooDeep[T string | []byte](data T, max int) bool {
 	depth := 0
-	inString, escaped := false, false
-	for _, c := range data {
-		if inString {
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-			continue
-		}
-		switch c {
+	for i := 0; i < len(data); i++ {
+		switch data[i] {
 		case '"':
-			inString = true
+			// Jump to the closing quote: one not escaped by an odd run of
+			// backslashes. Strings are most of a listing's bytes.
+			for {
+				j := strings.IndexByte(string(data[i+1:]), '"')
+				if j < 0 {
+					return false
+				}
+				i += 1 + j
+				k := i - 1
+				for k >= 0 && data[k] == '\\' {
+					k--
+				}
+				if (i-1-k)%2 == 0 {
+					break
+				}
+			}
 		case '{', '[':
 			depth++
 			if depth > max {

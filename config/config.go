@@ -107,7 +107,7 @@ type Config struct {
 	// entry has an RPCURL.
 	Networks []Network
 	// Facilitators are base URLs (no trailing "/") whose
-	// /discovery/resources are searched.
+	// /discovery/search and /discovery/resources are searched.
 	Facilitators []string
 	// Catalogs are the operator's catalog files, as resolved paths.
 	Catalogs []string

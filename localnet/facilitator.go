@@ -89,6 +89,9 @@ type Facilitator struct {
 
 	discoveryMu sync.Mutex
 	discovery   []DiscoveryItem
+	discoveryAt map[string]int // Resource -> index in discovery
+	noSearch    bool           // /discovery/search answers 404 (see SetSearch)
+	searches    []string       // the query of every /discovery/search request
 
 	// The fault a test set (see SetFault); faultLeft counts down Times.
 	faultMu   sync.Mutex
@@ -126,6 +129,7 @@ func NewFacilitator(chain *Chain, key *ecdsa.PrivateKey) *Facilitator {
 	f.mux.HandleFunc("POST /verify", f.handleVerify)
 	f.mux.HandleFunc("POST /settle", f.handleSettle)
 	f.mux.HandleFunc("GET /discovery/resources", f.handleDiscovery)
+	f.mux.HandleFunc("GET /discovery/search", f.handleSearch)
 	return f
 }
 

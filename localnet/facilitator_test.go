@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"math/big"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -454,6 +455,72 @@ func TestDiscoveryPagination(t *testing.T) {
 		if status, _ := get(q); status != 400 {
 			t.Errorf("%s: %d, want 400", q, status)
 		}
+	}
+}
+
+// TestDiscoverySearch: /discovery/search answers in the bazaar
+// specification's shape (resources, partialResults, pagination.cursor),
+// pages by cursor, filters like the listing, and can be switched off.
+func TestDiscoverySearch(t *testing.T) {
+	t.Parallel()
+	n := startNetwork(t, NetworkConfig{})
+	get := func(path string) (int, []byte) {
+		resp, body := do(t, "GET", n.FacilitatorURL+path, nil, nil)
+		return resp.StatusCode, body
+	}
+	paths := func(body []byte) []string {
+		var out []string
+		for _, it := range gjson.GetBytes(body, "resources").Array() {
+			out = append(out, strings.TrimPrefix(it.Get("resource").String(), n.APIURL))
+		}
+		return out
+	}
+
+	status, body := get("/discovery/search?query=Weather&type=http")
+	if status != 200 || !slices.Equal(paths(body), []string{"/v2/weather"}) ||
+		gjson.GetBytes(body, "partialResults").Type != gjson.False || gjson.GetBytes(body, "pagination").Raw != `{"limit":20,"cursor":null}` {
+		t.Errorf("weather: %d %s", status, body)
+	}
+	// Words match words of the URL, description, tags or method, or their
+	// beginnings; more words matched come first.
+	_, body = get("/discovery/search?query=summarize+report+premium&limit=1")
+	if got := paths(body); !slices.Equal(got, []string{"/v2/report"}) || gjson.GetBytes(body, "pagination.cursor").String() != "o1" {
+		t.Errorf("first page: %s", body)
+	}
+	_, body = get("/discovery/search?query=summarize+report+premium&limit=1&cursor=o1")
+	if got := paths(body); !slices.Equal(got, []string{"/v2/summarize"}) || gjson.GetBytes(body, "pagination.cursor").Type != gjson.Null {
+		t.Errorf("last page: %s", body)
+	}
+	_, body = get("/discovery/search?query=post")
+	if got := paths(body); !slices.Equal(got, []string{"/v2/summarize"}) {
+		t.Errorf("method: %q", got)
+	}
+	for _, q := range []string{"network=eip155:1", "scheme=upto", "payTo=0x0000000000000000000000000000000000000001"} {
+		if _, body := get("/discovery/search?query=weather&" + q); len(paths(body)) != 0 {
+			t.Errorf("%s: %s", q, body)
+		}
+		if _, body := get("/discovery/resources?" + q); gjson.GetBytes(body, "pagination.total").Int() != 0 {
+			t.Errorf("listing %s: %s", q, body)
+		}
+	}
+	if _, body := get("/discovery/search?query=weather&network=" + n.Chain.Network() + "&payTo=" + strings.ToLower(n.PayTo.Hex())); len(paths(body)) != 1 {
+		t.Errorf("matching filters: %s", body)
+	}
+	for _, q := range []string{"", "?query=", "?query=%21%21", "?query=x&cursor=abc", "?query=x&limit=-2", "?query=x&network=a%20b"} {
+		if status, body := get("/discovery/search" + q); status != 400 || gjson.GetBytes(body, "error").String() == "" {
+			t.Errorf("%q: %d %s", q, status, body)
+		}
+	}
+	if got := n.Facilitator.Searches(); len(got) != 14 || got[0] != "Weather" || got[1] != "summarize report premium" {
+		t.Errorf("searches seen: %q", got)
+	}
+
+	n.Facilitator.SetSearch(false)
+	if status, _ := get("/discovery/search?query=weather"); status != 404 {
+		t.Errorf("search off: %d, want 404", status)
+	}
+	if status, _ := get("/discovery/resources"); status != 200 {
+		t.Errorf("listing with search off: %d", status)
 	}
 }
 

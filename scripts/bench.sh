@@ -10,6 +10,14 @@ benchtime=${1:-2s}
 echo "== benchmarks (benchtime $benchtime)"
 go test -run '^$' -bench 'Sign$|Digest$|ClientWork|PaidFetch' -benchtime "$benchtime" ./signer/ ./pay/ | grep -E '^Benchmark'
 
+# Discovery (issue 10, goal 5): parsing one 1,000-item listing page, and a
+# first x402_discover-style search (nothing cached) of the local facilitator
+# listing 1,000 routes, its pages requested, read, parsed, merged, ranked.
+echo "== discovery"
+go test -run '^$' -bench 'ParseListing$|DiscoverFirstCall$' -benchtime "$benchtime" ./catalog/ | awk '
+/^BenchmarkParseListing/ { print; printf "discovery parse, 1000 items: %.1f ms (goal <= 20 ms)\n", $3 / 1e6 }
+/^BenchmarkDiscoverFirstCall/ { print; printf "discovery first call, 1000 items: %.1f ms (reference listResources: 20 ms)\n", $3 / 1e6 }'
+
 echo "== idle server memory"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"; [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null || true' EXIT

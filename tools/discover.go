@@ -30,7 +30,10 @@ type DiscoverOutput struct {
 	Results  []DiscoverResult `json:"results"`
 	Skipped  int              `json:"skipped" jsonschema:"Listing entries skipped as malformed or oversized."`
 	Problems []string         `json:"problems,omitempty" jsonschema:"Sources that could not be read."`
-	Note     string           `json:"note" jsonschema:"How to use these results."`
+	// Incomplete is the catalog's Results.Incomplete: the agent should
+	// know that an endpoint it does not see may still exist.
+	Incomplete []string `json:"incomplete,omitempty" jsonschema:"Listings read only in part (cut by the time or size budget, or the facilitator said its search returned only part of the matches): endpoints past the cut were not searched. A more specific query or a network filter may find them."`
+	Note       string   `json:"note" jsonschema:"How to use these results."`
 }
 
 // DiscoverResult is one priced endpoint.
@@ -97,7 +100,8 @@ func discoverTool(d Deps) server.ServerTool {
 				return nil, err
 			}
 		}
-		out := DiscoverOutput{Results: []DiscoverResult{}, Skipped: res.Skipped, Problems: append(problems, res.Problems...), Note: discoverNote}
+		out := DiscoverOutput{Results: []DiscoverResult{}, Skipped: res.Skipped, Problems: append(problems, res.Problems...),
+			Incomplete: res.Incomplete, Note: discoverNote}
 		for _, e := range res.Entries {
 			jq := probed[e.URL]
 			if jq == nil {

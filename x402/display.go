@@ -45,7 +45,17 @@ func clean(s string, maxBytes, maxRunes int) string {
 	if maxBytes == 0 || maxRunes == 0 {
 		return ""
 	}
+	// One allocation in the usual case, where what is shown is about as
+	// long as what was given.
+	size := len(s)
+	if maxBytes >= 0 {
+		size = min(size, maxBytes+len("…"))
+	}
+	if maxRunes >= 0 {
+		size = min(size, maxRunes*utf8.UTFMax)
+	}
 	var b strings.Builder
+	b.Grow(size)
 	runes := 0
 	pendingSpace := false
 	lastInvalid := false

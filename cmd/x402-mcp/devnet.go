@@ -160,7 +160,7 @@ func printDevnet(w io.Writer, d *localnet.Devnet, balance *big.Int, pol policy.P
 	fmt.Fprintln(w, "\nEndpoints (loopback only)")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "  chain JSON-RPC\t%s\t%s, in memory: new chain on every start\n", n.RPCURL, t.Network)
-	fmt.Fprintf(tw, "  facilitator\t%s\tverify, settle, discovery at /discovery/resources\n", n.FacilitatorURL)
+	fmt.Fprintf(tw, "  facilitator\t%s\tverify, settle, discovery at /discovery/resources and /discovery/search\n", n.FacilitatorURL)
 	fmt.Fprintf(tw, "  paid API\t%s\tx402 v1 and v2, paying to %s\n", n.APIURL, n.PayTo.Hex())
 	// The last cell of a line does not widen its column, so the long
 	// token line keeps the table above it narrow.

@@ -509,7 +509,7 @@ id = "eip155:84532"                      # Base Sepolia, the test network
 rpc_url = "https://sepolia.base.org"
 
 [discovery]
-# Facilitators whose /discovery/resources are searched for paid APIs.
+# Facilitators whose /discovery/search and /discovery/resources are searched for paid APIs.
 facilitators = ["https://x402.org/facilitator"]
 # Your own catalog files of APIs (relative to this file).
 # catalogs = ["catalog.toml"]
