@@ -166,6 +166,10 @@ type Ledger struct {
 	reconciling atomic.Bool   // ReconcileEvery is running
 
 	damage *IntegrityError // what Open found with Options.Inspect; nil when whole
+
+	// file is the ledger file as Open found it: every write transaction
+	// checks that the path still names this file (see checkFile).
+	file os.FileInfo
 }
 
 // Open opens the ledger at path, creating it (directory 0700, file 0600) if
@@ -232,11 +236,16 @@ func Open(path string, opts Options) (*Ledger, error) {
 		return nil, &IdentityError{Path: abs, IDFile: opts.IDFile, Want: wantID}
 	}
 
+	opened, err := os.Stat(abs)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: %w", err)
+	}
 	connector, err := sqlite.NewConnector(dsn(abs))
 	if err != nil {
 		return nil, fmt.Errorf("ledger: %w", err)
 	}
 	l := &Ledger{
+		file:    opened,
 		path:    abs,
 		owner:   newOwner(),
 		lease:   opts.Lease,

@@ -499,3 +499,42 @@ func TestConcurrentOpenOfNewFile(t *testing.T) {
 		}
 	}
 }
+
+// TestReplacedWhileOpen: a ledger whose file is deleted, or replaced by
+// another, while it is open records nothing more and says so; the
+// budgets are never counted in a file nobody reads.
+func TestReplacedWhileOpen(t *testing.T) {
+	for name, replace := range map[string]func(t *testing.T, path string){
+		"deleted": func(t *testing.T, path string) {
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"replaced": func(t *testing.T, path string) {
+			other := path + ".other"
+			o, err := Open(other, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.Close()
+			if err := os.Rename(other, path); err != nil {
+				t.Fatal(err)
+			}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "ledger.db")
+			l, err := Open(path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			mustReserve(t, l, rec("api.example.com", 1000))
+			replace(t, path)
+			_, err = l.Reserve(context.Background(), rec("api.example.com", 1000), nil)
+			if !errors.Is(err, ErrReplaced) || !strings.Contains(err.Error(), path) {
+				t.Fatalf("Reserve after the file was %s: %v", name, err)
+			}
+		})
+	}
+}

@@ -3,7 +3,9 @@ package ledger
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"os"
 	"sync/atomic"
 )
 
@@ -109,6 +111,13 @@ func (l *Ledger) commit(batch []*writeOp) {
 		fail(fmt.Errorf("ledger: begin: %w", err))
 		return
 	}
+	// Under the write lock: nothing is recorded into a file that is no
+	// longer the ledger at its path.
+	if err := l.checkFile(); err != nil {
+		sqltx.Rollback()
+		fail(err)
+		return
+	}
 	tx := &wtx{Tx: sqltx, stmts: l.stmts}
 	for i, op := range batch {
 		if !op.claimed.CompareAndSwap(false, true) {
@@ -196,4 +205,19 @@ func prepare(ctx context.Context, db *sql.DB) (map[string]*sql.Stmt, error) {
 		stmts[q] = s
 	}
 	return stmts, nil
+}
+
+// ErrReplaced is returned by every write after the ledger file was deleted
+// or replaced while this process had it open: recording a payment into a
+// file nobody will read again would let the budgets be spent twice.
+var ErrReplaced = errors.New("ledger: the ledger file was deleted or replaced while in use")
+
+// checkFile reports ErrReplaced when the ledger's path no longer names the
+// file Open opened (deleted, or another file moved into its place).
+func (l *Ledger) checkFile() error {
+	st, err := os.Stat(l.path)
+	if err == nil && os.SameFile(st, l.file) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s; nothing was recorded. Restart the process so that it opens the ledger at that path (x402-mcp devnet starts a new ledger on every start: restart the MCP server after it)", ErrReplaced, l.path)
 }

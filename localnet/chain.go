@@ -54,6 +54,10 @@ type ChainConfig struct {
 	// TokenBalances lists accounts to credit with tokens (atomic units) before
 	// NewChain returns, so a network can start with known payers.
 	TokenBalances map[common.Address]*big.Int
+	// Deployer deploys the token; nil means a fresh key. A fixed one gives
+	// the token the same address on every chain it starts (the first
+	// contract of its deployer).
+	Deployer *ecdsa.PrivateKey
 }
 
 // Authorization is the EIP-3009 TransferWithAuthorization message.
@@ -121,8 +125,8 @@ type Chain struct {
 	closeOnce sync.Once
 }
 
-// NewChain starts a chain, deploys the token from a freshly generated
-// deployer key and mints cfg.TokenBalances. The chain runs until Close.
+// NewChain starts a chain, deploys the token from cfg.Deployer (a freshly
+// generated key if nil) and mints cfg.TokenBalances. The chain runs until Close.
 func NewChain(ctx context.Context, cfg ChainConfig) (*Chain, error) {
 	if cfg.MaxClockDrift <= 0 {
 		cfg.MaxClockDrift = DefaultMaxClockDrift
@@ -137,9 +141,11 @@ func NewChain(ctx context.Context, cfg ChainConfig) (*Chain, error) {
 	if err != nil {
 		return nil, err
 	}
-	deployer, err := crypto.GenerateKey()
-	if err != nil {
-		return nil, fmt.Errorf("localnet: generate deployer key: %w", err)
+	deployer := cfg.Deployer
+	if deployer == nil {
+		if deployer, err = crypto.GenerateKey(); err != nil {
+			return nil, fmt.Errorf("localnet: generate deployer key: %w", err)
+		}
 	}
 	deployerAddr := crypto.PubkeyToAddress(deployer.PublicKey)
 	b, err := newBackend(types.GenesisAlloc{deployerAddr: {Balance: deployerFunds}})

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/x402-mcp/x402-mcp/tokens"
 )
@@ -25,9 +26,13 @@ const (
 	DevnetConfigFile = "config.toml"
 	DevnetPolicyFile = "policy.toml"
 	DevnetKeyFile    = "payer.key"
-	// devnetLedgerFile is named in the config; the MCP server creates it.
-	devnetLedgerFile = "ledger.db"
 )
+
+// DevnetLedgerGlob matches the ledgers devnet runs named in their configs:
+// "ledger-RUN.db", one per run (the MCP server creates it), plus
+// "ledger.db" from older versions. Each start removes those of earlier
+// runs, with their -wal and -shm files: their chain is gone.
+const DevnetLedgerGlob = "ledger*.db"
 
 // DevnetMarker is the first line of every config.toml a devnet writes. A
 // devnet rewrites its directory on every start, and this line is how it
@@ -80,8 +85,9 @@ type DevnetConfig struct {
 // Devnet is a local x402 network serving JSON-RPC, plus a funded payer and
 // the files that let `x402-mcp serve --config` use both: config.toml naming
 // the RPC endpoint, the facilitator for discovery and the local token;
-// policy.toml; and payer.key. The chain lives in memory, so the token
-// address and the payer are new on every start, and so are the files.
+// policy.toml; and payer.key. The chain lives in memory, so the chain, the
+// payer and the ledger are new on every start, and so are the files; the
+// token keeps its address (see devnetDeployer).
 type Devnet struct {
 	Network *Network
 	// Dir is the absolute directory holding the files.
@@ -96,6 +102,11 @@ type Devnet struct {
 	Funded *big.Int
 	// Routes are the paid API's routes (DefaultRoutes).
 	Routes []Route
+	// LedgerPath is this run's ledger, named in the config: a chain that
+	// lives in memory gets a ledger of its own on every start.
+	LedgerPath string
+	// OldLedgers are the earlier runs' ledgers this start removed.
+	OldLedgers []string
 }
 
 // StartDevnet checks that cfg.Dir is a devnet's (or new), starts the
@@ -131,7 +142,7 @@ func StartDevnet(ctx context.Context, cfg DevnetConfig) (_ *Devnet, err error) {
 	}
 
 	routes := DefaultRoutes()
-	n, err := Start(ctx, NetworkConfig{Routes: routes, RPC: true, Addrs: cfg.Addrs})
+	n, err := Start(ctx, NetworkConfig{Routes: routes, RPC: true, Addrs: cfg.Addrs, Deployer: devnetDeployer()})
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +159,17 @@ func StartDevnet(ctx context.Context, cfg DevnetConfig) (_ *Devnet, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("localnet: devnet payer: %w", err)
 	}
+	var run [6]byte
+	if _, err := rand.Read(run[:]); err != nil {
+		return nil, err
+	}
+	old, err := removeOldLedgers(dir)
+	if err != nil {
+		return nil, err
+	}
 	d := &Devnet{
+		LedgerPath: filepath.Join(dir, "ledger-"+hex.EncodeToString(run[:])+".db"),
+		OldLedgers: old,
 		Network:    n,
 		Dir:        dir,
 		ConfigPath: filepath.Join(dir, DevnetConfigFile),
@@ -176,7 +197,8 @@ func StartDevnet(ctx context.Context, cfg DevnetConfig) (_ *Devnet, err error) {
 }
 
 // Close stops the network. The files stay: the ledger the MCP server wrote
-// is worth reading after the run, and the next start rewrites the rest.
+// is worth reading after the run; the next start removes it and rewrites
+// the rest.
 func (d *Devnet) Close() error { return d.Network.Close() }
 
 // configText is the MCP server's config for this run. Paths are relative,
@@ -185,8 +207,9 @@ func (d *Devnet) Close() error { return d.Network.Close() }
 func (d *Devnet) configText() string {
 	t := d.Token
 	return fmt.Sprintf(`%s
-# The local chain lives in memory: its token address and the payer are new on
-# every start, so restart the MCP server after restarting x402-mcp devnet.
+# The local chain lives in memory: it, the payer and the ledger are new on
+# every start, so restart the MCP server after restarting
+# x402-mcp devnet (a server still running refuses to pay: its ledger is gone).
 policy_file = %q
 ledger = %q
 
@@ -213,7 +236,7 @@ name = %q
 version = %q
 decimals = %d
 currency = %q
-`, DevnetMarker, DevnetPolicyFile, devnetLedgerFile, DevnetKeyFile,
+`, DevnetMarker, DevnetPolicyFile, filepath.Base(d.LedgerPath), DevnetKeyFile,
 		t.Network, d.Network.RPCURL, d.Network.FacilitatorURL, d.apiHost(),
 		t.Network, t.Address.Hex(), t.Symbol, t.Name, t.Version, t.Decimals, t.Currency)
 }
@@ -319,4 +342,35 @@ func replaceKeyFile(path string, key *ecdsa.PrivateKey, write func(string, *ecds
 		return fmt.Errorf("localnet: write %s: %w", path, err)
 	}
 	return nil
+}
+
+// removeOldLedgers removes the ledgers of earlier runs in dir (a devnet's
+// own directory, checked by the caller) with their -wal and -shm files,
+// and returns the ledgers removed.
+func removeOldLedgers(dir string) ([]string, error) {
+	old, err := filepath.Glob(filepath.Join(dir, DevnetLedgerGlob))
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range old {
+		for _, f := range []string{l, l + "-wal", l + "-shm"} {
+			if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("localnet: removing an earlier run's ledger: %w", err)
+			}
+		}
+	}
+	return old, nil
+}
+
+// devnetDeployer is the key that deploys every devnet's token, derived
+// from a fixed phrase: the token has the same address on every start, so
+// an MCP server still running from an earlier run reaches the point where
+// it would pay (and refuses there, its ledger gone) rather than failing
+// on an unknown token.
+func devnetDeployer() *ecdsa.PrivateKey {
+	k, err := crypto.ToECDSA(crypto.Keccak256([]byte("x402-mcp devnet token deployer (play money only)")))
+	if err != nil {
+		panic(err) // a fixed 32-byte value below the curve order
+	}
+	return k
 }

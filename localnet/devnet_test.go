@@ -93,7 +93,8 @@ func TestDevnetWritesFiles(t *testing.T) {
 	if !strings.HasPrefix(text, localnet.DevnetMarker+"\n") {
 		t.Errorf("config.toml does not start with the devnet marker:\n%s", text)
 	}
-	if cfg.PolicyFile != "policy.toml" || cfg.Ledger != "ledger.db" || cfg.Wallet.KeyFile != "payer.key" {
+	if cfg.PolicyFile != "policy.toml" || cfg.Ledger != filepath.Base(d.LedgerPath) || !strings.HasPrefix(cfg.Ledger, "ledger-") ||
+		filepath.Dir(d.LedgerPath) != dir || cfg.Wallet.KeyFile != "payer.key" {
 		t.Errorf("config files: %+v", cfg)
 	}
 	if len(cfg.Networks) != 1 || cfg.Networks[0].ID != "eip155:1337" || cfg.Networks[0].RPCURL != n.RPCURL {
@@ -166,7 +167,17 @@ func TestDevnetRestart(t *testing.T) {
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// The first run's MCP server wrote its ledger (and an older version's
+	// ledger.db is there too).
+	for _, f := range []string{first.LedgerPath, first.LedgerPath + "-wal", filepath.Join(dir, "ledger.db")} {
+		if err := os.WriteFile(f, []byte("spending on a chain that is gone"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	second := startDevnet(t, dir)
+	if second.LedgerPath == first.LedgerPath || len(second.OldLedgers) != 2 {
+		t.Fatalf("the second run's ledger %s (first %s), removed %v", second.LedgerPath, first.LedgerPath, second.OldLedgers)
+	}
 	if second.Payer == first.Payer {
 		t.Fatal("the second run kept the first payer")
 	}

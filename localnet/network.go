@@ -39,6 +39,8 @@ type NetworkConfig struct {
 	RPC bool
 	// Addrs are the servers' listen addresses; see ListenAddrs.
 	Addrs ListenAddrs
+	// Deployer, when set, deploys the token (see ChainConfig.Deployer).
+	Deployer *ecdsa.PrivateKey
 }
 
 // DefaultListenAddr is the listen address of a server whose address is not
@@ -122,7 +124,7 @@ func Start(ctx context.Context, cfg NetworkConfig) (_ *Network, err error) {
 		}
 	}()
 
-	chain, err := NewChain(ctx, ChainConfig{MaxClockDrift: cfg.MaxClockDrift})
+	chain, err := NewChain(ctx, ChainConfig{MaxClockDrift: cfg.MaxClockDrift, Deployer: cfg.Deployer})
 	if err != nil {
 		return nil, err
 	}

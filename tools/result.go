@@ -12,6 +12,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/x402-mcp/x402-mcp/ledger"
 	"github.com/x402-mcp/x402-mcp/pay"
 	"github.com/x402-mcp/x402-mcp/x402"
 )
@@ -99,6 +100,8 @@ func agentError(err error) (*mcp.CallToolResult, error) {
 		return mcp.NewToolResultError(fmt.Sprintf("Not paid again: %s; %s. x402-mcp never signs a second payment for the same request while the first may still settle. Nothing new was signed. Try again after that time, or ask the user.", inFlight.Error(), why)), nil
 	case errors.As(err, &failed):
 		return mcp.NewToolResultError(failedText(failed)), nil
+	case errors.Is(err, ledger.ErrReplaced):
+		return mcp.NewToolResultError(fmt.Sprintf("Not paid: %s. Nothing was signed or paid. Ask the user to restart x402-mcp in the MCP host; retrying does not help until then.", x402.Display(err.Error(), maxErrorText))), nil
 	}
 	return nil, err
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/x402-mcp/x402-mcp/internal/redact"
 	"github.com/x402-mcp/x402-mcp/internal/shellquote"
+	"github.com/x402-mcp/x402-mcp/ledger"
 	"github.com/x402-mcp/x402-mcp/localnet"
 	"github.com/x402-mcp/x402-mcp/localnet/token"
 	"github.com/x402-mcp/x402-mcp/policy"
@@ -105,6 +106,13 @@ func devnetCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return fmt.Errorf("starting the devnet: %w", err)
 	}
 	defer d.Close()
+	// The earlier runs' ledgers are gone with their chains; so are the
+	// identity records that would make a server refuse their absence.
+	for _, old := range d.OldLedgers {
+		if id, err := ledger.IDFilePath(old); err == nil {
+			_ = os.Remove(id)
+		}
+	}
 
 	// The balance is read the way the MCP server will read it, over
 	// JSON-RPC with ethclient: if this works, so does the config.
@@ -189,6 +197,7 @@ func printDevnet(w io.Writer, d *localnet.Devnet, balance *big.Int, pol policy.P
 	fmt.Fprintf(tw, "  %s\tthe MCP server's config: key file, policy, RPC endpoint, facilitator, token\n", filepath.Base(d.ConfigPath))
 	fmt.Fprintf(tw, "  %s\tthe spending policy, below\n", filepath.Base(d.PolicyPath))
 	fmt.Fprintf(tw, "  %s\tthe payer's key (play money only)\n", filepath.Base(d.KeyPath))
+	fmt.Fprintf(tw, "  %s\tthis chain's ledger, created by the MCP server on its first payment\n", filepath.Base(d.LedgerPath))
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -213,7 +222,15 @@ func printDevnet(w io.Writer, d *localnet.Devnet, balance *big.Int, pol policy.P
 		// with a command that no longer exists.
 		fmt.Fprintln(w, "\nNote: this program is a temporary `go run` build; install it (go install ./cmd/x402-mcp) and use that path instead.")
 	}
-	fmt.Fprintln(w, "\nRestart the MCP server in your host whenever you restart the devnet: the chain, token and payer are new each time.")
+	if len(d.OldLedgers) > 0 {
+		var names []string
+		for _, o := range d.OldLedgers {
+			names = append(names, filepath.Base(o))
+		}
+		fmt.Fprintf(w, "\nRemoved the earlier run's ledger (%s): its spending was on a chain that no longer exists.\n", strings.Join(names, ", "))
+	}
+	fmt.Fprintln(w, "\nRestart the MCP server in your host whenever you restart the devnet: the chain, payer and ledger are new each time,")
+	fmt.Fprintln(w, "and a server still running from before refuses to pay (its ledger is gone) until it is restarted.")
 	fmt.Fprintln(w, "Ctrl-C to stop.")
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -21,34 +22,12 @@ import (
 // built binary, in separate processes.
 func TestDevnetThenServe(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "devnet")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	dn := exec.CommandContext(ctx, bin, "devnet", "--dir", dir, "--rpc", "127.0.0.1:0", "--facilitator", "127.0.0.1:0", "--api", "127.0.0.1:0", "--fund", "100")
-	dn.Env = cleanEnv()
-	out, err := dn.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := dn.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer dn.Process.Kill()
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "Ctrl-C to stop") {
-				close(ready)
-				break
-			}
-		}
-		io.Copy(io.Discard, out)
-	}()
-	select {
-	case <-ready:
-	case <-ctx.Done():
-		t.Fatal("devnet did not come up")
-	}
+	// Fixed ports, as a host's registration expects from one run to the
+	// next.
+	ports := []string{freeAddr(t), freeAddr(t), freeAddr(t)}
+	dn := startDevnetBin(ctx, t, dir, ports)
 
 	c, err := startStdioClient(ctx, bin, filepath.Join(dir, "config.toml"), io.Discard)
 	if err != nil {
@@ -98,11 +77,83 @@ func TestDevnetThenServe(t *testing.T) {
 	}
 
 	// Ctrl-C stops the devnet cleanly.
-	c.Close()
 	if err := dn.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	if err := dn.Wait(); err != nil {
 		t.Errorf("devnet after SIGINT: %v", err)
 	}
+
+	// Restarted on the same ports, the devnet is a new chain with a new
+	// ledger. The server still running from the first run refuses to pay,
+	// and says why; a server started on the new config pays, and its
+	// ledger holds only this chain's payment.
+	dn = startDevnetBin(ctx, t, dir, ports)
+	defer dn.Process.Kill()
+	r, err := c.CallTool(ctx, mcp.CallToolRequest{Params: mcp.CallToolParams{Name: "x402_fetch", Arguments: map[string]any{"url": weather + "?city=Bergen"}}})
+	if err != nil || !r.IsError || !strings.Contains(resultText(r), "deleted or replaced") || !strings.Contains(resultText(r), "restart") {
+		t.Errorf("the old server after a devnet restart: %v %s", err, resultText(r))
+	}
+	c.Close()
+	c2, err := startStdioClient(ctx, bin, cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	r, err = c2.CallTool(ctx, mcp.CallToolRequest{Params: mcp.CallToolParams{Name: "x402_fetch", Arguments: map[string]any{"url": weather + "?city=Bergen"}}})
+	if err != nil || r.IsError || !gjson.Get(structuredJSON(r), "payment.settled").Bool() {
+		t.Fatalf("a new server on the new devnet: %v %s", err, resultText(r))
+	}
+	c2.Close()
+	if h := runBin(t, nil, "history", "--json", "--config", cfg); h.code != 0 || gjson.Get(h.stdout, "#").Int() != 1 {
+		t.Errorf("the new chain's ledger: %+v", h)
+	}
+	if err := dn.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	dn.Wait()
+}
+
+// startDevnetBin starts `x402-mcp devnet` in dir on the given rpc,
+// facilitator and API addresses and waits until it is ready.
+func startDevnetBin(ctx context.Context, t *testing.T, dir string, addrs []string) *exec.Cmd {
+	t.Helper()
+	dn := exec.CommandContext(ctx, bin, "devnet", "--dir", dir, "--rpc", addrs[0], "--facilitator", addrs[1], "--api", addrs[2], "--fund", "100")
+	dn.Env = cleanEnv()
+	out, err := dn.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dn.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dn.Process.Kill() })
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "Ctrl-C to stop") {
+				close(ready)
+				break
+			}
+		}
+		io.Copy(io.Discard, out)
+	}()
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		t.Fatal("devnet did not come up")
+	}
+	return dn
+}
+
+// freeAddr is a loopback address with a port free at the moment.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
