@@ -80,6 +80,23 @@ func TestOfficialClientUpstream(t *testing.T) {
 		}
 	}
 	calls := []tsCall{
+		// Quoting calls only tools declared priced, which answer unpaid
+		// calls with their terms and run nothing.
+		{step: tsStep{Op: "call", Name: "x402_quote", Arguments: map[string]any{"tool": "paid__weather", "arguments": map[string]any{"city": "Paris"}}}, check: func(t *testing.T, r tsResult) {
+			s := r.Structured()
+			if gjson.Get(s, "verdict").String() != "allowed" || gjson.Get(s, fmt.Sprintf("options.%d.amount_atomic", gjson.Get(s, "chosen").Int())).String() != "10000" {
+				t.Errorf("quote of paid__weather: %s", s)
+			}
+		}},
+		{step: tsStep{Op: "call", Name: "x402_quote", Arguments: map[string]any{"tool": "paid__echo", "arguments": map[string]any{"text": "x"}}}, isError: true, check: says("Not quoted", "Nothing was sent")},
+		{step: tsStep{Op: "call", Name: "x402_discover", Arguments: map[string]any{"query": "weather"}}, check: func(t *testing.T, r tsResult) {
+			for _, name := range []string{"paid__weather", "local__weather"} {
+				e := gjson.Get(r.Structured(), fmt.Sprintf(`results.#(tool==%q)`, name))
+				if e.Get("price_atomic").String() != "10000" || e.Get("verdict").String() != "allowed" || e.Get("price_hint_usd").String() != "0.01" {
+					t.Errorf("discover lacks %s with its price: %s", name, r.Structured())
+				}
+			}
+		}},
 		{step: tsStep{Op: "call", Name: "paid__weather", Arguments: map[string]any{"city": "Paris"}}, check: paidOnce},
 		{step: tsStep{Op: "call", Name: "local__weather", Arguments: map[string]any{"city": "Rome"}}, check: paidOnce},
 		{step: tsStep{Op: "call", Name: "paid__report", Arguments: map[string]any{"city": "Oslo"}}, isError: true, check: says("per-payment cap", "Nothing was signed or paid")},
