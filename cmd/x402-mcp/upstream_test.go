@@ -165,3 +165,28 @@ func TestOfficialClientUpstream(t *testing.T) {
 		t.Logf("server and client log:\n%s\n%s", tail(run.Stderr, 8000), tail(run2.Stderr, 3000))
 	}
 }
+
+// TestHeadersFile holds an upstream's headers file to the key files' rule.
+func TestHeadersFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "h.toml")
+	if err := os.WriteFile(p, []byte("Authorization = \"Bearer secret-token\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readHeadersFile(p); err == nil || !strings.Contains(err.Error(), "chmod 600") || strings.Contains(err.Error(), "secret-token") {
+		t.Errorf("group-readable headers file: %v", err)
+	}
+	if err := os.Chmod(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h, err := readHeadersFile(p)
+	if err != nil || h["Authorization"] != "Bearer secret-token" {
+		t.Errorf("headers file: %v %v", h, err)
+	}
+	if err := os.WriteFile(p, []byte("Bad Name = \"secret-token\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readHeadersFile(p); err == nil || strings.Contains(err.Error(), "secret-token") {
+		t.Errorf("invalid header name: %v", err)
+	}
+}

@@ -1,0 +1,46 @@
+package upstream
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+const required = `{"x402Version":2,"error":"pay","accepts":[{"scheme":"exact","network":"eip155:84532","amount":"10000","asset":"0x036CbD53842c5426634e7929541eC2318f3dCF7e","payTo":"0x209693Bc6afc0C5328bA36FaF03C514EF312287C","maxTimeoutSeconds":60,"extra":{"name":"USDC","version":"2"}}]}`
+
+// TestRead reads both places a tool result may carry the requirements,
+// and the settlement in _meta.
+func TestRead(t *testing.T) {
+	structured := &mcp.CallToolResult{IsError: true, RawStructuredContent: json.RawMessage(required), Content: []mcp.Content{mcp.NewTextContent("payment required")}}
+	textOnly := &mcp.CallToolResult{IsError: true, Content: []mcp.Content{mcp.NewTextContent(required)}}
+	for name, res := range map[string]*mcp.CallToolResult{"structuredContent": structured, "content[0].text": textOnly} {
+		a, err := Read(res)
+		if err != nil || a.Required == nil || a.IsError {
+			t.Errorf("%s: %+v %v", name, a, err)
+		}
+	}
+	// An ordinary tool error is not a payment requirement.
+	a, err := Read(mcp.NewToolResultError(`{"x402Version":2}`))
+	if err != nil || a.Required != nil || !a.IsError {
+		t.Errorf("tool error: %+v %v", a, err)
+	}
+	ok := mcp.NewToolResultText("done")
+	ok.Meta = &mcp.Meta{AdditionalFields: map[string]any{"x402/payment-response": map[string]any{"success": true, "transaction": "0x01"}}}
+	a, err = Read(ok)
+	if err != nil || a.Required != nil || a.IsError || a.Text != "done" || string(a.Settlement) != `{"success":true,"transaction":"0x01"}` {
+		t.Errorf("paid result: %+v %s %v", a, a.Settlement, err)
+	}
+}
+
+func TestReadToolPrice(t *testing.T) {
+	tool := mcp.NewTool("weather", mcp.WithString("city"))
+	tool.Meta = &mcp.Meta{AdditionalFields: map[string]any{"agents-x402/paymentRequired": true, "agents-x402/priceUSD": 0.01}}
+	got, err := readTool(tool)
+	if err != nil || !got.Priced || got.PriceUSD != "0.01" {
+		t.Errorf("readTool: %+v %v", got, err)
+	}
+	if _, err := readTool(mcp.NewTool("bad name")); err == nil {
+		t.Error("a tool name with a space was accepted")
+	}
+}
