@@ -155,6 +155,9 @@ func upstreamArgs(req mcp.CallToolRequest) (json.RawMessage, Decimal, string) {
 		}
 		raw = b
 	}
+	if len(raw) > pay.MaxRequestBody {
+		return nil, "", fmt.Sprintf("the arguments are larger than %d bytes", pay.MaxRequestBody)
+	}
 	var args map[string]json.RawMessage
 	if string(raw) != "null" {
 		if err := json.Unmarshal(raw, &args); err != nil {

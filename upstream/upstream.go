@@ -242,8 +242,19 @@ func (s *Server) connect(ctx context.Context) (*client.Client, error) {
 	var c *client.Client
 	var err error
 	if s.cfg.URL != "" {
+		// No redirects: a paid call carries its payment in the body, and a
+		// 307 would send it (and the headers file's credential) to
+		// whatever host the redirect names. Calls are bounded by their
+		// contexts; the transport bounds the wait for headers.
+		hc := &http.Client{
+			Transport: &http.Transport{Proxy: nil, ResponseHeaderTimeout: s.cfg.Timeout, MaxResponseHeaderBytes: 64 << 10,
+				IdleConnTimeout: 90 * time.Second},
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return errors.New("the upstream redirected; x402-mcp does not follow redirects of an upstream (configure its final URL)")
+			},
+		}
 		opts := []transport.StreamableHTTPCOption{
-			transport.WithHTTPBasicClient(&http.Client{Timeout: s.cfg.Timeout + 10*time.Second}),
+			transport.WithHTTPBasicClient(hc),
 			transport.WithContinuousListening(),
 		}
 		if len(s.cfg.Headers) > 0 {
