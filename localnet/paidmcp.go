@@ -35,6 +35,37 @@ type PaidMCP struct {
 
 	mu    sync.Mutex
 	calls map[string]int
+	// extension counts the payment_required results sent.
+	extension int
+}
+
+// ExtensionAnswers says how many unpaid calls were answered with the
+// extension's payment_required result.
+func (p *PaidMCP) ExtensionAnswers() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.extension
+}
+
+// markerPaymentRequired marks, in a tool result's _meta, a PaymentRequired
+// that PaidMCPHandler sends as a payment_required result.
+const markerPaymentRequired = "localnet/payment-required"
+
+// advertisesExtension reports whether the request (or, for a session
+// begun with initialize, the session) advertises org.x402/payment.
+func advertisesExtension(ctx context.Context) bool {
+	var caps *mcp.ClientCapabilities
+	if info := mcpserver.RequestProtocolInfoFromContext(ctx); info != nil && info.ClientCapabilities != nil {
+		caps = info.ClientCapabilities
+	} else if s, ok := mcpserver.ClientSessionFromContext(ctx).(mcpserver.SessionWithClientInfo); ok {
+		c := s.GetClientCapabilities()
+		caps = &c
+	}
+	if caps == nil {
+		return false
+	}
+	_, ok := caps.Extensions["org.x402/payment"]
+	return ok
 }
 
 // PaidMCPConfig says what PaidMCP asks to be paid.
@@ -48,6 +79,11 @@ type PaidMCPConfig struct {
 	// CrashFile, when set, arms crash_once: the first paid call that finds
 	// no file there creates it and exits the process after settling.
 	CrashFile string
+	// Extension makes the server dual-mode: a client that advertises the
+	// experimental org.x402/payment extension gets unpaid calls answered
+	// with a payment_required result (over streamable HTTP only; see
+	// PaidMCPHandler).
+	Extension bool
 }
 
 // PaidMCPConfigFor is the configuration selling in n's token to n's payee.
@@ -150,7 +186,17 @@ func (p *PaidMCP) paid(tool string, price int64, run func(context.Context, mcp.C
 		}
 		refuse := func(msg string, settlement any) (*mcp.CallToolResult, error) {
 			pr["error"] = msg
-			return paymentRequired(pr, settlement), nil
+			res := paymentRequired(pr, settlement)
+			if p.cfg.Extension && advertisesExtension(ctx) {
+				if res.Meta == nil {
+					res.Meta = &mcp.Meta{AdditionalFields: map[string]any{}}
+				}
+				res.Meta.AdditionalFields[markerPaymentRequired] = true
+				p.mu.Lock()
+				p.extension++
+				p.mu.Unlock()
+			}
+			return res, nil
 		}
 		var payment any
 		if req.Params.Meta != nil {
@@ -218,7 +264,73 @@ func ServePaidMCPStdio(cfg PaidMCPConfig) error {
 }
 
 // PaidMCPHandler is the paid MCP server over streamable HTTP, at any path.
+// With cfg.Extension, a tool result marked as a payment requirement for a
+// client advertising org.x402/payment is rewritten on its way out into the
+// extension's payment_required result (mcp-go's server has no such result
+// type).
 func PaidMCPHandler(cfg PaidMCPConfig) (*PaidMCP, http.Handler) {
 	p, s := NewPaidMCP(cfg)
-	return p, mcpserver.NewStreamableHTTPServer(s)
+	h := mcpserver.NewStreamableHTTPServer(s)
+	if !cfg.Extension {
+		return p, h
+	}
+	return p, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			h.ServeHTTP(w, r)
+			return
+		}
+		rec := newBufferedResponse()
+		h.ServeHTTP(rec, r)
+		body := rec.body.Bytes()
+		if strings.Contains(rec.header.Get("Content-Type"), "text/event-stream") {
+			lines := strings.Split(string(body), "\n")
+			for i, l := range lines {
+				if d, ok := strings.CutPrefix(l, "data: "); ok {
+					lines[i] = "data: " + string(asPaymentRequired([]byte(d)))
+				}
+			}
+			body = []byte(strings.Join(lines, "\n"))
+		} else {
+			body = asPaymentRequired(body)
+		}
+		for k, v := range rec.header {
+			w.Header()[k] = v
+		}
+		w.Header().Del("Content-Length")
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		w.WriteHeader(rec.status)
+		w.Write(body)
+	})
+}
+
+// asPaymentRequired rewrites a JSON-RPC response whose tool result is
+// marked as a payment requirement into a payment_required result.
+func asPaymentRequired(msg []byte) []byte {
+	var env map[string]json.RawMessage
+	if json.Unmarshal(msg, &env) != nil || env["result"] == nil {
+		return msg
+	}
+	var res struct {
+		StructuredContent json.RawMessage `json:"structuredContent"`
+		Meta              map[string]any  `json:"_meta"`
+	}
+	if json.Unmarshal(env["result"], &res) != nil || res.Meta[markerPaymentRequired] != true {
+		return msg
+	}
+	delete(res.Meta, markerPaymentRequired)
+	out := map[string]any{"resultType": "payment_required", "paymentRequired": res.StructuredContent}
+	if len(res.Meta) > 0 {
+		out["_meta"] = res.Meta
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return msg
+	}
+	env["result"] = b
+	if b, err = json.Marshal(env); err != nil {
+		return msg
+	}
+	return b
 }

@@ -260,14 +260,22 @@ func (s *Server) connect(ctx context.Context) (*client.Client, error) {
 		if len(s.cfg.Headers) > 0 {
 			opts = append(opts, transport.WithHTTPHeaders(s.cfg.Headers))
 		}
-		c, err = client.NewStreamableHttpClient(s.cfg.URL, opts...)
-		if err == nil {
-			err = c.Start(ctx)
+		var t *transport.StreamableHTTP
+		if t, err = transport.NewStreamableHTTP(s.cfg.URL, opts...); err == nil {
+			c = client.NewClient(extensionTransport{t})
+			// Start's context would bound the listening stream, not
+			// just the start: the connection outlives connect.
+			err = c.Start(context.Background())
 		}
 	} else {
 		// The child's stderr is drained into a bounded buffer by the
 		// transport; its stdout is the protocol.
-		c, err = client.NewStdioMCPClientWithOptions(s.cfg.Command, s.cfg.Env, s.cfg.Args)
+		t := transport.NewStdioWithOptions(s.cfg.Command, s.cfg.Env, s.cfg.Args)
+		// The child lives as long as the connection, not as connect's
+		// context; Close stops it.
+		if err = t.Start(context.Background()); err == nil {
+			c = client.NewClient(extensionTransport{t})
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -279,6 +287,7 @@ func (s *Server) connect(ctx context.Context) (*client.Client, error) {
 	})
 	init := mcp.InitializeRequest{}
 	init.Params.ClientInfo = mcp.Implementation{Name: "x402-mcp", Version: "upstream"}
+	init.Params.Capabilities.Extensions = map[string]any{ExtensionPayment: map[string]any{}}
 	if _, err := c.Initialize(ctx, init); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("initialize: %w", err)

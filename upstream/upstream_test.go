@@ -1,10 +1,17 @@
 package upstream
 
 import (
+	"context"
 	"encoding/json"
+	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/x402-mcp/x402-mcp/localnet"
 )
 
 const required = `{"x402Version":2,"error":"pay","accepts":[{"scheme":"exact","network":"eip155:84532","amount":"10000","asset":"0x036CbD53842c5426634e7929541eC2318f3dCF7e","payTo":"0x209693Bc6afc0C5328bA36FaF03C514EF312287C","maxTimeoutSeconds":60,"extra":{"name":"USDC","version":"2"}}]}`
@@ -42,5 +49,34 @@ func TestReadToolPrice(t *testing.T) {
 	}
 	if _, err := readTool(mcp.NewTool("bad name")); err == nil {
 		t.Error("a tool name with a space was accepted")
+	}
+}
+
+// TestExtensionPaymentRequired: an upstream speaking the experimental
+// org.x402/payment extension answers the unpaid call with a
+// payment_required result, which reaches pay as the same requirements.
+func TestExtensionPaymentRequired(t *testing.T) {
+	p, h := localnet.PaidMCPHandler(localnet.PaidMCPConfig{FacilitatorURL: "http://127.0.0.1:9", Network: "eip155:1337",
+		Asset: common.HexToAddress("0x1111111111111111111111111111111111111111"), TokenName: "USDC", TokenVersion: "2",
+		PayTo: common.HexToAddress("0x2222222222222222222222222222222222222222"), Extension: true})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	u := New(Config{Name: "ext", URL: srv.URL + "/mcp"}, nil)
+	defer u.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	a, err := u.Call(ctx, "weather", json.RawMessage(`{"city":"Oslo"}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Required == nil || a.IsError || !strings.Contains(string(a.Required), `"amount":"10000"`) {
+		t.Errorf("answer: %+v %s", a, a.Required)
+	}
+	if n := p.ExtensionAnswers(); n != 1 {
+		t.Errorf("the server sent %d payment_required results, want 1 (did x402-mcp advertise org.x402/payment?)", n)
+	}
+	// Without the marker, results pass unchanged.
+	if got := toolResultForm(json.RawMessage(`{"content":[]}`)); string(got) != `{"content":[]}` {
+		t.Errorf("toolResultForm changed a complete result: %s", got)
 	}
 }

@@ -17,9 +17,11 @@ import (
 
 // startPaidMCPHTTP serves the local network's paid MCP server over
 // streamable HTTP on loopback and returns its endpoint.
-func startPaidMCPHTTP(t *testing.T, n *localnet.Network) (*localnet.PaidMCP, string) {
+func startPaidMCPHTTP(t *testing.T, n *localnet.Network, extension bool) (*localnet.PaidMCP, string) {
 	t.Helper()
-	p, h := localnet.PaidMCPHandler(localnet.PaidMCPConfigFor(n))
+	cfg := localnet.PaidMCPConfigFor(n)
+	cfg.Extension = extension
+	p, h := localnet.PaidMCPHandler(cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -30,10 +32,11 @@ func startPaidMCPHTTP(t *testing.T, n *localnet.Network) (*localnet.PaidMCP, str
 	return p, "http://" + ln.Addr().String() + "/mcp"
 }
 
-// withUpstreams adds two upstreams to the config at cfgPath: "paid" over
-// streamable HTTP at url, and "local", the same server as a stdio child
+// withUpstreams adds three upstreams to the config at cfgPath: "paid" over
+// streamable HTTP at url, "ext" (the experimental org.x402/payment
+// extension) at extURL, and "local", the same server as a stdio child
 // (x402-mcp localnet-mcp).
-func withUpstreams(t *testing.T, n *localnet.Network, cfgPath, url string) {
+func withUpstreams(t *testing.T, n *localnet.Network, cfgPath, url, extURL string) {
 	t.Helper()
 	pc := localnet.PaidMCPConfigFor(n)
 	pc.CrashFile = filepath.Join(t.TempDir(), "crashed")
@@ -41,7 +44,7 @@ func withUpstreams(t *testing.T, n *localnet.Network, cfgPath, url string) {
 	for _, a := range localnetMCPArgs(pc) {
 		args = append(args, fmt.Sprintf("%q", a))
 	}
-	extra := fmt.Sprintf("\n[[upstreams]]\nname = \"paid\"\nurl = %q\n\n[[upstreams]]\nname = \"local\"\ncommand = %q\nargs = [%s]\n", url, bin, strings.Join(args, ", "))
+	extra := fmt.Sprintf("\n[[upstreams]]\nname = \"paid\"\nurl = %q\n\n[[upstreams]]\nname = \"ext\"\nurl = %q\n\n[[upstreams]]\nname = \"local\"\ncommand = %q\nargs = [%s]\n", url, extURL, bin, strings.Join(args, ", "))
 	f, err := os.OpenFile(cfgPath, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -60,8 +63,9 @@ func withUpstreams(t *testing.T, n *localnet.Network, cfgPath, url string) {
 func TestOfficialClientUpstream(t *testing.T) {
 	tsClientDir(t)
 	n, cfg, payer := tsDevnet(t, "max_per_payment = \"0.10\"\napproval_above = \"0.025\"\n")
-	paid, url := startPaidMCPHTTP(t, n)
-	withUpstreams(t, n, cfg, url)
+	paid, url := startPaidMCPHTTP(t, n, false)
+	ext, extURL := startPaidMCPHTTP(t, n, true)
+	withUpstreams(t, n, cfg, url, extURL)
 	payer0, payee0 := chainBalance(t, n, payer), chainBalance(t, n, n.PayTo)
 
 	paidOnce := func(t *testing.T, r tsResult) {
@@ -99,6 +103,8 @@ func TestOfficialClientUpstream(t *testing.T) {
 		}},
 		{step: tsStep{Op: "call", Name: "paid__weather", Arguments: map[string]any{"city": "Paris"}}, check: paidOnce},
 		{step: tsStep{Op: "call", Name: "local__weather", Arguments: map[string]any{"city": "Rome"}}, check: paidOnce},
+		// The experimental form: payment_required, then the same _meta.
+		{step: tsStep{Op: "call", Name: "ext__weather", Arguments: map[string]any{"city": "Kyiv"}}, check: paidOnce},
 		{step: tsStep{Op: "call", Name: "paid__report", Arguments: map[string]any{"city": "Oslo"}}, isError: true, check: says("per-payment cap", "Nothing was signed or paid")},
 		{step: tsStep{Op: "call", Name: "paid__weather", Arguments: map[string]any{"city": "Oslo", "max_price": "0.005"}}, isError: true, check: says("Nothing was signed or paid")},
 		{step: tsStep{Op: "call", Name: "paid__forecast", Arguments: map[string]any{"city": "Oslo"}}, isError: true, check: says("did not approve the payment (decline)", "Nothing was paid")},
@@ -138,6 +144,9 @@ func TestOfficialClientUpstream(t *testing.T) {
 	if r := run.Steps[1+len(calls)]; !r.OK || r.IsError() || r.Text() != "hi" || gjson.Get(r.Result, "_meta.x402-mcp/payment").Exists() {
 		t.Errorf("free upstream tool: %s %v", r.Result, r.Error)
 	}
+	if ext.ExtensionAnswers() == 0 || ext.Calls("weather") != 1 {
+		t.Errorf("the ext upstream sent %d payment_required results and ran weather %d times", ext.ExtensionAnswers(), ext.Calls("weather"))
+	}
 	if got := paid.Calls("broken"); got != 1 {
 		t.Errorf("broken ran %d times after verification, want 1", got)
 	}
@@ -153,8 +162,9 @@ func TestOfficialClientUpstream(t *testing.T) {
 	mustListTools(t, run2)
 	checkCalls(t, denied, run2.Steps[1:])
 
-	// weather over HTTP, weather over stdio, crash_once once: 0.03.
-	want := big.NewInt(3 * localnet.MCPWeatherPrice)
+	// weather over HTTP in both forms, weather over stdio, crash_once
+	// once: 0.04.
+	want := big.NewInt(4 * localnet.MCPWeatherPrice)
 	if d := new(big.Int).Sub(payer0, chainBalance(t, n, payer)); d.Cmp(want) != 0 {
 		t.Errorf("payer spent %s atomic units, want %s", d, want)
 	}
