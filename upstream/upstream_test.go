@@ -3,6 +3,7 @@ package upstream
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/mark3labs/mcp-go/mcp"
+	mcpserver "github.com/mark3labs/mcp-go/server"
 
 	"github.com/x402-mcp/x402-mcp/localnet"
 )
@@ -78,5 +80,60 @@ func TestExtensionPaymentRequired(t *testing.T) {
 	// Without the marker, results pass unchanged.
 	if got := toolResultForm(json.RawMessage(`{"content":[]}`)); string(got) != `{"content":[]}` {
 		t.Errorf("toolResultForm changed a complete result: %s", got)
+	}
+}
+
+// TestFollowsListChanged: a tool the upstream adds later is re-exported
+// after its notifications/tools/list_changed.
+func TestFollowsListChanged(t *testing.T) {
+	s := mcpserver.NewMCPServer("changing", "1", mcpserver.WithToolCapabilities(true))
+	s.AddTool(mcp.NewTool("one"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return mcp.NewToolResultText("1"), nil
+	})
+	srv := httptest.NewServer(mcpserver.NewStreamableHTTPServer(s))
+	defer srv.Close()
+	u := New(Config{Name: "changing", URL: srv.URL + "/mcp"}, nil)
+	defer u.Close()
+	changed := make(chan struct{}, 4)
+	u.OnChange(func() { changed <- struct{}{} })
+	u.Start()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	u.Ready(ctx)
+	<-changed
+	if got := len(u.Tools()); got != 1 {
+		t.Fatalf("%d tools, want 1", got)
+	}
+	s.AddTool(mcp.NewTool("two"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return mcp.NewToolResultText("2"), nil
+	})
+	select {
+	case <-changed:
+	case <-ctx.Done():
+		t.Fatal("no change seen after the upstream added a tool")
+	}
+	if _, ok := u.Tool("two"); !ok {
+		t.Errorf("tools after the change: %+v", u.Tools())
+	}
+}
+
+// TestDown: an upstream that cannot be reached gives an error naming it,
+// at once, and is retried later rather than on every call.
+func TestDown(t *testing.T) {
+	srv := httptest.NewServer(nil)
+	url := srv.URL + "/mcp"
+	srv.Close()
+	u := New(Config{Name: "gone", URL: url}, nil)
+	defer u.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := u.Call(ctx, "weather", json.RawMessage(`{}`), nil)
+	var ue *UnavailableError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "upstream gone is not available") {
+		t.Fatalf("call to a closed port: %v", err)
+	}
+	start := time.Now()
+	if _, err := u.Call(ctx, "weather", json.RawMessage(`{}`), nil); !errors.As(err, &ue) || time.Since(start) > time.Second {
+		t.Errorf("second call: %v after %s", err, time.Since(start))
 	}
 }
