@@ -38,6 +38,9 @@ type File struct {
 	Networks  []NetworkEntry `toml:"networks"`
 	Discovery Discovery      `toml:"discovery"`
 	Approvals Approvals      `toml:"approvals"`
+	// Upstreams are MCP servers whose tools are re-exported, paid for
+	// through x402 when they ask (see upstreams.go).
+	Upstreams []UpstreamEntry `toml:"upstreams"`
 
 	// LedgerReconcileSeconds is how often a running server resolves the
 	// ledger's pending payments; default 30. A top-level key: ledger
@@ -122,6 +125,8 @@ type Config struct {
 	// ledger: pending payments whose outcome the chain now proves are
 	// settled or released. Never zero.
 	ReconcileInterval time.Duration
+	// Upstreams are the MCP servers whose tools are re-exported.
+	Upstreams []Upstream
 
 	// Until finish: where keys are, for messages about them, and which
 	// environment variable named the policy file, if one did.
@@ -319,6 +324,9 @@ func parse(path string, data []byte) (*Config, error) {
 			return nil, fail("discovery.cache_seconds", outOfRange, fmt.Sprintf("use 1 to %d seconds (the default is %d)", maxCacheSeconds, int(DefaultCacheTTL.Seconds())))
 		}
 		c.CacheTTL = time.Duration(*s) * time.Second
+	}
+	if c.Upstreams, err = parseUpstreams(path, dir, data, lines, doc.Upstreams); err != nil {
+		return nil, err
 	}
 	c.OutOfBandApproval, c.ApprovalTTL = true, DefaultApprovalTTL
 	if b := doc.Approvals.OutOfBand; b != nil {

@@ -127,6 +127,9 @@ type PaymentFailedError struct {
 	// NonceUsed says the server refused a re-sent payment because its
 	// authorization was already used: it was paid, the response was lost.
 	NonceUsed bool
+	// Answered, when set, says in words what the server answered, in place
+	// of Status: x402 over MCP has no HTTP status.
+	Answered string
 }
 
 func (e *PaymentFailedError) Error() string {
@@ -135,14 +138,18 @@ func (e *PaymentFailedError) Error() string {
 	if e.Resent {
 		what = "the earlier payment for this request was sent again (the same signature, not a new one)"
 	}
-	if e.Status == 0 {
+	if e.Status == 0 && e.Answered == "" {
 		fmt.Fprintf(&b, "%s, but the server gave no answer (timeout or reset)", what)
 		if e.ServerError != "" {
 			fmt.Fprintf(&b, ": %s", clip(e.ServerError, 200))
 		}
 		return b.String()
 	}
-	fmt.Fprintf(&b, "%s, but the server answered %d", what, e.Status)
+	if e.Answered != "" {
+		fmt.Fprintf(&b, "%s, but %s", what, e.Answered)
+	} else {
+		fmt.Fprintf(&b, "%s, but the server answered %d", what, e.Status)
+	}
 	if e.Settlement != nil && !e.Settlement.Success {
 		reason := e.Settlement.ErrorReason
 		if reason == "" {

@@ -86,7 +86,7 @@ func showHost(u *url.URL) string {
 	}
 	port := u.Port()
 	if port == "" || (port == "443" && strings.EqualFold(u.Scheme, "https")) || (port == "80" && strings.EqualFold(u.Scheme, "http")) {
-		if strings.Contains(name, ":") {
+		if strings.Contains(name, ":") && !strings.HasPrefix(name, policy.MCPHostPrefix) {
 			return "[" + name + "]"
 		}
 		return name

@@ -73,6 +73,10 @@ func hostOfURL(u *url.URL) (host, error) {
 	if u == nil || u.Host == "" {
 		return host{}, errors.New("the URL has no host")
 	}
+	if strings.EqualFold(u.Scheme, MCPScheme) {
+		h, _, err := mcpHost(MCPHostPrefix + u.Host)
+		return h, err
+	}
 	if err := checkPort(u.Port()); err != nil {
 		return host{}, err
 	}
@@ -96,6 +100,9 @@ func checkPort(port string) error {
 // header: "name", "name:port", "[v6]", "[v6]:port", or a bare IPv6 address
 // (what url.URL.Hostname returns for an IPv6 literal).
 func hostOfString(s string) (host, error) {
+	if h, ok, err := mcpHost(s); ok {
+		return h, err
+	}
 	if strings.HasPrefix(s, "[") {
 		end := strings.IndexByte(s, ']')
 		if end < 0 {
@@ -273,6 +280,9 @@ func ParseHostPattern(s string) (HostPattern, error) {
 	if s == "*" {
 		return HostPattern{}, errors.New(`"*" alone is not a host pattern`)
 	}
+	if h, ok, err := mcpHost(s); ok {
+		return HostPattern{name: h.name}, err
+	}
 	if strings.Contains(s, "/") {
 		return HostPattern{}, fmt.Errorf("%s is not a host name: write only the host, without scheme or path", redact.Quote(s))
 	}
@@ -352,4 +362,52 @@ func MatchHost(pattern, host string) bool {
 		return false
 	}
 	return p.match(h)
+}
+
+// An upstream MCP server reached over stdio (a child process) has no host
+// name. Its payments are judged under the pseudo-host "mcp:<name>", <name>
+// being the upstream's name in the configuration: host allow and deny
+// lists and per-host budgets name it like any host ("mcp:paid"), it never
+// matches a wildcard pattern, and the https rule does not apply to it (no
+// network is involved). Its URL form is "mcp://<name>/<tool>". The colon
+// keeps it apart from every DNS name, so no web host can pass for it.
+const (
+	MCPScheme     = "mcp"
+	MCPHostPrefix = "mcp:"
+	maxMCPName    = 32
+)
+
+// MCPHost is the pseudo-host of the stdio upstream called name, or an
+// error when name is not a valid upstream name: a lower-case letter, then
+// lower-case letters, digits and "-", at most 32 characters.
+func MCPHost(name string) (string, error) {
+	h, _, err := mcpHost(MCPHostPrefix + name)
+	return h.name, err
+}
+
+// ValidMCPName reports whether name can name an upstream MCP server.
+func ValidMCPName(name string) bool {
+	if name == "" || len(name) > maxMCPName || name[0] < 'a' || name[0] > 'z' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// mcpHost parses "mcp:<name>"; ok is false when s does not have that
+// prefix (in any case), and then s is some other kind of host.
+func mcpHost(s string) (h host, ok bool, err error) {
+	if len(s) < len(MCPHostPrefix) || !asciiEqualFold(s[:len(MCPHostPrefix)], MCPHostPrefix) {
+		return host{}, false, nil
+	}
+	name := s[len(MCPHostPrefix):]
+	if !ValidMCPName(name) {
+		return host{}, true, fmt.Errorf("%s is not an MCP upstream host: write mcp:<name> with the upstream's name (a lower-case letter, then lower-case letters, digits and \"-\")", redact.Quote(s))
+	}
+	return host{name: MCPHostPrefix + name, raw: s}, true, nil
 }

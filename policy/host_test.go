@@ -277,3 +277,34 @@ func FuzzNormalizeHost(f *testing.F) {
 		}
 	})
 }
+
+func TestMCPHost(t *testing.T) {
+	u, _ := url.Parse("mcp://paid/weather")
+	if h, err := NormalizeHost(u); err != nil || h != "mcp:paid" {
+		t.Errorf("NormalizeHost(%s) = %q, %v", u, h, err)
+	}
+	for _, p := range []string{"mcp:paid", "MCP:paid"} {
+		if !MatchHost(p, "mcp:paid") {
+			t.Errorf("%s does not match mcp:paid", p)
+		}
+	}
+	for _, p := range []string{"*.paid", "paid", "mcp:other"} {
+		if MatchHost(p, "mcp:paid") {
+			t.Errorf("%s matches mcp:paid", p)
+		}
+	}
+	for _, bad := range []string{"mcp:", "mcp:Paid", "mcp:a.b", "mcp:a_b", "mcp:1a"} {
+		if _, err := ParseHostPattern(bad); err == nil {
+			t.Errorf("ParseHostPattern(%q) accepted", bad)
+		}
+	}
+	if h, err := MCPHost("paid"); err != nil || h != "mcp:paid" {
+		t.Errorf("MCPHost: %q %v", h, err)
+	}
+	// The https rule does not apply; the host lists do.
+	p := Default()
+	p.Hosts.Deny = []HostPattern{MustHostPattern("mcp:paid")}
+	if v := p.Check(Request{URL: "mcp://paid/weather"}); v.Allowed || !strings.Contains(strings.Join(v.Reasons, ";"), "mcp:paid") {
+		t.Errorf("deny mcp:paid: %+v", v)
+	}
+}

@@ -333,7 +333,7 @@ func (p Policy) checkDestination(r Request, deny func(string, ...any)) {
 		deny("the URL that asked for payment is not an absolute URL")
 		return
 	}
-	if u.Scheme != "https" && u.Scheme != "http" {
+	if u.Scheme != "https" && u.Scheme != "http" && u.Scheme != MCPScheme {
 		deny("the URL scheme %q is not http or https", truncate(u.Scheme))
 		return
 	}

@@ -40,6 +40,7 @@ type DiscoverOutput struct {
 type DiscoverResult struct {
 	URL         string     `json:"url"`
 	Method      string     `json:"method"`
+	Tool        string     `json:"tool,omitempty" jsonschema:"For an upstream MCP tool: the tool to call (<upstream>__<tool>); url and method then say how x402-mcp records it."`
 	Description string     `json:"description,omitempty"`
 	Tags        []string   `json:"tags,omitempty"`
 	Price       string     `json:"price,omitempty" jsonschema:"Listed price in whole tokens of the option x402_fetch would pay; the live 402 decides."`
@@ -69,7 +70,7 @@ func discoverTool(d Deps) server.ServerTool {
 		mcp.WithOpenWorldHintAnnotation(true),
 	)
 	return server.ServerTool{Tool: tool, Handler: typed(func(ctx context.Context, in DiscoverInput) (*mcp.CallToolResult, error) {
-		if d.Catalog == nil && len(in.Probe) == 0 {
+		if d.Catalog == nil && len(in.Probe) == 0 && len(d.Upstreams) == 0 {
 			return mcp.NewToolResultError("No discovery source is configured (no facilitators or catalog files in the x402-mcp config). Pass probe URLs to ask them directly, or ask the user to configure [discovery]."), nil
 		}
 		if len(in.Probe) > maxProbes {
@@ -102,6 +103,11 @@ func discoverTool(d Deps) server.ServerTool {
 		}
 		out := DiscoverOutput{Results: []DiscoverResult{}, Skipped: res.Skipped, Problems: append(problems, res.Problems...),
 			Incomplete: res.Incomplete, Note: discoverNote}
+		if len(d.Upstreams) > 0 {
+			tools, tp := upstreamDiscover(ctx, d, in.Query, in.Network, limit)
+			out.Results = append(out.Results, tools...)
+			out.Problems = append(out.Problems, tp...)
+		}
 		for _, e := range res.Entries {
 			jq := probed[e.URL]
 			if jq == nil {

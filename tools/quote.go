@@ -2,6 +2,7 @@ package tools
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -52,19 +53,42 @@ type OptionOut struct {
 	Reason       string `json:"reason,omitempty" jsonschema:"Why this option cannot be paid."`
 }
 
+// QuoteInput is what x402_quote takes: an HTTP request, or a re-exported
+// upstream tool with its arguments.
+type QuoteInput struct {
+	URL       string            `json:"url,omitempty" jsonschema:"The http or https URL to request. Give either url or tool."`
+	Method    string            `json:"method,omitempty" jsonschema:"HTTP method: GET (default), HEAD, POST, PUT, PATCH or DELETE."`
+	Headers   map[string]string `json:"headers,omitempty" jsonschema:"Extra request headers. Payment headers are set by x402-mcp and cannot be supplied."`
+	Body      string            `json:"body,omitempty" jsonschema:"Request body as text (for POST, PUT, PATCH), e.g. a JSON document; set a Content-Type header to match."`
+	Tool      string            `json:"tool,omitempty" jsonschema:"A re-exported upstream MCP tool (<upstream>__<tool>) to quote instead of a URL. Only tools the upstream declares priced are quoted: an unpaid call of any other tool might run it."`
+	Arguments map[string]any    `json:"arguments,omitempty" jsonschema:"The tool's arguments, as a JSON object, with tool."`
+}
+
 func quoteTool(d Deps) server.ServerTool {
 	tool := mcp.NewTool("x402_quote",
-		mcp.WithDescription("Check what an HTTP resource costs without paying: makes the request unpaid and reports whether it is free or priced, every payment option (amount in whole tokens and atomic units, token, network, payee), the option that would be paid, and the verdict x402_fetch would act on. "+verdictHelp+" Signs nothing, and sends only GET or HEAD (a free GET resource is fetched in the process). For POST, PUT, PATCH or DELETE it sends nothing: it answers from the discovery listings when they list that endpoint with that method (listed: true; the live price may differ), and otherwise says so; the price of such a request is learned by x402_fetch, which pays only within the operator's policy."),
+		mcp.WithDescription("Check what an HTTP resource costs without paying: makes the request unpaid and reports whether it is free or priced, every payment option (amount in whole tokens and atomic units, token, network, payee), the option that would be paid, and the verdict x402_fetch would act on. "+verdictHelp+" Signs nothing, and sends only GET or HEAD (a free GET resource is fetched in the process). For POST, PUT, PATCH or DELETE it sends nothing: it answers from the discovery listings when they list that endpoint with that method (listed: true; the live price may differ), and otherwise says so; the price of such a request is learned by x402_fetch, which pays only within the operator's policy. Given tool (a re-exported upstream MCP tool, <upstream>__<tool>) and its arguments instead of url, it quotes that tool by calling it unpaid, which only returns its price; it does so only for tools the upstream declares priced, since an unpaid call of any other tool might run it."),
 		mcp.WithTitleAnnotation("Quote an x402 price"),
-		mcp.WithInputSchema[RequestInput](),
+		mcp.WithInputSchema[QuoteInput](),
 		mcp.WithOutputSchema[QuoteOutput](),
 		mcp.WithReadOnlyHintAnnotation(true),
 		mcp.WithDestructiveHintAnnotation(false),
 		mcp.WithIdempotentHintAnnotation(true),
 		mcp.WithOpenWorldHintAnnotation(true),
 	)
-	return server.ServerTool{Tool: tool, Handler: typed(func(ctx context.Context, in RequestInput) (*mcp.CallToolResult, error) {
-		r := in.request(policy.USD{})
+	return server.ServerTool{Tool: tool, Handler: typed(func(ctx context.Context, in QuoteInput) (*mcp.CallToolResult, error) {
+		switch {
+		case in.Tool != "" && in.URL != "":
+			return mcp.NewToolResultError("give either url or tool, not both"), nil
+		case in.Tool != "":
+			args, err := json.Marshal(in.Arguments)
+			if err != nil {
+				return mcp.NewToolResultError("arguments must be a JSON object"), nil
+			}
+			return upstreamToolQuote(ctx, d, in.Tool, args)
+		case in.URL == "":
+			return mcp.NewToolResultError("give url (an HTTP resource) or tool (an upstream MCP tool) to quote"), nil
+		}
+		r := RequestInput{URL: in.URL, Method: in.Method, Headers: in.Headers, Body: in.Body}.request(policy.USD{})
 		q, err := d.Pay.Quote(ctx, r)
 		var write *pay.WriteMethodError
 		if errors.As(err, &write) {

@@ -1,10 +1,14 @@
 package tools
 
 import (
+	"strings"
+	"sync"
+
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/x402-mcp/x402-mcp/catalog"
 	"github.com/x402-mcp/x402-mcp/pay"
+	"github.com/x402-mcp/x402-mcp/upstream"
 	"github.com/x402-mcp/x402-mcp/wallet"
 )
 
@@ -29,6 +33,9 @@ type Deps struct {
 	// CLI is how the user runs this x402-mcp from a terminal, for the
 	// commands shown with an approval that waits for them.
 	CLI CLI
+	// Upstreams are the MCP servers whose tools are re-exported as
+	// <name>__<tool> (see upstream.go).
+	Upstreams []*upstream.Server
 
 	// approvals binds elicited answers to payments; set by NewServer.
 	approvals *approvals
@@ -43,7 +50,7 @@ func NewServer(d Deps, version string) (*server.MCPServer, error) {
 	}
 	s := server.NewMCPServer("x402-mcp", version,
 		server.WithInstructions(instructions),
-		server.WithToolCapabilities(false),
+		server.WithToolCapabilities(len(d.Upstreams) > 0),
 		server.WithResourceCapabilities(false, false),
 		server.WithElicitation(),
 		server.WithStrictInputSchemaDefault(),
@@ -51,6 +58,12 @@ func NewServer(d Deps, version string) (*server.MCPServer, error) {
 	)
 	s.AddTools(tools(d)...)
 	s.AddResources(resources(d.Pay)...)
+	if len(d.Upstreams) > 0 {
+		syncUpstreamTools(s, d)
+		for _, u := range d.Upstreams {
+			u.OnChange(func() { syncUpstreamTools(s, d) })
+		}
+	}
 	return s, nil
 }
 
@@ -74,5 +87,31 @@ func tools(d Deps) []server.ServerTool {
 	for i := range all {
 		all[i] = validated(all[i])
 	}
-	return all
+	return append(all, upstreamTools(d)...)
+}
+
+var upstreamSync sync.Mutex
+
+// syncUpstreamTools makes the server's re-exported tools the upstreams'
+// current ones; mcp-go tells the clients that the list changed.
+func syncUpstreamTools(s *server.MCPServer, d Deps) {
+	upstreamSync.Lock()
+	defer upstreamSync.Unlock()
+	want := upstreamTools(d)
+	keep := map[string]bool{}
+	for _, t := range want {
+		keep[t.Tool.Name] = true
+	}
+	var gone []string
+	for name := range s.ListTools() {
+		if strings.Contains(name, UpstreamSeparator) && !keep[name] {
+			gone = append(gone, name)
+		}
+	}
+	if len(gone) > 0 {
+		s.DeleteTools(gone...)
+	}
+	if len(want) > 0 {
+		s.AddTools(want...)
+	}
 }

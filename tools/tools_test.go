@@ -26,6 +26,7 @@ import (
 	"github.com/x402-mcp/x402-mcp/policy"
 	"github.com/x402-mcp/x402-mcp/signer"
 	"github.com/x402-mcp/x402-mcp/tokens"
+	"github.com/x402-mcp/x402-mcp/upstream"
 	"github.com/x402-mcp/x402-mcp/wallet"
 )
 
@@ -124,7 +125,9 @@ func (f *fixture) call(t *testing.T, name string, args map[string]any) (*mcp.Cal
 }
 
 func TestToolSchemaSnapshots(t *testing.T) {
-	for _, st := range Tools(Deps{}) {
+	// The local network's paid MCP server as upstream "paid": its tools
+	// as re-exported are what the model sees too.
+	for _, st := range Tools(Deps{Upstreams: []*upstream.Server{testUpstream(t)}}) {
 		got, err := json.MarshalIndent(st.Tool, "", "  ")
 		if err != nil {
 			t.Fatal(err)
@@ -152,7 +155,10 @@ func TestToolSchemaSnapshots(t *testing.T) {
 func TestAnnotationInvariants(t *testing.T) {
 	paying := map[string]bool{"x402_fetch": true}
 	openWorld := map[string]bool{"x402_fetch": true, "x402_quote": true, "x402_discover": true, "x402_wallet": true}
-	for _, st := range Tools(Deps{}) {
+	for _, st := range Tools(Deps{Upstreams: []*upstream.Server{testUpstream(t)}}) {
+		// Any upstream tool may ask for payment when called.
+		paying[st.Tool.Name] = paying[st.Tool.Name] || strings.Contains(st.Tool.Name, UpstreamSeparator)
+		openWorld[st.Tool.Name] = openWorld[st.Tool.Name] || strings.Contains(st.Tool.Name, UpstreamSeparator)
 		a := st.Tool.Annotations
 		if a.ReadOnlyHint == nil || a.DestructiveHint == nil || a.OpenWorldHint == nil || a.IdempotentHint == nil {
 			t.Errorf("%s: every annotation must be set explicitly", st.Tool.Name)

@@ -3,6 +3,7 @@ package x402
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 )
 
 // Settlement is the server's report of what happened to a payment, from the
@@ -42,6 +43,21 @@ func ParseSettlement(h http.Header) (*Settlement, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseSettlement(data, where)
+}
+
+// ParseSettlementJSON reads a settlement given as a JSON object rather
+// than a header: what x402 over MCP sends in a tool result's
+// _meta["x402/payment-response"].
+func ParseSettlementJSON(data []byte) (*Settlement, error) {
+	if len(data) > MaxBodyBytes {
+		return nil, &WireError{Kind: ErrTooLarge, Where: whereMCPSettlement,
+			Msg: strconv.Itoa(len(data)) + " bytes; at most " + strconv.Itoa(MaxBodyBytes) + " are read"}
+	}
+	return parseSettlement(data, whereMCPSettlement)
+}
+
+func parseSettlement(data []byte, where string) (*Settlement, error) {
 	if err := checkJSON(data, where); err != nil {
 		return nil, err
 	}

@@ -119,6 +119,12 @@ func (d *demoRun) run(ctx context.Context, serverLog io.Writer) error {
 	if err != nil {
 		return err
 	}
+	toolsURL, stopTools, err := startDemoUpstream(net, cfgPath)
+	if err != nil {
+		return err
+	}
+	defer stopTools()
+	d.line("paid MCP     %s (upstream \"tools\": x402 over MCP)", toolsURL)
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("finding this program: %w", err)
@@ -140,7 +146,7 @@ func (d *demoRun) run(ctx context.Context, serverLog io.Writer) error {
 	d.step("MCP server")
 	d.line("started `x402-mcp serve --config %s` over stdio", filepath.Base(cfgPath))
 	d.line("tools: %s", strings.Join(names, ", "))
-	d.line("operator's policy: at most 0.10 USD a payment, ask the human above 0.025 USD, at most 0.06 USD a day")
+	d.line("operator's policy: at most 0.10 USD a payment, ask the human above 0.025 USD, at most 0.07 USD a day")
 
 	if err := d.discover(ctx); err != nil {
 		return err
@@ -201,6 +207,11 @@ func (d *demoRun) run(ctx context.Context, serverLog io.Writer) error {
 	if d.asked != 1 {
 		return fmt.Errorf("the human was asked %d times, want once", d.asked)
 	}
+	amt, err := d.paidTool(ctx)
+	if err != nil {
+		return err
+	}
+	paid.Add(paid, amt)
 
 	for _, f := range []struct{ title, url, want string }{
 		{"GET /v2/report (0.50: above the per-payment cap)", d.net.APIURL + "/v2/report", "per-payment cap"},
@@ -269,7 +280,7 @@ func (h demoHuman) Elicit(_ context.Context, req mcp.ElicitationRequest) (*mcp.E
 
 // discover asks the server for priced endpoints, as an agent would.
 func (d *demoRun) discover(ctx context.Context) error {
-	d.step("x402_discover (the facilitator's discovery listing, with the policy's pre-verdict)")
+	d.step("x402_discover (the facilitator's discovery listing and the upstream's priced tools, with the policy's pre-verdict)")
 	r, err := d.call(ctx, "x402_discover", map[string]any{})
 	if err != nil {
 		return err
@@ -283,7 +294,11 @@ func (d *demoRun) discover(ctx context.Context) error {
 	}
 	tw := tabwriter.NewWriter(d.out, 0, 0, 2, ' ', 0)
 	for _, e := range results {
-		fmt.Fprintf(tw, "  %s\t%s\t%s %s\t%s\t%s\n", e.Get("method"), strings.TrimPrefix(e.Get("url").String(), d.net.APIURL),
+		what := strings.TrimPrefix(e.Get("url").String(), d.net.APIURL)
+		if t := e.Get("tool").String(); t != "" {
+			what = t // an upstream MCP tool
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s %s\t%s\t%s\n", e.Get("method"), what,
 			e.Get("price"), e.Get("token"), e.Get("verdict"), clipLine(e.Get("description").String(), 48))
 	}
 	return tw.Flush()
@@ -317,7 +332,7 @@ approval_above = "0.025"
 networks = [%q]
 
 [budget]
-day = "0.06"
+day = "0.07"
 `
 
 // writeDemoConfig writes a key file (0600), a policy file and a config

@@ -108,6 +108,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return devnetCommand(ctx, args[1:], stdout, stderr)
 	case "wallet":
 		return walletCommand(ctx, args[1:], stdout, stderr)
+	case "localnet-mcp":
+		// Hidden: the local network's paid MCP server on stdio.
+		return localnetMCP(args[1:], stderr)
 	case "version", "--version", "-version", "-v":
 		if len(args) > 1 && isHelpFlag(args[1]) {
 			printCommandUsage(stdout, flag.NewFlagSet("version", flag.ContinueOnError))

@@ -187,13 +187,13 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo exited %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
 	for _, want := range []string{"x402_discover", "/v2/weather", "needs_approval", "x402_quote", "(x402 v2, 0.01)", "(x402 v1, 0.02)", "the server asks the human", "the human approves",
-		"above the operator's per-payment cap", "daily budget: 0.06 USD of 0.06 spent", "x402_spending", "✓ both moved by exactly the 0.06 USDC"} {
+		"above the operator's per-payment cap", "daily budget: 0.07 USD of 0.07 spent", "x402_spending", "✓ both moved by exactly the 0.07 USDC", "tools__weather", "x402 over MCP"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, r.stdout)
 		}
 	}
-	if n := strings.Count(r.stdout, "transaction 0x"); n != 3 {
-		t.Errorf("demo shows %d transactions, want 3:\n%s", n, r.stdout)
+	if n := strings.Count(r.stdout, "transaction 0x"); n != 4 {
+		t.Errorf("demo shows %d transactions, want 4 (three fetches, one upstream tool):\n%s", n, r.stdout)
 	}
 }
 

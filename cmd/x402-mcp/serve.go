@@ -80,7 +80,12 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	s, err := tools.NewServer(tools.Deps{Pay: client, Catalog: cat, Wallet: w, CLI: cliFor(cfg)}, buildVersion())
+	ups, stopUpstreams, err := startUpstreams(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer stopUpstreams()
+	s, err := tools.NewServer(tools.Deps{Pay: client, Catalog: cat, Wallet: w, CLI: cliFor(cfg), Upstreams: ups}, buildVersion())
 	if err != nil {
 		return err
 	}

@@ -36,10 +36,11 @@ var allowed = map[string][]string{
 	"catalog":             {"internal/fileerr", "x402"},
 	"wallet":              {"tokens"},
 	"config":              {"internal/fileerr", "internal/netguard", "internal/redact", "policy", "tokens"},
-	"tools":               {"catalog", "pay", "wallet", "internal/shellquote", "ledger", "policy", "tokens", "x402"},
+	"tools":               {"catalog", "pay", "wallet", "internal/shellquote", "ledger", "policy", "tokens", "upstream", "x402"},
+	"upstream":            {"pay", "x402"},
 	"localnet":            {"tokens", "localnet/token"},
 	"localnet/token":      {},
-	"cmd/x402-mcp":        {"catalog", "config", "internal/redact", "internal/shellquote", "ledger", "localnet", "localnet/token", "pay", "policy", "signer", "tokens", "tools", "wallet", "x402"},
+	"cmd/x402-mcp":        {"catalog", "config", "internal/redact", "internal/shellquote", "ledger", "localnet", "localnet/token", "pay", "policy", "signer", "tokens", "tools", "upstream", "wallet", "x402"},
 }
 
 // forbidden maps a package to import paths (prefixes) that must not appear
@@ -56,6 +57,7 @@ var forbidden = map[string][]string{
 	"config":            {"github.com/mark3labs/mcp-go"},
 	"wallet":            {"github.com/mark3labs/mcp-go"},
 	"catalog":           {"github.com/mark3labs/mcp-go"},
+	"upstream":          {"github.com/x402-mcp/x402-mcp/signer"},
 	"cmd/x402-mcp":      {"github.com/ethereum/go-ethereum/node", "github.com/ethereum/go-ethereum/p2p/discover", "github.com/ethereum/go-ethereum/p2p/nat", "github.com/ethereum/go-ethereum/eth/catalyst", "github.com/ethereum/go-ethereum/ethclient/simulated", "github.com/cockroachdb/pebble", "github.com/syndtr/goleveldb"},
 }
 
