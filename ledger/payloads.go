@@ -133,6 +133,7 @@ func (l *Ledger) InFlight(ctx context.Context, requestKey string) (Record, Paylo
 	if !validRequestKey(requestKey) {
 		return Record{}, Payload{}, false, invalid("request key must be 64 lower-case hex digits")
 	}
+	l.caughtUp(ctx)
 	r, p, ok, err := inFlight(ctx, l.rdb, requestKey)
 	if err != nil {
 		return Record{}, Payload{}, false, fmt.Errorf("ledger: in flight: %w", err)

@@ -44,6 +44,7 @@ func (l *Ledger) Get(ctx context.Context, id int64) (Record, error) {
 }
 
 func (l *Ledger) query(ctx context.Context, q string, args ...any) ([]Record, error) {
+	l.caughtUp(ctx)
 	rows, err := l.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: query: %w", err)

@@ -13,7 +13,20 @@
 //     reported as a failed or ambiguous payment and never paid again.
 //   - Nothing is signed unless the policy issued a permit for exactly the
 //     authorization being signed, against the ledger's reservation of it
-//     (see packages policy and ledger).
+//     (see packages policy and ledger). On the paid path that is one
+//     ledger write transaction (ledger.RecordSent): every budget checked,
+//     the record inserted as sent, then the permit, the signature and the
+//     header made inside it and stored with the record. The header leaves
+//     only after that commit returned; if it fails, the signature is
+//     dropped unsent.
+//   - The budgets are not read before that transaction on a paid fetch
+//     (it checks them itself, and a full one refuses in the same words a
+//     quote would use), except to ask a human: a payment that needs
+//     approval is checked against the budgets before anyone is asked.
+//   - The settlement (and the delivery) is recorded off the reply path
+//     (ledger.SettleLater): the payment already counts as sent, a crash
+//     before that write leaves it sent for the reconciler, and the
+//     ledger's reads and Close wait for it (Client.Flush too).
 //   - Only registry tokens are payable; decimals and the EIP-712 domain come
 //     from the registry. An option whose `extra` disagrees is refused, and
 //     so is a v2 option whose `extra` lacks the domain (facilitators cannot
