@@ -178,3 +178,24 @@ func (l *Ledger) MarkDelivered(ctx context.Context, id int64) error {
 		return err
 	})
 }
+
+// MarkUnknownSuperseded is MarkUnknown for a payment the server answered
+// by asking for other terms: in the same transaction it stops standing for
+// its request (as a delivered one does), so that the request may be judged
+// and paid afresh on the new terms instead of being held to this payment.
+// The record stays counted until Reconcile proves it unused.
+func (l *Ledger) MarkUnknownSuperseded(ctx context.Context, id int64, note string) error {
+	n := cleanLine(note, maxNote)
+	err := l.write(ctx, func(ctx context.Context, tx *wtx) error {
+		if err := l.moveTx(ctx, tx, id, change{to: Unknown, from: []State{Sent, Unknown}, note: &n, endLease: true}); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, qDelivered, id)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	l.nudge()
+	return nil
+}

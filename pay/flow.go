@@ -119,6 +119,7 @@ func (c *Client) Quote(ctx context.Context, r Request) (*Quote, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.known.remember(r.Method, u, resp, q, c.cfg.Now())
 	return q, c.judge(ctx, q)
 }
 
@@ -165,17 +166,31 @@ func (c *Client) Fetch(ctx context.Context, r Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Terms seen a moment ago for this method and URL: pay on the first
+	// request (see known.go).
+	if res, handled, err := c.prepay(ctx, u, &r); handled {
+		return res, err
+	}
 	first, err := c.send(ctx, r.Method, u, &r, r.Body, "", "")
 	if err != nil {
 		return nil, err
 	}
 	if first.status != http.StatusPaymentRequired {
+		c.known.forget(r.Method, u)
 		return resultOf(first, nil, Judgement{Verdict: VerdictFree}), nil
 	}
 	q, err := c.quote(first, &r)
 	if err != nil {
 		return nil, err
 	}
+	c.known.remember(r.Method, u, first, q, c.cfg.Now())
+	return c.payFor(ctx, first, q, &r)
+}
+
+// payFor pays for the request r whose unpaid answer was the 402 first,
+// read as q: at most one signature, one paid attempt.
+func (c *Client) payFor(ctx context.Context, first *response, q *Quote, rp *Request) (*Result, error) {
+	r := *rp
 	// A payment for this same request that may still settle is re-sent,
 	// never signed anew (see resend.go).
 	if res, handled, err := c.resume(ctx, first, q, &r); handled {

@@ -121,6 +121,18 @@ func (c *Client) unknown(p *pending, st *x402.Settlement, note string) {
 	}
 }
 
+// supersede records that a payment sent on known terms was answered with a
+// 402 on other terms: unknown (counted until the chain proves it unused),
+// and no longer standing for its request, so the new terms are judged
+// afresh.
+func (c *Client) supersede(p *pending, note string) {
+	ctx, cancel := bookkeeping()
+	defer cancel()
+	if err := c.cfg.Ledger.MarkUnknownSuperseded(ctx, p.record.ID, note); err != nil {
+		c.log.Error("ledger: cannot record a superseded payment; it stays sent (counted)", "ledger_id", p.record.ID, "err", err)
+	}
+}
+
 // delivered records, off the reply path, that the resource came back for
 // this payment: a later identical request is a new purchase. The ledger
 // commits it before any later write or read of this process (see

@@ -265,6 +265,7 @@ func newClient(cfg *config.Config, led *ledger.Ledger, w *wallet.Reader, logger 
 		Ledger:           led,
 		MaxResponseBytes: cfg.MaxBody,
 		Timeout:          cfg.Timeout,
+		KnownTerms:       cfg.KnownTerms,
 		// No Transport: the production path always uses pay's guarded
 		// one, which refuses private destinations but these.
 		AllowPrivate:       cfg.AllowPrivate,
