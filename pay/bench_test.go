@@ -148,3 +148,24 @@ func BenchmarkClientSide(b *testing.B) {
 		b.Fatalf("last record: %+v %v", last, err)
 	}
 }
+
+// BenchmarkPaidFetchKnownTerms is BenchmarkPaidFetch when the terms are
+// known (Config.KnownTerms): the payment goes with the first request. It
+// reports the requests the API saw per fetch.
+func BenchmarkPaidFetchKnownTerms(b *testing.B) {
+	n, _ := longWindowNet(b)
+	c := n.clientFor(b, Config{Policy: policy.Policy{MaxPerPayment: policy.MustUSD("0.10"), MaxWindow: 24 * time.Hour},
+		Ledger: openLedger(b), KnownTerms: time.Hour})
+	target := n.APIURL + "/v2/weather?city=Lisbon"
+	if _, err := c.Fetch(context.Background(), Request{URL: target}); err != nil {
+		b.Fatal(err)
+	}
+	before := n.API.Requests("/v2/weather")
+	for b.Loop() {
+		res, err := c.Fetch(context.Background(), Request{URL: target})
+		if err != nil || res.Payment == nil || !res.Payment.Settled {
+			b.Fatalf("fetch: %+v %v", res, err)
+		}
+	}
+	b.ReportMetric(float64(n.API.Requests("/v2/weather")-before)/float64(b.N), "requests/op")
+}
