@@ -22,6 +22,11 @@
 // (MarkSentPayload) → send, is kept for callers that need a Reserved
 // record first; it gives the same guarantees with one more commit.
 //
+// A paying flow that sent a payment on terms it knew from before, and was
+// answered with other terms, calls MarkUnknownSuperseded: the payment stays
+// counted (Unknown) but no longer stands for its request. Unresolved tells
+// such a flow whether a host has a payment of unknown outcome.
+//
 // Every process runs Reconcile at start to resolve what a dead process left
 // behind, then ReconcileEvery while it serves: a payment whose outcome is
 // unknown is settled or released as soon as the chain proves which, and

@@ -157,8 +157,9 @@ func (c *Client) quote(resp *response, r *Request) (*Quote, error) {
 }
 
 // Fetch gets the resource, paying for it if the server asks and the policy
-// allows. It makes at most one payment, and every payment is reserved in the
-// ledger before it is signed.
+// allows. It makes at most one payment (but see known.go), and every
+// payment is recorded and counted in the ledger, in the transaction that
+// signs it, before it is sent.
 func (c *Client) Fetch(ctx context.Context, r Request) (*Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
