@@ -70,7 +70,7 @@ func (l *Ledger) RecordSent(ctx context.Context, r Record, limits []Limit, sign 
 		// reservation is real if this transaction commits, and the
 		// signature it backs is dropped if it does not.
 		res := Reservation{&hold{id: rec.ID, payer: rec.Payer, payTo: rec.PayTo, nonce: rec.Nonce, amount: new(big.Int).Set(rec.Amount)}}
-		name, value, err := sign(res)
+		name, value, err := signSafely(sign, res)
 		if err != nil {
 			return err
 		}
@@ -88,4 +88,16 @@ func (l *Ledger) RecordSent(ctx context.Context, r Record, limits []Limit, sign 
 		return Record{}, err
 	}
 	return out, nil
+}
+
+// signSafely runs sign on the writer goroutine, where a panic would stop
+// every write of the process: it becomes this payment's error instead (and
+// the transaction's savepoint is rolled back, so nothing is recorded).
+func signSafely(sign SignFunc, res Reservation) (name, value string, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("ledger: the sign function panicked: %v", p)
+		}
+	}()
+	return sign(res)
 }

@@ -86,6 +86,7 @@ func TestRecordSentRefusals(t *testing.T) {
 		"header too big": func(Reservation) (string, string, error) {
 			return "X-PAYMENT", strings.Repeat("a", maxHeaderValue+1), nil
 		},
+		"sign panics": func(Reservation) (string, string, error) { panic("signer bug") },
 		"other terms": func(res Reservation) (string, string, error) {
 			return "X-PAYMENT", "x", res.Claim(r.Payer, r.PayTo, big.NewInt(999), [32]byte{1})
 		},
