@@ -75,6 +75,9 @@ type HTTP struct {
 	// AllowPrivate lists the private addresses (IPs or CIDR prefixes) that
 	// agent-chosen requests may reach; all others are refused.
 	AllowPrivate []string `toml:"allow_private"`
+	// KnownTermsSeconds is how long the payment terms seen for a method
+	// and URL let x402_fetch pay on the first request; 0 turns it off.
+	KnownTermsSeconds *int64 `toml:"known_terms_seconds"`
 }
 
 // Token adds or overrides a registry token.
@@ -105,6 +108,9 @@ type Config struct {
 	// link-local, ...) the operator lets agent-chosen requests reach, from
 	// http.allow_private; an IPv4 prefix also covers its IPv4-mapped form.
 	AllowPrivate []netip.Prefix
+	// KnownTerms is how long terms seen for a method and URL (a quote, a
+	// 402) let a fetch pay on its first request; 0 means never.
+	KnownTerms time.Duration
 	// Networks are the chains with an RPC endpoint, in file order, then
 	// those added by X402_MCP_RPC_<CHAIN_ID> in chain id order. Every
 	// entry has an RPCURL.
@@ -164,7 +170,7 @@ func (e *Error) Unwrap() error { return e.Err }
 // the default policy, no wallet, no networks and no discovery sources.
 func Default() *Config {
 	return &Config{Policy: policy.Default(), Registry: tokens.Builtin(), CacheTTL: DefaultCacheTTL, OutOfBandApproval: true, ApprovalTTL: DefaultApprovalTTL,
-		ReconcileInterval: DefaultReconcileInterval}
+		ReconcileInterval: DefaultReconcileInterval, KnownTerms: DefaultKnownTerms}
 }
 
 // Load reads and checks a configuration file. It does not look at the
@@ -246,6 +252,14 @@ func parse(path string, data []byte) (*Config, error) {
 	c.MaxBody = doc.HTTP.MaxResponseBytes
 	if b := doc.HTTP.MaxResponseBytes; b < 0 || b > 16<<20 {
 		return nil, fail("http.max_response_bytes", outOfRange, "use at most 16777216 (16 MiB)")
+	}
+	c.KnownTerms = DefaultKnownTerms
+	if s := doc.HTTP.KnownTermsSeconds; s != nil {
+		if *s < 0 || *s > maxKnownTermsSeconds {
+			return nil, fail("http.known_terms_seconds", outOfRange,
+				fmt.Sprintf("use 0 (off) to %d seconds (the default is %d)", maxKnownTermsSeconds, int(DefaultKnownTerms.Seconds())))
+		}
+		c.KnownTerms = time.Duration(*s) * time.Second
 	}
 	if len(doc.HTTP.AllowPrivate) > maxAllowPrivate {
 		return nil, fail("http.allow_private", fmt.Sprintf("more than %d entries", maxAllowPrivate), "list prefixes such as \"10.1.2.0/24\" rather than single addresses")
@@ -360,6 +374,16 @@ const DefaultApprovalTTL = 10 * time.Minute
 // chain about each payment still unknown, so a short interval costs RPC
 // calls while one waits for its validBefore.
 const DefaultReconcileInterval = 30 * time.Second
+
+// DefaultKnownTerms is how long terms seen for a method and URL let a fetch
+// pay on its first request, unless http.known_terms_seconds says
+// otherwise. A server that changed its price meanwhile answers 402, and the
+// fetch then pays on the new terms, so a long reuse costs a round trip,
+// never money twice.
+const DefaultKnownTerms = 300 * time.Second
+
+// maxKnownTermsSeconds bounds http.known_terms_seconds: one day.
+const maxKnownTermsSeconds = 24 * 3600
 
 // The bounds of ledger_reconcile_seconds; ledger.ReconcileEvery accepts
 // the same.

@@ -47,6 +47,14 @@ func TestParseGood(t *testing.T) {
 	if c.AllowPrivate != nil {
 		t.Errorf("http.allow_private defaults to %v, want none", c.AllowPrivate)
 	}
+	if c.KnownTerms != DefaultKnownTerms || Default().KnownTerms != DefaultKnownTerms {
+		t.Errorf("http.known_terms_seconds defaults to %v, want %v", c.KnownTerms, DefaultKnownTerms)
+	}
+	for doc, want := range map[string]time.Duration{"[http]\nknown_terms_seconds = 0\n": 0, "[http]\nknown_terms_seconds = 60\n": time.Minute} {
+		if kt, err := Parse("c.toml", []byte(doc)); err != nil || kt.KnownTerms != want {
+			t.Errorf("%q: known terms %v, %v; want %v", doc, kt, err, want)
+		}
+	}
 	ap, err := Parse("c.toml", []byte("[http]\nallow_private = [\"127.0.0.1\", \"10.1.2.0/24\", \" ::1 \", \"::ffff:192.168.1.0/120\"]\n"))
 	if err != nil || fmt.Sprint(ap.AllowPrivate) != "[127.0.0.1/32 10.1.2.0/24 ::1/128 192.168.1.0/24]" {
 		t.Errorf("http.allow_private = %v, %v", ap, err)
@@ -96,6 +104,8 @@ func TestErrors(t *testing.T) {
 		{"float for int", "[http]\ntimeout_seconds = 1.5\n", "c.toml:2: http.timeout_seconds: expected a whole number, found a float"},
 		{"string for int", "[http]\ntimeout_seconds = \"30\"\n", "c.toml:2: http.timeout_seconds: expected a whole number, found a string"},
 		{"timeout range", "[http]\n\ntimeout_seconds = 601\n", "c.toml:3: http.timeout_seconds: out of range (value not shown)"},
+		{"known terms range", "[http]\nknown_terms_seconds = -1\n", "c.toml:2: http.known_terms_seconds: out of range (value not shown)"},
+		{"known terms too long", "[http]\nknown_terms_seconds = 86401\n", "c.toml:2: http.known_terms_seconds: out of range (value not shown)"},
 		{"missing policy file", "policy_file = \"nope.toml\"\n", "nope.toml"},
 		{"two key sources", "[wallet]\nkeystore = \"k\"\npassphrase_file = \"p\"\nkey_file = \"f\"\n", "c.toml:4: wallet.key_file: both keystore and key_file are set"},
 		{"keystore without passphrase", "[wallet]\nkeystore = \"k\"\n", "c.toml:2: wallet.keystore: a keystore needs passphrase_file"},

@@ -262,10 +262,12 @@ func TestMigrateV1Ledger(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ledger.db")
 	func() {
 		// The program as it was before approvals: schema v1, and none of
-		// the statements that name the approvals table.
+		// the statements that name the approvals or payloads tables.
 		defer func(m, w []string, v int) { migrations, writeQueries, schemaVersion = m, w, v }(migrations, writeQueries, schemaVersion)
 		migrations, schemaVersion = migrations[:1], 1
-		writeQueries = slices.DeleteFunc(slices.Clone(writeQueries), func(q string) bool { return q == qUseApproval })
+		writeQueries = slices.DeleteFunc(slices.Clone(writeQueries), func(q string) bool {
+			return q == qUseApproval || q == qInFlight || q == qInsertPayload || q == qSetHeader || q == qDelivered
+		})
 		l, err := Open(path, Options{})
 		if err != nil {
 			t.Fatal(err)

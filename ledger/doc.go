@@ -8,7 +8,24 @@
 //
 // The paying flow uses it like this:
 //
-//	Reserve → sign → MarkSent → send → Settle | MarkUnknown | Fail
+//	RecordSent (budgets → insert as sent → Reservation → sign → store header → commit)
+//	  → send → SettleLater | MarkUnknown
+//
+// RecordSent is one write transaction: after the duplicate-nonce check,
+// every limit and the insert (the record goes in directly as Sent, with
+// its payload), it makes the Reservation and calls the caller's sign
+// function with it (the policy's permit, the signature and the header's
+// encoding, about 0.1 ms under the write lock), stores the header with the
+// record, and commits. The header may leave the process only after the
+// commit returned; if anything fails, the transaction is undone and the
+// signature is dropped unsent. The older path, Reserve → sign → MarkSent
+// (MarkSentPayload) → send, is kept for callers that need a Reserved
+// record first; it gives the same guarantees with one more commit.
+//
+// A paying flow that sent a payment on terms it knew from before, and was
+// answered with other terms, calls MarkUnknownSuperseded: the payment stays
+// counted (Unknown) but no longer stands for its request. Unresolved tells
+// such a flow whether a host has a payment of unknown outcome.
 //
 // Every process runs Reconcile at start to resolve what a dead process left
 // behind, then ReconcileEvery while it serves: a payment whose outcome is
@@ -22,7 +39,8 @@
 //     nano-USD (int64, overflow refuses); no floating point is involved.
 //   - Every state but Failed counts as spent. A record becomes Failed only
 //     when the signature provably never left its process (Fail or Reconcile
-//     on a Reserved record: MarkSent is committed before the request leaves)
+//     on a Reserved record: MarkSent, or RecordSent's insert as Sent, is
+//     committed before the request leaves)
 //     or can provably never be used (Reconcile: unused on chain as of a
 //     finalized block past validBefore, or past validBefore plus a
 //     clock-skew margin). Whenever the outcome is ambiguous the record stays
@@ -33,7 +51,18 @@
 //     may have settled it before (Change.Unchecked says so).
 //   - A call that changes the ledger returns only after its transaction is
 //     committed with synchronous=FULL: a reservation the caller saw survives
-//     kill -9 and power loss.
+//     kill -9 and power loss. The exceptions are the deferred writes,
+//     SettleLater and MarkDeliveredLater, which return at once: they only
+//     move a record that already counts (Sent or Unknown) to Settled, or
+//     mark its delivery, so losing one to a crash loses no money and no
+//     limit: the record stays Sent, counted, and Reconcile resolves it
+//     once its lease expires (with an RPC endpoint, settled or released by
+//     authorizationState; without one it stays counted until
+//     NoRPCMargin after validBefore). Deferred writes are queued on the
+//     writer in order with every other write; this Ledger's reads (Get,
+//     Recent, Pending, InFlight, Usage, Reconcile) wait for those queued
+//     before them, so a process reads its own writes; Flush waits for
+//     them, and Close commits them before it returns.
 //   - Records are never deleted and their payment fields (amount, USD value,
 //     host, payer, nonce, …) never change after Reserve; only state, lease
 //     and outcome fields move, along the transitions below. SQL triggers
@@ -52,9 +81,10 @@
 //
 // # States
 //
+//	(new)    → sent       RecordSent: checked, counted and signed in one transaction
 //	reserved → sent       MarkSent, by the owner only; renews the lease
 //	reserved → failed     Fail by the owner, or Reconcile after the lease
-//	sent     → settled    Settle
+//	sent     → settled    Settle, SettleLater
 //	sent     → unknown    MarkUnknown, or Reconcile after the lease
 //	unknown  → settled    Settle, or Reconcile when authorizationState says used
 //	unknown  → failed     Reconcile only: unused and expired, or unchecked past NoRPCMargin
@@ -77,7 +107,7 @@
 // approved approval past Expires can no longer be decided or used, so
 // nothing needs to run for approvals to expire.
 //
-//   - An approval pays at most once. Reserve consumes it in the same write
+//   - An approval pays at most once. Reserve (or RecordSent) consumes it in the same write
 //     transaction that checks the budgets and inserts the record, with an
 //     UPDATE conditional on its being approved and unexpired; if that
 //     changes no row the whole reservation is undone. Any number of

@@ -162,6 +162,8 @@ type Ledger struct {
 	ops     chan *writeOp
 	stopped chan struct{}
 
+	deferred laterState // writes queued off the caller's path (later.go)
+
 	nudges      chan struct{} // buffered 1: a record became Unknown (see ReconcileEvery)
 	reconciling atomic.Bool   // ReconcileEvery is running
 

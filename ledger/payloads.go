@@ -133,6 +133,7 @@ func (l *Ledger) InFlight(ctx context.Context, requestKey string) (Record, Paylo
 	if !validRequestKey(requestKey) {
 		return Record{}, Payload{}, false, invalid("request key must be 64 lower-case hex digits")
 	}
+	l.caughtUp(ctx)
 	r, p, ok, err := inFlight(ctx, l.rdb, requestKey)
 	if err != nil {
 		return Record{}, Payload{}, false, fmt.Errorf("ledger: in flight: %w", err)
@@ -176,4 +177,25 @@ func (l *Ledger) MarkDelivered(ctx context.Context, id int64) error {
 		_, err := tx.ExecContext(ctx, qDelivered, id)
 		return err
 	})
+}
+
+// MarkUnknownSuperseded is MarkUnknown for a payment the server answered
+// by asking for other terms: in the same transaction it stops standing for
+// its request (as a delivered one does), so that the request may be judged
+// and paid afresh on the new terms instead of being held to this payment.
+// The record stays counted until Reconcile proves it unused.
+func (l *Ledger) MarkUnknownSuperseded(ctx context.Context, id int64, note string) error {
+	n := cleanLine(note, maxNote)
+	err := l.write(ctx, func(ctx context.Context, tx *wtx) error {
+		if err := l.moveTx(ctx, tx, id, change{to: Unknown, from: []State{Sent, Unknown}, note: &n, endLease: true}); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, qDelivered, id)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	l.nudge()
+	return nil
 }

@@ -87,7 +87,14 @@ func helperHammer() error {
 	}
 	n := 0
 	for seq := int64(0); ; seq++ {
-		_, err := l.Reserve(context.Background(), childRecord(child, seq, price), limits)
+		var err error
+		if child%2 == 1 {
+			// Half the children take the paying flow's path: checked,
+			// recorded as sent and signed in one transaction.
+			_, err = l.RecordSent(context.Background(), childPayment(child, seq, price), limits, fakeSign)
+		} else {
+			_, err = l.Reserve(context.Background(), childRecord(child, seq, price), limits)
+		}
 		var be *BudgetError
 		if errors.As(err, &be) {
 			break
@@ -124,6 +131,22 @@ func helperCrash() error {
 	limits := []Limit{{Name: "lifetime", MaxUSDNano: 1 << 62}, {Name: "daily", Window: 24 * time.Hour, MaxUSDNano: 1 << 62}}
 	for seq := int64(0); ; seq++ {
 		usd := 1000 + mrand.Int64N(1_000_000)
+		if seq%2 == 1 {
+			// The paying flow's path: one transaction to sent, then the
+			// settlement deferred, which a kill may lose (the record
+			// then stays sent, and counted).
+			r, err := l.RecordSent(ctx, childPayment(child, seq, usd), limits, fakeSign)
+			if err != nil {
+				return err
+			}
+			if err := log("sent", r.ID, usd); err != nil {
+				return err
+			}
+			if mrand.IntN(2) == 0 {
+				l.SettleLater(r.ID, "0x"+strings.Repeat("cd", 32), []byte(`{"success":true}`), true, nil)
+			}
+			continue
+		}
 		r, err := l.Reserve(ctx, childRecord(child, seq, usd), limits)
 		if err != nil {
 			return err
@@ -166,6 +189,22 @@ func helperCrash() error {
 			}
 		}
 	}
+}
+
+// childPayment is childRecord with a payload (a request of its own), for
+// RecordSent.
+func childPayment(child, seq, usd int64) Record {
+	r := childRecord(child, seq, usd)
+	r.Payload = &Payload{RequestKey: fmt.Sprintf("%032x%032x", child, seq)}
+	return r
+}
+
+// fakeSign stands in for the policy and the signer inside RecordSent.
+func fakeSign(res Reservation) (string, string, error) {
+	if res.ID() == 0 {
+		return "", "", errors.New("no reservation")
+	}
+	return "PAYMENT-SIGNATURE", "c2lnbmVk", nil
 }
 
 func helperCmd(t *testing.T, mode string, env ...string) *exec.Cmd {

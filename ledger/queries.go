@@ -53,4 +53,13 @@ const (
 var writeQueries = []string{
 	qFindNonce, qInsert, qSumLifetime, qSumWindow, qSumWindowHost,
 	qStateOwner, qMove, qExpired, qExpire, qResolve, qUseApproval,
+	qInFlight, qInsertPayload, qSetHeader, qDelivered,
+	qSavepoint, qRollbackTo, qRelease,
 }
+
+// The writer's per-call savepoint (see commit), prepared like the rest.
+const (
+	qSavepoint  = "SAVEPOINT op"
+	qRollbackTo = "ROLLBACK TO op"
+	qRelease    = "RELEASE op"
+)

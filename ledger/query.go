@@ -44,6 +44,7 @@ func (l *Ledger) Get(ctx context.Context, id int64) (Record, error) {
 }
 
 func (l *Ledger) query(ctx context.Context, q string, args ...any) ([]Record, error) {
+	l.caughtUp(ctx)
 	rows, err := l.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: query: %w", err)
@@ -98,4 +99,19 @@ func scanRecordWith(s scanner, extra ...any) (Record, error) {
 	r.Updated = time.Unix(0, updated)
 	r.LeaseUntil = time.Unix(0, lease)
 	return r, nil
+}
+
+// Unresolved reports whether host has a payment whose outcome is unknown:
+// Unknown, or Sent by a process whose lease has run out. It does not wait
+// for this process's deferred writes (see SettleLater): they only move a
+// record from Sent or Unknown to Settled, so skipping them can only make
+// the answer more cautious, never less.
+func (l *Ledger) Unresolved(ctx context.Context, host string) (bool, error) {
+	var yes bool
+	err := l.rdb.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM records
+		WHERE host = ? AND (state = 'unknown' OR (state = 'sent' AND lease_until <= ?)))`, host, l.now().UnixNano()).Scan(&yes)
+	if err != nil {
+		return false, fmt.Errorf("ledger: unresolved: %w", err)
+	}
+	return yes, nil
 }

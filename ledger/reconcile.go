@@ -115,6 +115,7 @@ type Change struct {
 // chain's errors are reported, not returned.
 func (l *Ledger) Reconcile(ctx context.Context, chain Chain) (ReconcileReport, error) {
 	var rep ReconcileReport
+	l.caughtUp(ctx)
 	changes, err := l.expireLeases(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("ledger: reconcile: %w", err)

@@ -187,6 +187,7 @@ func (l *Ledger) Usage(ctx context.Context, limits []Limit) ([]Usage, error) {
 	if err := validateLimits(limits); err != nil {
 		return nil, err
 	}
+	l.caughtUp(ctx)
 	tx, err := l.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("ledger: usage: %w", err)

@@ -87,11 +87,20 @@ func (l *Ledger) Settle(ctx context.Context, id int64, tx string, settlement []b
 // settle is Settle; delivered also records, in the same transaction, that
 // the resource came with the payment (see Payload).
 func (l *Ledger) settle(ctx context.Context, id int64, tx string, settlement []byte, delivered bool) error {
+	fn, err := l.settleOp(id, tx, settlement, delivered)
+	if err != nil {
+		return err
+	}
+	return l.write(ctx, fn)
+}
+
+// settleOp is the write of settle, checked.
+func (l *Ledger) settleOp(id int64, tx string, settlement []byte, delivered bool) (func(context.Context, *wtx) error, error) {
 	if !validTx(tx) {
-		return invalid("transaction id must be at most %d printable ASCII bytes", maxTx)
+		return nil, invalid("transaction id must be at most %d printable ASCII bytes", maxTx)
 	}
 	s := cleanText(string(settlement), maxSettlement)
-	return l.write(ctx, func(ctx context.Context, wtx *wtx) error {
+	return func(ctx context.Context, wtx *wtx) error {
 		if err := l.moveTx(ctx, wtx, id, change{to: Settled, from: []State{Sent, Unknown}, tx: &tx, settle: &s}); err != nil {
 			return err
 		}
@@ -100,7 +109,7 @@ func (l *Ledger) settle(ctx context.Context, id int64, tx string, settlement []b
 		}
 		_, err := wtx.ExecContext(ctx, qDelivered, id)
 		return err
-	})
+	}, nil
 }
 
 // MarkUnknown records that a sent payment's outcome is ambiguous (timeout,

@@ -24,6 +24,8 @@ type writeOp struct {
 	// ctx.Err() knows nothing was recorded.
 	claimed atomic.Bool
 	done    chan error // buffered: the writer never blocks on a caller
+	// seq numbers a deferred write (see later.go); 0 for the others.
+	seq uint64
 }
 
 // write runs fn in a durable write transaction and returns its error, or
@@ -85,6 +87,13 @@ func (l *Ledger) run() {
 			}
 		}
 		l.commit(batch)
+		var seq uint64
+		for _, op := range batch {
+			seq = max(seq, op.seq)
+		}
+		if seq > 0 {
+			l.finished(seq)
+		}
 	}
 }
 
@@ -128,7 +137,7 @@ func (l *Ledger) commit(batch []*writeOp) {
 			errs[i] = err // gave up, and has not noticed yet: record nothing
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
+		if _, err := tx.ExecContext(ctx, qSavepoint); err != nil {
 			tx.Rollback()
 			fail(fmt.Errorf("ledger: savepoint: %w", err))
 			return
@@ -139,13 +148,13 @@ func (l *Ledger) commit(batch []*writeOp) {
 			// error, disk full), the savepoint is gone and this fails;
 			// then the ops before this one were undone too, and the
 			// batch must fail as a whole rather than go on in autocommit.
-			if _, err := tx.ExecContext(ctx, "ROLLBACK TO op"); err != nil {
+			if _, err := tx.ExecContext(ctx, qRollbackTo); err != nil {
 				tx.Rollback()
 				fail(fmt.Errorf("ledger: transaction aborted: %w (after: %v)", err, errs[i]))
 				return
 			}
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE op"); err != nil {
+		if _, err := tx.ExecContext(ctx, qRelease); err != nil {
 			tx.Rollback()
 			fail(fmt.Errorf("ledger: release savepoint: %w", err))
 			return

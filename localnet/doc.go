@@ -57,4 +57,8 @@
 //     payment id: a server crashing once it took the money. Leaving the
 //     store alone models a restart that kept it; PaidAPI.ForgetPaymentIDs
 //     models one that lost it.
+//   - PaidAPI.AskAgain(n) makes the next n requests that carry a payment
+//     answer 402 with unchanged terms, neither verifying nor settling: a
+//     server that lost a valid payment and asks again. PaidAPI.Requests
+//     counts every request to a route, paid or not.
 package localnet

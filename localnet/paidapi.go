@@ -102,6 +102,10 @@ type PaidAPI struct {
 
 	dropMu sync.Mutex
 	drops  int // see DropAfterSettle
+	asks   int // see AskAgain
+
+	requestsMu sync.Mutex
+	requests   map[string]int // see Requests
 }
 
 // NewPaidAPI returns a paid API selling routes for payment to payTo in the
@@ -129,10 +133,11 @@ func NewPaidAPI(chain *Chain, facilitatorURL string, payTo common.Address, route
 			},
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		hits:    make(map[string]int),
-		ids:     make(map[string]*idEntry),
-		idOrder: list.New(),
-		maxIDs:  maxPaymentIDs,
+		hits:     make(map[string]int),
+		requests: make(map[string]int),
+		ids:      make(map[string]*idEntry),
+		idOrder:  list.New(),
+		maxIDs:   maxPaymentIDs,
 	}
 }
 
@@ -166,6 +171,36 @@ func validateRoutes(routes []Route) error {
 		seen[key] = true
 	}
 	return nil
+}
+
+// Requests returns how many requests, paid or not, reached the routes at
+// path: a client that pays on its first request makes one per purchase,
+// one that waits for the 402 makes two.
+func (p *PaidAPI) Requests(path string) int {
+	p.requestsMu.Lock()
+	defer p.requestsMu.Unlock()
+	return p.requests[path]
+}
+
+// AskAgain makes the next n requests that carry a payment header, on any
+// priced route, answer 402 with the route's unchanged terms, without
+// verifying or settling the payment: a server that loses a valid payment
+// and asks for it again (as AlwaysRequirePayment does every time).
+func (p *PaidAPI) AskAgain(n int) {
+	p.dropMu.Lock()
+	defer p.dropMu.Unlock()
+	p.asks = n
+}
+
+// takeAsk reports whether this paid request is one AskAgain refuses.
+func (p *PaidAPI) takeAsk() bool {
+	p.dropMu.Lock()
+	defer p.dropMu.Unlock()
+	if p.asks <= 0 {
+		return false
+	}
+	p.asks--
+	return true
 }
 
 // Hits returns how many times the handler of the route at path ran.
@@ -246,6 +281,11 @@ func (p *PaidAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
+	if pathKnown {
+		p.requestsMu.Lock()
+		p.requests[r.URL.Path]++
+		p.requestsMu.Unlock()
+	}
 	if rt == nil {
 		if pathKnown {
 			writeJSON(w, http.StatusMethodNotAllowed, errorResponse{Error: "method not allowed"})
@@ -286,7 +326,7 @@ func (p *PaidAPI) serveV2(w http.ResponseWriter, r *http.Request, rt *Route) {
 	// A v2 server reads only PAYMENT-SIGNATURE; X-PAYMENT is not looked at.
 	payload, present, err := paymentHeader(r, headerPaymentSignature)
 	switch {
-	case !present || rt.AlwaysRequirePayment:
+	case !present || rt.AlwaysRequirePayment || p.takeAsk():
 		refuse("PAYMENT-SIGNATURE header is required", "")
 		return
 	case err != nil:
@@ -363,7 +403,7 @@ func (p *PaidAPI) serveV1(w http.ResponseWriter, r *http.Request, rt *Route) {
 	// A v1 server reads only X-PAYMENT.
 	payload, present, err := paymentHeader(r, headerXPayment)
 	switch {
-	case !present || rt.AlwaysRequirePayment:
+	case !present || rt.AlwaysRequirePayment || p.takeAsk():
 		refuse("X-PAYMENT header is required", "")
 		return
 	case err != nil:

@@ -316,6 +316,14 @@ func TestOutOfBandApprovalRace(t *testing.T) {
 		}
 		close(start)
 		wg.Wait()
+		// Each client records the delivery off the reply path; the next
+		// round's fetch, through the other handle, must see it (another
+		// process would, a moment later).
+		for _, c := range clients {
+			if err := c.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
 
 		var paid []*Receipt
 		for i := range clients {

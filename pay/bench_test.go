@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/ledger"
 	"github.com/x402-mcp/x402-mcp/localnet"
 	"github.com/x402-mcp/x402-mcp/policy"
+	"github.com/x402-mcp/x402-mcp/x402"
 )
 
 // benchClient is a client with no budgets or rate limit (so a benchmark
@@ -30,34 +32,11 @@ func benchClient(b *testing.B) (*Client, *response, Request) {
 	return c, first, r
 }
 
-// BenchmarkClientWork measures this client's own CPU work on a paid fetch,
-// apart from server, settlement and disk: parse the 402, choose, check the
-// policy, sign and encode the payment header.
-func BenchmarkClientWork(b *testing.B) {
-	c, first, r := benchClient(b)
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		q, err := c.quote(first, &r)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := c.decide(ctx, q, &r); err != nil {
-			b.Fatal(err)
-		}
-		p, auth, now, err := c.newPayment(q)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := c.sign(p, &r, auth, now, false); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// BenchmarkClientWorkDurable adds the durable ledger reservation (one
-// fsync'd SQLite transaction checking every budget) to BenchmarkClientWork:
-// everything that happens before a payment header may leave.
+// BenchmarkClientWorkDurable is everything that happens before a payment
+// header may leave: parse the 402, choose, decide, and the one durable
+// ledger transaction (fsync'd) that checks every budget, records the
+// payment as sent and, inside it, gets the policy's permit, signs and
+// encodes the header.
 func BenchmarkClientWorkDurable(b *testing.B) {
 	c, first, r := benchClient(b)
 	ctx := context.Background()
@@ -128,4 +107,65 @@ func BenchmarkPaidFetchParallel(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "fetches/s")
+}
+
+// BenchmarkClientSide is this client's whole cost per paid request, apart
+// from the network, on the reply path: parse the 402, decide, record the
+// payment durably (one fsync'd transaction that also signs and encodes),
+// and queue the settlement record. That record commits off the reply path
+// (in a real fetch, while the agent reads the reply or the next request
+// makes its unpaid round trip): the timer stops while it is flushed.
+func BenchmarkClientSide(b *testing.B) {
+	c, first, r := benchClient(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		r.Body = strconv.AppendInt(r.Body[:0], int64(i), 10)
+		q, err := c.quote(first, &r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.decide(ctx, q, &r); err != nil {
+			b.Fatal(err)
+		}
+		p, err := c.authorize(ctx, q, &r, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.settled(p, &x402.Settlement{Success: true, Transaction: "0x01", Raw: []byte(`{"success":true}`)}, true)
+		b.StopTimer()
+		if err := c.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	if err := c.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if last, err := c.cfg.Ledger.Recent(ctx, 1); err != nil || len(last) != 1 || last[0].State != ledger.Settled {
+		b.Fatalf("last record: %+v %v", last, err)
+	}
+}
+
+// BenchmarkPaidFetchKnownTerms is BenchmarkPaidFetch when the terms are
+// known (Config.KnownTerms): the payment goes with the first request. It
+// reports the requests the API saw per fetch.
+func BenchmarkPaidFetchKnownTerms(b *testing.B) {
+	n, _ := longWindowNet(b)
+	c := n.clientFor(b, Config{Policy: policy.Policy{MaxPerPayment: policy.MustUSD("0.10"), MaxWindow: 24 * time.Hour},
+		Ledger: openLedger(b), KnownTerms: time.Hour})
+	target := n.APIURL + "/v2/weather?city=Lisbon"
+	if _, err := c.Fetch(context.Background(), Request{URL: target}); err != nil {
+		b.Fatal(err)
+	}
+	before := n.API.Requests("/v2/weather")
+	for b.Loop() {
+		res, err := c.Fetch(context.Background(), Request{URL: target})
+		if err != nil || res.Payment == nil || !res.Payment.Settled {
+			b.Fatalf("fetch: %+v %v", res, err)
+		}
+	}
+	b.ReportMetric(float64(n.API.Requests("/v2/weather")-before)/float64(b.N), "requests/op")
 }

@@ -77,6 +77,10 @@ type Config struct {
 	// authorization was used (EIP-3009 authorizationState), for a payment
 	// whose outcome is unknown (see resend.go).
 	CheckAuthorization ledger.AuthorizationChecker
+	// KnownTerms is how long the terms seen for a method and URL (a
+	// quote, a 402) let Fetch pay on its first request (see known.go);
+	// 0 turns it off.
+	KnownTerms time.Duration
 	// Now is the clock (tests); nil is time.Now.
 	Now func() time.Time
 }
@@ -93,6 +97,8 @@ type Client struct {
 	// the answer to the first.
 	paidTransport http.RoundTripper
 	log           *slog.Logger
+	// known holds recent 402s; nil when Config.KnownTerms is 0.
+	known *knownTerms
 }
 
 // New checks cfg and returns a Client.
@@ -102,6 +108,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.Signer != nil && cfg.Ledger == nil {
 		return nil, errors.New("pay: a wallet without a ledger: every payment must be recorded")
+	}
+	if cfg.KnownTerms < 0 {
+		return nil, errors.New("pay: negative KnownTerms")
 	}
 	if cfg.Approvals.OutOfBand && cfg.Approvals.TTL <= 0 {
 		return nil, errors.New("pay: out-of-band approvals need a TTL")
@@ -122,6 +131,9 @@ func New(cfg Config) (*Client, error) {
 		cfg.UserAgent = defaultUserAgent
 	}
 	c := &Client{cfg: cfg, transport: cfg.Transport, log: cfg.Logger}
+	if cfg.KnownTerms > 0 && cfg.Signer != nil {
+		c.known = &knownTerms{ttl: cfg.KnownTerms, m: make(map[string]knownEntry)}
+	}
 	if c.transport == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		// A proxy would dial in our place, and the guard would see only

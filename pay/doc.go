@@ -9,11 +9,35 @@
 // for listed options, and Fetch acts on it. No other package judges a price.
 //
 // Invariants:
-//   - At most one signature per call. A 402 that answers the paid retry is
-//     reported as a failed or ambiguous payment and never paid again.
+//   - At most one signature per call, with one exception below. A 402 that
+//     answers the paid retry is reported as a failed or ambiguous payment
+//     and never paid again.
+//   - Paying on the first request (known.go, Config.KnownTerms): terms seen
+//     for the same method and URL within the TTL are judged by the same
+//     functions as a fresh 402, and paid with the first request only when
+//     the verdict is "allowed" (never when a human must approve), and never
+//     for a host with a payment of unknown outcome. If the server answers
+//     402 on the very terms signed, the same authorization is re-sent
+//     once, never a new one. If it answers 402 on other terms, the first
+//     payment stays counted as unknown until the chain proves it unused,
+//     and the new terms get a fresh decision and one paid attempt: the one
+//     case where a call signs twice, both counted against every budget.
 //   - Nothing is signed unless the policy issued a permit for exactly the
 //     authorization being signed, against the ledger's reservation of it
-//     (see packages policy and ledger).
+//     (see packages policy and ledger). On the paid path that is one
+//     ledger write transaction (ledger.RecordSent): every budget checked,
+//     the record inserted as sent, then the permit, the signature and the
+//     header made inside it and stored with the record. The header leaves
+//     only after that commit returned; if it fails, the signature is
+//     dropped unsent.
+//   - The budgets are not read before that transaction on a paid fetch
+//     (it checks them itself, and a full one refuses in the same words a
+//     quote would use), except to ask a human: a payment that needs
+//     approval is checked against the budgets before anyone is asked.
+//   - The settlement (and the delivery) is recorded off the reply path
+//     (ledger.SettleLater): the payment already counts as sent, a crash
+//     before that write leaves it sent for the reconciler, and the
+//     ledger's reads and Close wait for it (Client.Flush too).
 //   - Only registry tokens are payable; decimals and the EIP-712 domain come
 //     from the registry. An option whose `extra` disagrees is refused, and
 //     so is a v2 option whose `extra` lacks the domain (facilitators cannot

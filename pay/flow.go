@@ -119,6 +119,7 @@ func (c *Client) Quote(ctx context.Context, r Request) (*Quote, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.known.remember(r.Method, u, resp, q, c.cfg.Now())
 	return q, c.judge(ctx, q)
 }
 
@@ -156,8 +157,9 @@ func (c *Client) quote(resp *response, r *Request) (*Quote, error) {
 }
 
 // Fetch gets the resource, paying for it if the server asks and the policy
-// allows. It makes at most one payment, and every payment is reserved in the
-// ledger before it is signed.
+// allows. It makes at most one payment (but see known.go), and every
+// payment is recorded and counted in the ledger, in the transaction that
+// signs it, before it is sent.
 func (c *Client) Fetch(ctx context.Context, r Request) (*Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
@@ -165,17 +167,31 @@ func (c *Client) Fetch(ctx context.Context, r Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Terms seen a moment ago for this method and URL: pay on the first
+	// request (see known.go).
+	if res, handled, err := c.prepay(ctx, u, &r); handled {
+		return res, err
+	}
 	first, err := c.send(ctx, r.Method, u, &r, r.Body, "", "")
 	if err != nil {
 		return nil, err
 	}
 	if first.status != http.StatusPaymentRequired {
+		c.known.forget(r.Method, u)
 		return resultOf(first, nil, Judgement{Verdict: VerdictFree}), nil
 	}
 	q, err := c.quote(first, &r)
 	if err != nil {
 		return nil, err
 	}
+	c.known.remember(r.Method, u, first, q, c.cfg.Now())
+	return c.payFor(ctx, first, q, &r)
+}
+
+// payFor pays for the request r whose unpaid answer was the 402 first,
+// read as q: at most one signature, one paid attempt.
+func (c *Client) payFor(ctx context.Context, first *response, q *Quote, rp *Request) (*Result, error) {
+	r := *rp
 	// A payment for this same request that may still settle is re-sent,
 	// never signed anew (see resend.go).
 	if res, handled, err := c.resume(ctx, first, q, &r); handled {
@@ -185,17 +201,12 @@ func (c *Client) Fetch(ctx context.Context, r Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// One durable write: every budget checked, the record inserted as
+	// sent with the header it holds, signed inside that transaction. The
+	// header leaves only once it is committed.
 	p, err := c.authorize(ctx, q, &r, use)
 	if err != nil {
 		return nil, err
-	}
-
-	// From here on the signature exists: record that it is leaving, and
-	// the header itself, before it leaves, so a crash can never hide a
-	// payment and a retry can re-send it.
-	if err := c.cfg.Ledger.MarkSentPayload(ctx, p.record.ID, p.headerName, p.headerValue); err != nil {
-		c.release(p, "the payment could not be recorded as sent, so it was not sent")
-		return nil, fmt.Errorf("pay: recording the payment: %w", err)
 	}
 	// The retry repeats the request to the URL that issued the 402. If a
 	// redirect turned the method into GET, the body went with it.
@@ -232,7 +243,7 @@ type pending struct {
 // it acts on the same Judgement that Quote reports. Nothing is recorded or
 // signed.
 func (c *Client) decide(ctx context.Context, q *Quote, r *Request) (*ledger.ApprovalUse, error) {
-	if err := c.judge(ctx, q); err != nil {
+	if err := c.judgeBudgets(ctx, q, false); err != nil {
 		return nil, err
 	}
 	j := q.Judgement
@@ -255,9 +266,13 @@ func (c *Client) decide(ctx context.Context, q *Quote, r *Request) (*ledger.Appr
 	return nil, nil
 }
 
-// authorize reserves the payment in the ledger (every budget checked in
-// one transaction), obtains the policy's permit for the exact
-// authorization, signs it and encodes the header.
+// authorize records the payment in the ledger as sent — every budget
+// checked, the approval (if any) consumed, in one write transaction — and,
+// inside that transaction, obtains the policy's permit for the exact
+// authorization against the ledger's reservation, signs it and encodes
+// the header that the record stores. When it returns nil the record is
+// committed and the header may leave; on any error nothing was recorded
+// and the signature, if one was made, is dropped unsent.
 func (c *Client) authorize(ctx context.Context, q *Quote, r *Request, use *ledger.ApprovalUse) (*pending, error) {
 	p, auth, now, err := c.newPayment(q)
 	if err != nil {
@@ -270,12 +285,18 @@ func (c *Client) authorize(ctx context.Context, q *Quote, r *Request, use *ledge
 		}
 	}
 	key := q.requestKey(r, c.cfg.Signer.Address())
-	p.record, err = c.cfg.Ledger.Reserve(ctx, ledger.Record{
+	humanApproved := use != nil || r.HumanApproved != nil
+	var signErr error // sign's own refusal, passed on as it is
+	p.record, err = c.cfg.Ledger.RecordSent(ctx, ledger.Record{
 		URL: q.URL, Host: q.Host, Network: tok.Network, Asset: p.receipt.Asset, Token: tok.Symbol, Decimals: tok.Decimals,
 		Amount: auth.Value, USDNano: usdNanoCeil(auth.Value, tok), PayTo: p.receipt.PayTo, Payer: p.receipt.Payer,
 		Nonce: p.receipt.Nonce, ValidBefore: p.receipt.ValidBefore, Approval: use,
 		Payload: &ledger.Payload{RequestKey: hex.EncodeToString(key[:]), PaymentID: p.paymentID},
-	}, c.limits(q.Host))
+	}, c.limits(q.Host), func(res ledger.Reservation) (string, string, error) {
+		name, value, err := c.sign(p, r, auth, now, humanApproved, res)
+		signErr = err
+		return name, value, err
+	})
 	var over *ledger.BudgetError
 	var inFlight *ledger.InFlightError
 	switch {
@@ -283,18 +304,21 @@ func (c *Client) authorize(ctx context.Context, q *Quote, r *Request, use *ledge
 		// Another call paid for this same request a moment ago.
 		return nil, &InFlightError{Record: inFlight.Record}
 	case errors.As(err, &over):
-		return nil, &DeniedError{Quote: q, Reasons: []string{budgetReason(over)}}
+		// The budgets were not read before (see judge): this is where a
+		// full one refuses, in the same words.
+		reasons := []string{budgetReason(over)}
+		q.Judgement.Verdict, q.Judgement.Reasons = VerdictDenied, reasons
+		return nil, &DeniedError{Quote: q, Reasons: reasons}
 	case errors.Is(err, ledger.ErrApprovalUnusable):
 		// Another process paid it first, or it expired in between.
 		return nil, &ApprovalUnusableError{ID: use.ID, Err: err}
-	case err != nil:
-		return nil, fmt.Errorf("pay: reserving the payment in the ledger: %w", err)
-	}
-	p.receipt.LedgerID = p.record.ID
-	if err := c.sign(p, r, auth, now, use != nil || r.HumanApproved != nil); err != nil {
-		c.release(p, "not signed: "+err.Error())
+	case err != nil && err == signErr:
 		return nil, err
+	case err != nil:
+		return nil, fmt.Errorf("pay: recording the payment in the ledger: %w", err)
 	}
+	p.headerName, p.headerValue = p.record.Payload.HeaderName, p.record.Payload.HeaderValue
+	p.receipt.LedgerID = p.record.ID
 	return p, nil
 }
 
@@ -328,41 +352,42 @@ func (c *Client) newPayment(q *Quote) (*pending, x402.Authorization, time.Time, 
 	}}, auth, now, nil
 }
 
-// sign obtains the policy's permit for exactly auth and the reservation
-// of p, signs it and encodes the payment header into p.
+// sign obtains the policy's permit for exactly auth and reservation res,
+// signs it and returns the encoded payment header. It runs inside the
+// ledger's write transaction (see authorize).
 //
 // humanApproved says a human's approval came with the call; decide has
 // held it to this payment's binding (and the ledger, for an approval given
-// out of band, has consumed it with the reservation). The policy checks
+// out of band, consumes it in the same transaction). The policy checks
 // the confirmation again itself.
-func (c *Client) sign(p *pending, r *Request, auth x402.Authorization, now time.Time, humanApproved bool) error {
+func (c *Client) sign(p *pending, r *Request, auth x402.Authorization, now time.Time, humanApproved bool, res ledger.Reservation) (name, value string, err error) {
 	q := p.quote
 	opt, tok := q.Chosen.Wire, *q.Chosen.Token
 	confirmed := humanApproved && q.Judgement.Verdict == VerdictNeedsApproval
 	permit, err := c.cfg.Policy.Approve(policy.Request{URL: q.URL, Host: q.Host, Token: tok, PayTo: opt.PayTo, Amount: opt.Amount,
-		PaymentFlow: opt.PaymentFlow, MaxPrice: r.MaxPrice, Confirmed: confirmed}, auth, p.record.Reservation(), now)
+		PaymentFlow: opt.PaymentFlow, MaxPrice: r.MaxPrice, Confirmed: confirmed}, auth, res, now)
 	if err != nil {
 		var d *policy.DeniedError
 		if errors.As(err, &d) {
-			return &DeniedError{Quote: q, Reasons: d.Reasons}
+			return "", "", &DeniedError{Quote: q, Reasons: d.Reasons}
 		}
-		return err
+		return "", "", err
 	}
 	sig, err := c.cfg.Signer.Sign(permit)
 	if err != nil {
-		return fmt.Errorf("pay: signing: %w", err)
+		return "", "", fmt.Errorf("pay: signing: %w", err)
 	}
 	pr := q.Required
 	if p.paymentID != "" {
 		if pr, err = x402.WithPaymentID(pr, p.paymentID); err != nil {
-			return fmt.Errorf("pay: adding the payment id: %w", err)
+			return "", "", fmt.Errorf("pay: adding the payment id: %w", err)
 		}
 	}
-	p.headerName, p.headerValue, err = x402.PaymentHeader(pr, opt, auth, sig)
+	name, value, err = x402.PaymentHeader(pr, opt, auth, sig)
 	if err != nil {
-		return fmt.Errorf("pay: encoding the payment: %w", err)
+		return "", "", fmt.Errorf("pay: encoding the payment: %w", err)
 	}
-	return nil
+	return name, value, nil
 }
 
 // finish reads the answer to the paid retry and records the outcome.

@@ -109,16 +109,6 @@ func bookkeeping() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), ledgerTimeout)
 }
 
-// release marks a reservation failed: only for payments whose signature
-// never left this process.
-func (c *Client) release(p *pending, note string) {
-	ctx, cancel := bookkeeping()
-	defer cancel()
-	if err := c.cfg.Ledger.Fail(ctx, p.record.ID, note); err != nil {
-		c.log.Error("ledger: cannot release a reservation; it stays counted", "ledger_id", p.record.ID, "err", err)
-	}
-}
-
 // unknown records that a sent payment has no known outcome: it stays
 // counted as spent until reconciled. st is the server's settlement, if it
 // sent one: a failed settlement may still name a transaction, which the
@@ -131,14 +121,29 @@ func (c *Client) unknown(p *pending, st *x402.Settlement, note string) {
 	}
 }
 
-// delivered records that the resource came back for this payment: a later
-// identical request is a new purchase.
-func (c *Client) delivered(p *pending) {
+// supersede records that a payment sent on known terms was answered with a
+// 402 on other terms: unknown (counted until the chain proves it unused),
+// and no longer standing for its request, so the new terms are judged
+// afresh.
+func (c *Client) supersede(p *pending, note string) {
 	ctx, cancel := bookkeeping()
 	defer cancel()
-	if err := c.cfg.Ledger.MarkDelivered(ctx, p.record.ID); err != nil {
-		c.log.Error("ledger: cannot record a delivery; an identical request will re-send this payment", "ledger_id", p.record.ID, "err", err)
+	if err := c.cfg.Ledger.MarkUnknownSuperseded(ctx, p.record.ID, note); err != nil {
+		c.log.Error("ledger: cannot record a superseded payment; it stays sent (counted)", "ledger_id", p.record.ID, "err", err)
 	}
+}
+
+// delivered records, off the reply path, that the resource came back for
+// this payment: a later identical request is a new purchase. The ledger
+// commits it before any later write or read of this process (see
+// ledger.SettleLater); a crash first leaves the record counted.
+func (c *Client) delivered(p *pending) {
+	id := p.record.ID
+	c.cfg.Ledger.MarkDeliveredLater(id, func(err error) {
+		if err != nil {
+			c.log.Error("ledger: cannot record a delivery; an identical request will re-send this payment", "ledger_id", id, "err", err)
+		}
+	})
 }
 
 // txHash is the transaction a settlement names, if it has the shape of an
@@ -156,15 +161,26 @@ func txHash(st *x402.Settlement) string {
 }
 
 // settled records a successful settlement, and with delivered that the
-// resource came with it.
+// resource came with it, off the reply path: the payment is counted as
+// sent already, so the budgets do not wait for it. A crash before it
+// commits leaves the record sent, which the reconciler resolves (with an
+// RPC endpoint, from authorizationState; without, it stays counted).
 func (c *Client) settled(p *pending, st *x402.Settlement, delivered bool) {
-	ctx, cancel := bookkeeping()
-	defer cancel()
-	settle := c.cfg.Ledger.Settle
-	if delivered {
-		settle = c.cfg.Ledger.SettleDelivered
+	id := p.record.ID
+	c.cfg.Ledger.SettleLater(id, st.Transaction, st.Raw, delivered, func(err error) {
+		if err != nil {
+			c.log.Error("ledger: cannot record a settlement; the record stays sent (counted)", "ledger_id", id, "err", err)
+		}
+	})
+}
+
+// Flush waits until the ledger has committed every settlement and delivery
+// this client recorded off the reply path. Reads of the same ledger wait
+// for them anyway; Flush is for a clean shutdown (Close), and for a caller
+// that hands the ledger file to another process.
+func (c *Client) Flush(ctx context.Context) error {
+	if c.cfg.Ledger == nil {
+		return nil
 	}
-	if err := settle(ctx, p.record.ID, st.Transaction, st.Raw); err != nil {
-		c.log.Error("ledger: cannot record a settlement; the record stays sent (counted)", "ledger_id", p.record.ID, "err", err)
-	}
+	return c.cfg.Ledger.Flush(ctx)
 }

@@ -42,6 +42,16 @@ type Judgement struct {
 // the budgets say now. The budgets are read, not reserved: the reservation
 // at payment time is what holds them.
 func (c *Client) judge(ctx context.Context, q *Quote) error {
+	return c.judgeBudgets(ctx, q, true)
+}
+
+// judgeBudgets is judge; without readBudgets it reads the budgets only for
+// a payment that needs approval, so that no human is asked to approve what
+// a budget refuses. A paying call skips that read otherwise: the ledger
+// checks every budget again when it records the payment, in the same
+// write transaction, and refuses in the same words (see authorize). The
+// verdict is the same either way; only its moment differs.
+func (c *Client) judgeBudgets(ctx context.Context, q *Quote, readBudgets bool) error {
 	j := Judgement{}
 	defer func() { q.Judgement = j }()
 	switch {
@@ -64,9 +74,12 @@ func (c *Client) judge(ctx context.Context, q *Quote) error {
 		j.Verdict, j.Reasons = VerdictDenied, append([]string(nil), v.Reasons...)
 		return nil
 	}
-	over, err := c.overBudget(ctx, q)
-	if err != nil {
-		return err
+	var over []string
+	if readBudgets || v.NeedsApproval {
+		var err error
+		if over, err = c.overBudget(ctx, q); err != nil {
+			return err
+		}
 	}
 	switch {
 	case len(over) > 0:

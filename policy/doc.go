@@ -10,8 +10,12 @@
 //     and only Approve issues one that is valid: the zero value permits
 //     nothing, and a copy is the same permit (its state is shared).
 //   - A permit needs the ledger's reservation of its payment
-//     (ledger.Reservation, which only Reserve makes): no signature for a
-//     payment that is not recorded and counted first.
+//     (ledger.Reservation, which only the ledger makes: Reserve after its
+//     commit, or RecordSent inside its write transaction, after every
+//     budget check and the insert): no signature for a payment that is not
+//     recorded and counted first. With RecordSent the signature is made
+//     before the commit, and the paying flow sends it only after the
+//     commit returned; a failed commit drops it unsent.
 //   - A permit covers exactly one authorization (token, payee, amount,
 //     window, nonce) and can be consumed once; a reservation backs one
 //     permit. ("Approval" in this package's words is only the human's

@@ -8,7 +8,16 @@ cd "$(dirname "$0")/.."
 benchtime=${1:-2s}
 
 echo "== benchmarks (benchtime $benchtime)"
-go test -run '^$' -bench 'Sign$|Digest$|ClientWork|PaidFetch' -benchtime "$benchtime" ./signer/ ./pay/ | grep -E '^Benchmark'
+bench_out=$(go test -run '^$' -bench 'Sign$|Digest$|ClientWork|ClientSide|PaidFetch' -benchtime "$benchtime" ./signer/ ./pay/)
+grep -E '^Benchmark' <<<"$bench_out"
+
+# Issue 10, goals 1 and 2: each figure next to its goal. The client-side
+# cost is BenchmarkClientSide (parse, decide, the one durable ledger write
+# that also signs, encode, queue the settlement record); the request count
+# is BenchmarkPaidFetchKnownTerms's.
+echo "== goals (issue 10)"
+awk '/^BenchmarkClientSide/ {printf "client-side cost per paid request: %.2f ms (goal ≤ 1.5 ms)\n", $3 / 1e6}' <<<"$bench_out"
+awk '/^BenchmarkPaidFetchKnownTerms/ {for (i = 2; i <= NF; i++) if ($i == "requests/op") printf "requests to the API per paid fetch, terms known: %s (goal 1)\n", $(i - 1)}' <<<"$bench_out"
 
 # Discovery (issue 10, goal 5): parsing one 1,000-item listing page, and a
 # first x402_discover-style search (nothing cached) of the local facilitator

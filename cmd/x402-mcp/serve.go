@@ -69,6 +69,10 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if err != nil {
 		return err
 	}
+	// Close commits the settlements and deliveries that pay records off
+	// the reply path (ledger.SettleLater) before it returns: a clean exit
+	// loses none. A crash leaves those payments sent, counted, for the
+	// next start's reconciliation.
 	defer led.Close()
 	stopReconciler := startReconciler(ctx, led, w, cfg.ReconcileInterval, logger)
 	defer stopReconciler() // before led.Close, deferred earlier
@@ -271,6 +275,7 @@ func newClient(cfg *config.Config, led *ledger.Ledger, w *wallet.Reader, logger 
 		Ledger:           led,
 		MaxResponseBytes: cfg.MaxBody,
 		Timeout:          cfg.Timeout,
+		KnownTerms:       cfg.KnownTerms,
 		// No Transport: the production path always uses pay's guarded
 		// one, which refuses private destinations but these.
 		AllowPrivate:       cfg.AllowPrivate,
