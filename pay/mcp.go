@@ -200,15 +200,14 @@ func (c *Client) CallTool(ctx context.Context, call ToolCall, send ToolSender) (
 	if err != nil {
 		return nil, err
 	}
+	// authorize recorded the payment as sent, with what is sent, in the
+	// transaction that reserved it: it may leave now.
 	payload, err := base64.StdEncoding.DecodeString(p.headerValue)
 	if err != nil {
-		c.release(p, "the payment could not be encoded for MCP, so it was not sent")
+		// Never happens (sign encodes it); if it did, the payment stays
+		// counted, as any payment whose fate is not proven.
+		c.unknown(p, nil, "the payment could not be encoded for MCP, so it was not sent")
 		return nil, fmt.Errorf("pay: decoding the payment payload: %w", err)
-	}
-	// As in Fetch: recorded as sent, with what is sent, before it leaves.
-	if err := c.cfg.Ledger.MarkSentPayload(ctx, p.record.ID, p.headerName, p.headerValue); err != nil {
-		c.release(p, "the payment could not be recorded as sent, so it was not sent")
-		return nil, fmt.Errorf("pay: recording the payment: %w", err)
 	}
 	c.log.Info("payment signed", "host", q.Host, "tool", x402.Display(call.Tool, 64), "amount", p.receipt.Amount, "token", p.receipt.Token,
 		"network", p.receipt.Network, "pay_to", p.receipt.PayTo, "nonce", p.receipt.Nonce, "ledger_id", p.record.ID)
