@@ -1,9 +1,15 @@
 package tools
 
 import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/x402-mcp/x402-mcp/catalog"
+	"github.com/x402-mcp/x402-mcp/internal/redact"
 	"github.com/x402-mcp/x402-mcp/pay"
 	"github.com/x402-mcp/x402-mcp/wallet"
 )
@@ -34,13 +40,44 @@ type Deps struct {
 	approvals *approvals
 }
 
-// NewServer builds the MCP server with every tool and resource registered.
-// version is reported to clients.
+// Start waits, honouring ctx, until the server's start-up work is done and
+// returns what it built, or the error that stopped it. It must return the
+// same Deps, or the same error, to every caller.
+type Start func(ctx context.Context) (Deps, error)
+
+// NewServer builds the MCP server with every tool and resource registered,
+// over deps that exist already. version is reported to clients.
 func NewServer(d Deps, version string) (*server.MCPServer, error) {
-	var err error
-	if d.approvals, err = newApprovals(nil); err != nil {
+	return NewStartingServer(func(context.Context) (Deps, error) { return d, nil }, version)
+}
+
+// NewStartingServer builds the MCP server before what its tools call
+// exists: the server answers initialize at once, while the work that
+// builds the deps (opening and checking the ledger, unlocking the key)
+// runs elsewhere. Every tool call and resource read first checks its
+// arguments, then waits for start with its own context; if start failed,
+// every one of them answers with that error, so a server that could not
+// open its ledger or unlock its key pays nothing.
+//
+// The tool definitions are built on a goroutine of their own too: mcp-go
+// derives their JSON schemas from the Go types by reflection, which takes
+// milliseconds that the initialize reply need not wait for. tools/list and
+// tools/call wait for them (a hook that runs before either).
+func NewStartingServer(start Start, version string) (*server.MCPServer, error) {
+	appr, err := newApprovals(nil)
+	if err != nil {
 		return nil, err
 	}
+	defined := make(chan struct{})
+	waitDefined := func(ctx context.Context) {
+		select {
+		case <-defined:
+		case <-ctx.Done():
+		}
+	}
+	hooks := &server.Hooks{}
+	hooks.AddBeforeListTools(func(ctx context.Context, _ any, _ *mcp.ListToolsRequest) { waitDefined(ctx) })
+	hooks.AddBeforeCallTool(func(ctx context.Context, _ any, _ *mcp.CallToolRequest) { waitDefined(ctx) })
 	s := server.NewMCPServer("x402-mcp", version,
 		server.WithInstructions(instructions),
 		server.WithToolCapabilities(false),
@@ -48,10 +85,88 @@ func NewServer(d Deps, version string) (*server.MCPServer, error) {
 		server.WithElicitation(),
 		server.WithStrictInputSchemaDefault(),
 		server.WithRecovery(),
+		server.WithHooks(hooks),
 	)
-	s.AddTools(tools(d)...)
-	s.AddResources(resources(d.Pay)...)
+	g := &gate{start: start, approvals: appr}
+	for _, sr := range resources(nil) {
+		uri := sr.Resource.URI
+		s.AddResource(sr.Resource, func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+			h, err := g.ready(ctx)
+			if err != nil {
+				return nil, errors.New(notStartedText(err))
+			}
+			return h.resources[uri](ctx, req)
+		})
+	}
+	go func() {
+		defer close(defined)
+		// The definitions come from tools built over no deps (as Tools
+		// does for the documentation); the handlers that run are built
+		// over the deps start returns.
+		var all []server.ServerTool
+		for _, st := range tools(Deps{approvals: appr}) {
+			name := st.Tool.Name
+			st.Handler = func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+				h, err := g.ready(ctx)
+				if err != nil {
+					return notStarted(err), nil
+				}
+				return h.tools[name](ctx, req)
+			}
+			all = append(all, validated(st))
+		}
+		s.AddTools(all...)
+	}()
 	return s, nil
+}
+
+// gate holds the handlers built once start has returned.
+type gate struct {
+	start     Start
+	approvals *approvals
+
+	once     sync.Once
+	handlers handlers
+}
+
+type handlers struct {
+	tools     map[string]server.ToolHandlerFunc
+	resources map[string]server.ResourceHandlerFunc
+}
+
+func (g *gate) ready(ctx context.Context) (*handlers, error) {
+	d, err := g.start(ctx)
+	if err != nil {
+		return nil, err
+	}
+	g.once.Do(func() {
+		d.approvals = g.approvals
+		g.handlers = handlers{tools: map[string]server.ToolHandlerFunc{}, resources: map[string]server.ResourceHandlerFunc{}}
+		for _, st := range tools(d) {
+			g.handlers.tools[st.Tool.Name] = st.Handler
+		}
+		for _, sr := range resources(d.Pay) {
+			g.handlers.resources[sr.Resource.URI] = sr.Handler
+		}
+	})
+	return &g.handlers, nil
+}
+
+// notStarted is the answer of every call to a server whose start failed,
+// or that is still starting when the call is cancelled.
+func notStarted(err error) *mcp.CallToolResult {
+	return mcp.NewToolResultError(notStartedText(err))
+}
+
+func notStartedText(err error) string {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return "x402-mcp was still starting (opening its ledger, unlocking its key) when this call was cancelled; nothing was paid. Try again."
+	}
+	// The start-up errors name files and commands, never a key (see
+	// package signer); Scrub is the net under them, as for the operator's
+	// messages on stderr.
+	return "x402-mcp could not start, so it pays nothing and answers no call until the user fixes this and restarts it: " +
+		redact.Scrub(err.Error())
 }
 
 // Tools lists every tool with its handler, for tests and documentation.
@@ -60,19 +175,19 @@ func Tools(d Deps) []server.ServerTool {
 	if d.approvals, err = newApprovals(nil); err != nil {
 		panic(err)
 	}
-	return tools(d)
+	all := tools(d)
+	for i := range all {
+		all[i] = validated(all[i])
+	}
+	return all
 }
 
 func tools(d Deps) []server.ServerTool {
-	all := []server.ServerTool{
+	return []server.ServerTool{
 		quoteTool(d),
 		fetchTool(d),
 		discoverTool(d),
 		spendingTool(d.Pay),
 		walletTool(d),
 	}
-	for i := range all {
-		all[i] = validated(all[i])
-	}
-	return all
 }
