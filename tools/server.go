@@ -59,26 +59,42 @@ func NewServer(d Deps, version string) (*server.MCPServer, error) {
 // every one of them answers with that error, so a server that could not
 // open its ledger or unlock its key pays nothing.
 //
-// The tool definitions are built on a goroutine of their own too: mcp-go
-// derives their JSON schemas from the Go types by reflection, which takes
-// milliseconds that the initialize reply need not wait for. tools/list and
-// tools/call wait for them (a hook that runs before either).
+// The tool definitions are built by the first tools/list or tools/call (a
+// hook that runs before either): mcp-go derives their JSON schemas from the
+// Go types by reflection, which takes milliseconds that the initialize
+// reply need not wait for.
 func NewStartingServer(start Start, version string) (*server.MCPServer, error) {
 	appr, err := newApprovals(nil)
 	if err != nil {
 		return nil, err
 	}
-	defined := make(chan struct{})
-	waitDefined := func(ctx context.Context) {
-		select {
-		case <-defined:
-		case <-ctx.Done():
-		}
+	g := &gate{start: start, approvals: appr}
+	var define sync.Once
+	var s *server.MCPServer
+	defineTools := func() {
+		define.Do(func() {
+			// The definitions come from tools built over no deps (as Tools
+			// does for the documentation); the handlers that run are built
+			// over the deps start returns.
+			var all []server.ServerTool
+			for _, st := range tools(Deps{approvals: appr}) {
+				name := st.Tool.Name
+				st.Handler = func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+					h, err := g.ready(ctx)
+					if err != nil {
+						return notStarted(err), nil
+					}
+					return h.tools[name](ctx, req)
+				}
+				all = append(all, validated(st))
+			}
+			s.AddTools(all...)
+		})
 	}
 	hooks := &server.Hooks{}
-	hooks.AddBeforeListTools(func(ctx context.Context, _ any, _ *mcp.ListToolsRequest) { waitDefined(ctx) })
-	hooks.AddBeforeCallTool(func(ctx context.Context, _ any, _ *mcp.CallToolRequest) { waitDefined(ctx) })
-	s := server.NewMCPServer("x402-mcp", version,
+	hooks.AddBeforeListTools(func(context.Context, any, *mcp.ListToolsRequest) { defineTools() })
+	hooks.AddBeforeCallTool(func(context.Context, any, *mcp.CallToolRequest) { defineTools() })
+	s = server.NewMCPServer("x402-mcp", version,
 		server.WithInstructions(instructions),
 		server.WithToolCapabilities(false),
 		server.WithResourceCapabilities(false, false),
@@ -87,7 +103,6 @@ func NewStartingServer(start Start, version string) (*server.MCPServer, error) {
 		server.WithRecovery(),
 		server.WithHooks(hooks),
 	)
-	g := &gate{start: start, approvals: appr}
 	for _, sr := range resources(nil) {
 		uri := sr.Resource.URI
 		s.AddResource(sr.Resource, func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
@@ -98,25 +113,6 @@ func NewStartingServer(start Start, version string) (*server.MCPServer, error) {
 			return h.resources[uri](ctx, req)
 		})
 	}
-	go func() {
-		defer close(defined)
-		// The definitions come from tools built over no deps (as Tools
-		// does for the documentation); the handlers that run are built
-		// over the deps start returns.
-		var all []server.ServerTool
-		for _, st := range tools(Deps{approvals: appr}) {
-			name := st.Tool.Name
-			st.Handler = func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-				h, err := g.ready(ctx)
-				if err != nil {
-					return notStarted(err), nil
-				}
-				return h.tools[name](ctx, req)
-			}
-			all = append(all, validated(st))
-		}
-		s.AddTools(all...)
-	}()
 	return s, nil
 }
 
