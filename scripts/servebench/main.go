@@ -52,6 +52,7 @@ func main() {
 	callers := flag.Int("callers", 8, "concurrent callers for the paid figures")
 	only := flag.String("only", "start,idle,paid", "which figures: a comma-separated subset of start, idle, paid")
 	noKeystore := flag.Bool("no-keystore", false, "skip the keystore setups")
+	flag.BoolVar(&showStderr, "stderr", false, "print the server's stderr after the paid figures (with GODEBUG=gctrace=1, the heap)")
 	flag.Parse()
 	if *bin == "" {
 		fmt.Fprintln(os.Stderr, "servebench: -bin is required")
@@ -118,6 +119,8 @@ func fatal(err error) {
 	fmt.Fprintf(os.Stderr, "servebench: %v\n", err)
 	os.Exit(1)
 }
+
+var showStderr bool
 
 type bench struct {
 	exe, tmp string
@@ -347,6 +350,9 @@ func (b *bench) paid(n, callers int, useKeystore bool) error {
 	fmt.Printf("paid, %s: %.0f paid requests/s (%d in %s, %d callers; payer spent %s atomic units on chain)\n",
 		name, float64(n)/elapsed.Seconds(), n, elapsed.Round(time.Millisecond), callers, spent)
 	fmt.Printf("RSS after %d paid requests, %s: %s (goal ≤ %d MB)\n\tpeak %s\n", n, name, m, rssGoalMB, mb(m.hwm))
+	if showStderr {
+		fmt.Print(c.stderr())
+	}
 	return nil
 }
 
