@@ -9,7 +9,6 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/x402-mcp/x402-mcp/catalog"
-	"github.com/x402-mcp/x402-mcp/internal/redact"
 	"github.com/x402-mcp/x402-mcp/pay"
 	"github.com/x402-mcp/x402-mcp/wallet"
 )
@@ -42,7 +41,8 @@ type Deps struct {
 
 // Start waits, honouring ctx, until the server's start-up work is done and
 // returns what it built, or the error that stopped it. It must return the
-// same Deps, or the same error, to every caller.
+// same Deps, or the same error, to every caller. The error's text is shown
+// to the agent as it is: it must name no secret.
 type Start func(ctx context.Context) (Deps, error)
 
 // NewServer builds the MCP server with every tool and resource registered,
@@ -158,11 +158,7 @@ func notStartedText(err error) string {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return "x402-mcp was still starting (opening its ledger, unlocking its key) when this call was cancelled; nothing was paid. Try again."
 	}
-	// The start-up errors name files and commands, never a key (see
-	// package signer); Scrub is the net under them, as for the operator's
-	// messages on stderr.
-	return "x402-mcp could not start, so it pays nothing and answers no call until the user fixes this and restarts it: " +
-		redact.Scrub(err.Error())
+	return "x402-mcp could not start, so it pays nothing and answers no call until the user fixes this and restarts it: " + err.Error()
 }
 
 // Tools lists every tool with its handler, for tests and documentation.

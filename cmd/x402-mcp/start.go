@@ -134,7 +134,10 @@ func (s *starting) run(ctx context.Context, cfg *config.Config, w *wallet.Reader
 func (s *starting) wait(ctx context.Context) (tools.Deps, error) {
 	select {
 	case <-s.done:
-		return s.deps, s.err
+		if s.err != nil {
+			return tools.Deps{}, scrubbed{s.err}
+		}
+		return s.deps, nil
 	case <-ctx.Done():
 		return tools.Deps{}, ctx.Err()
 	}
@@ -180,3 +183,11 @@ func unlessStopped(err error) error {
 	}
 	return err
 }
+
+// scrubbed is a start-up error as the agent reads it. The errors name files
+// and commands, never a key (see package signer); Scrub is the net under
+// them, as for the operator's messages on stderr.
+type scrubbed struct{ err error }
+
+func (e scrubbed) Error() string { return redact.Scrub(e.err.Error()) }
+func (e scrubbed) Unwrap() error { return e.err }

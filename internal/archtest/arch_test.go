@@ -37,6 +37,7 @@ var allowed = map[string][]string{
 	"tools":               {"catalog", "pay", "wallet", "internal/shellquote", "ledger", "policy", "tokens", "x402"},
 	"localnet":            {"tokens", "localnet/token"},
 	"localnet/token":      {},
+	"scripts/servebench":  {"localnet"},
 	"cmd/x402-mcp":        {"catalog", "config", "internal/redact", "internal/shellquote", "ledger", "localnet", "localnet/token", "pay", "policy", "signer", "tokens", "tools", "wallet", "x402"},
 }
 
