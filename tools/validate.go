@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -22,17 +23,22 @@ import (
 
 var printer = message.NewPrinter(language.English)
 
-// validated wraps a tool's handler with the check of its arguments.
+// validated wraps a tool's handler with the check of its arguments. The
+// schema is compiled at the first call, not when the server is built: the
+// server answers initialize and tools/list without it.
 func validated(st server.ServerTool) server.ServerTool {
-	schema, err := compileInput(st.Tool)
-	if err != nil {
-		// The schemas are ours and fixed: a broken one is a bug that the
-		// schema snapshot tests catch.
-		panic(err)
-	}
+	compile := sync.OnceValue(func() *jsonschema.Schema {
+		schema, err := compileInput(st.Tool)
+		if err != nil {
+			// The schemas are ours and fixed: a broken one is a bug that
+			// TestInputSchemasCompile catches.
+			panic(err)
+		}
+		return schema
+	})
 	next := st.Handler
 	st.Handler = func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		if msg := checkArgs(schema, req); msg != "" {
+		if msg := checkArgs(compile(), req); msg != "" {
 			return mcp.NewToolResultError("invalid arguments: " + msg), nil
 		}
 		return next(ctx, req)

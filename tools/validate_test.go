@@ -38,3 +38,13 @@ func TestArgumentErrorsInWords(t *testing.T) {
 		t.Errorf("payee received %s from refused calls", n)
 	}
 }
+
+// TestInputSchemasCompile: the input schemas are compiled at a tool's
+// first call; a broken one must fail here, not in front of an agent.
+func TestInputSchemasCompile(t *testing.T) {
+	for _, st := range Tools(Deps{}) {
+		if _, err := compileInput(st.Tool); err != nil {
+			t.Errorf("%s: %v", st.Tool.Name, err)
+		}
+	}
+}

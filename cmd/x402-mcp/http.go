@@ -124,7 +124,7 @@ func readToken(path string) ([]byte, error) {
 // serveHTTP serves s over MCP streamable HTTP until ctx ends. Every request
 // must carry the bearer token; mcp-go's DNS-rebinding protection (a
 // loopback connection with a non-loopback Host header is refused) stays on.
-func serveHTTP(ctx context.Context, s *server.MCPServer, o httpOptions, token []byte, logger *slog.Logger, payer string) error {
+func serveHTTP(ctx context.Context, s *server.MCPServer, o httpOptions, token []byte, logger *slog.Logger) error {
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", o.addr, err)
@@ -160,7 +160,7 @@ func serveHTTP(ctx context.Context, s *server.MCPServer, o httpOptions, token []
 	mux.Handle("/mcp", stream)
 	httpSrv.Handler = requireBearer(token, logger, mux)
 
-	logger.Info("listening on http://"+addr.String()+"/mcp", "version", version, "payer", payer)
+	logger.Info("listening on http://"+addr.String()+"/mcp", "version", version)
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.Serve(ln) }()
 	select {

@@ -19,8 +19,9 @@ import (
 
 // The tests in this file break the ledger from outside, as another process
 // or a hijacked agent with a shell would, and check that the server then
-// pays nothing: it refuses to start, with the message and the command
-// that puts it right, and the payer's balance on chain does not move.
+// pays nothing: every paying call answers with the message and the command
+// that puts it right (as does stderr, at once), and the payer's balance on
+// chain does not move.
 
 // payOnce pays for one weather report through the official client and
 // returns the payer's balance after it.
@@ -39,25 +40,27 @@ func payOnce(t *testing.T, n *localnet.Network, cfg string, payer common.Address
 }
 
 // refusesToPay runs the server with a paid fetch and wants it refused
-// before anything is signed, with every want in what it says.
+// before anything is signed, with every want in what the call answers and
+// in what the server wrote on stderr. It returns the call's answer.
 func refusesToPay(t *testing.T, n *localnet.Network, cfg string, payer common.Address, want ...string) string {
 	t.Helper()
 	before := chainBalance(t, n, payer)
-	run, err := tsClientRun(t, tsClientDir(t), plan(cfg, fetchStep(map[string]any{"url": n.APIURL + "/v2/weather?city=Refused"})))
-	if err == nil {
-		t.Fatalf("the server started on a broken ledger: %+v", run.Steps)
+	run := tsClient(t, plan(cfg, fetchStep(map[string]any{"url": n.APIURL + "/v2/weather?city=Refused"})))
+	r := called(t, run)[0]
+	msg := r.Text()
+	if !r.IsError() || !strings.Contains(msg, "could not start, so it pays nothing") {
+		t.Fatalf("the server paid from a broken ledger: %s %s", r.Structured(), msg)
 	}
-	msg := err.Error()
 	for _, w := range want {
 		if !strings.Contains(msg, w) {
 			t.Errorf("the refusal does not say %q:\n%s", w, tail(msg, 3000))
 		}
+		if !strings.Contains(run.Stderr, w) {
+			t.Errorf("stderr does not say %q:\n%s", w, tail(run.Stderr, 3000))
+		}
 	}
 	if after := chainBalance(t, n, payer); after.Cmp(before) != 0 {
 		t.Errorf("payer balance moved from %s to %s", before, after)
-	}
-	if _, stderr, ok := strings.Cut(msg, "stderr:\n"); ok {
-		t.Logf("the server said: %s", stderr)
 	}
 	return msg
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
@@ -59,48 +60,75 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		defer clear(token)
 	}
 
+	// Only what can refuse the command line and the config, which is
+	// quick, runs before the MCP loop; the rest starts beside it (see
+	// starting), so the host gets its initialize reply at once.
 	cfg, err := loadConfig(*configPath)
 	if err != nil {
 		return err
 	}
 	w := newWallet(cfg)
 	defer w.Close()
-	led, err := openLedger(ctx, cfg, w, logger)
-	if err != nil {
-		return err
-	}
-	// Close commits the settlements and deliveries that pay records off
-	// the reply path (ledger.SettleLater) before it returns: a clean exit
-	// loses none. A crash leaves those payments sent, counted, for the
-	// next start's reconciliation.
-	defer led.Close()
-	stopReconciler := startReconciler(ctx, led, w, cfg.ReconcileInterval, logger)
-	defer stopReconciler() // before led.Close, deferred earlier
-	client, err := newClient(cfg, led, w, logger, stderr)
-	if err != nil {
-		return err
-	}
-	cat, err := newCatalog(cfg)
-	if err != nil {
-		return err
+	begin := make(chan struct{})
+	out := &firstWrite{w: stdout, done: begin}
+	if hopts.addr != "" {
+		close(begin) // a listening daemon: nobody waits for a first reply
 	}
 	ups, stopUpstreams, err := startUpstreams(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer stopUpstreams()
-	s, err := tools.NewServer(tools.Deps{Pay: client, Catalog: cat, Wallet: w, CLI: cliFor(cfg), Upstreams: ups}, buildVersion())
+	st := start(ctx, begin, cfg, w, ups, logger, stderr)
+	s, err := tools.NewStartingServer(st.wait, buildVersion(), ups)
 	if err != nil {
+		st.stop()
 		return err
 	}
 	// Both transports serve the same MCP server over the same pay client
 	// and ledger, so every budget holds whichever way a call arrives.
 	if hopts.addr != "" {
-		return serveHTTP(ctx, s, hopts, token, logger, payerString(client))
+		err = serveHTTP(ctx, s, hopts, token, logger)
+	} else {
+		err = serveStdio(ctx, s, stdin, out, stderr, logger)
 	}
-	logger.Info("x402-mcp serving on stdio", "version", version, "payer", payerString(client))
+	return errors.Join(err, st.stop())
+}
+
+// firstWrite closes done once the first write to w has returned: over
+// stdio, once the reply to initialize is on its way to the host.
+type firstWrite struct {
+	w    io.Writer
+	once sync.Once
+	done chan struct{}
+}
+
+func (f *firstWrite) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	f.once.Do(func() { close(f.done) })
+	return n, err
+}
+
+// stdioWorkers is how many tool calls the stdio transport runs at once
+// (mcp-go's default is 5); a call that finds them all busy waits in a
+// queue of stdioQueue, and beyond that blocks the reading of stdin. Calls
+// are mostly waiting on the network, and the budgets hold however many
+// run at once: each payment is reserved in one ledger transaction.
+const (
+	stdioWorkers = 16
+	stdioQueue   = 256
+)
+
+func serveStdio(ctx context.Context, s *server.MCPServer, stdin io.Reader, stdout, stderr io.Writer, logger *slog.Logger) error {
+	logger.Info("x402-mcp serving on stdio", "version", version)
 	stdio := server.NewStdioServer(s)
-	stdio.SetErrorLogger(log.New(stderr, "x402-mcp: ", 0))
+	for _, opt := range []server.StdioOption{
+		server.WithErrorLogger(log.New(stderr, "x402-mcp: ", 0)),
+		server.WithWorkerPoolSize(stdioWorkers),
+		server.WithQueueSize(stdioQueue),
+	} {
+		opt(stdio)
+	}
 	if err := stdio.Listen(ctx, stdin, stdout); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, io.EOF) {
 		return err
 	}
@@ -256,12 +284,9 @@ func ledgerLease(cfg *config.Config) time.Duration {
 	return 2*t + time.Minute
 }
 
-// newClient builds the paying client from the configuration and the key.
-func newClient(cfg *config.Config, led *ledger.Ledger, w *wallet.Reader, logger *slog.Logger, stderr io.Writer) (*pay.Client, error) {
-	key, err := loadKey(cfg.Wallet, stderr)
-	if err != nil {
-		return nil, err
-	}
+// newClient builds the paying client from the configuration and the key
+// (nil: no wallet).
+func newClient(cfg *config.Config, led *ledger.Ledger, w *wallet.Reader, key *signer.Key, logger *slog.Logger) (*pay.Client, error) {
 	var s pay.Signer
 	if key != nil {
 		s = signer.New(key)
@@ -314,7 +339,9 @@ func cliFor(cfg *config.Config) tools.CLI {
 	return c
 }
 
-func loadKey(w config.Wallet, stderr io.Writer) (*signer.Key, error) {
+// loadKey reads the configured key; nil without one. warn is told when
+// the key came from the environment.
+func loadKey(w config.Wallet, warn func(string)) (*signer.Key, error) {
 	switch {
 	case w.Keystore != "":
 		return signer.LoadKeystore(w.Keystore, w.PassphraseFile)
@@ -326,7 +353,7 @@ func loadKey(w config.Wallet, stderr io.Writer) (*signer.Key, error) {
 		return nil, err
 	}
 	if ok {
-		fmt.Fprintln(stderr, signer.EnvWarning)
+		warn(signer.EnvWarning)
 		return k, nil
 	}
 	return nil, nil

@@ -51,12 +51,14 @@ type tsAnswer struct {
 }
 
 // tsStep is one request: listTools, call (Name, Arguments), listResources
-// or readResource (URI).
+// or readResource (URI); or parallel, whose Steps are sent all at once
+// (see tsResult.Parallel).
 type tsStep struct {
 	Op        string         `json:"op"`
 	Name      string         `json:"name,omitempty"`
 	Arguments map[string]any `json:"arguments,omitempty"`
 	URI       string         `json:"uri,omitempty"`
+	Steps     []tsStep       `json:"steps,omitempty"`
 }
 
 func (s tsStep) String() string {
@@ -100,6 +102,19 @@ type tsElicitation struct {
 	Mode            string          `json:"mode"`
 	RequestedSchema json.RawMessage `json:"requestedSchema"`
 	Answer          tsAnswer        `json:"answer"`
+}
+
+// Parallel is the outcomes of a parallel step's steps, in their order.
+func (r tsResult) Parallel() []tsResult {
+	var out []tsResult
+	for _, s := range gjson.Parse(r.Result).Array() {
+		res := tsResult{Op: s.Get("op").String(), OK: s.Get("ok").Bool(), Result: s.Get("result").Raw}
+		if e := s.Get("error"); e.Exists() {
+			res.Error = &tsError{Code: int(e.Get("code").Int()), Message: e.Get("message").String()}
+		}
+		out = append(out, res)
+	}
+	return out
 }
 
 // IsError is the tool result's isError.

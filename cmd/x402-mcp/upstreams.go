@@ -12,7 +12,6 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/pelletier/go-toml/v2"
@@ -22,11 +21,6 @@ import (
 	"github.com/x402-mcp/x402-mcp/localnet"
 	"github.com/x402-mcp/x402-mcp/upstream"
 )
-
-// upstreamReadyWait is how long serve waits at start for the upstreams'
-// first tool lists, so that a host's first tools/list shows them; an
-// upstream slower than that adds its tools later (tools/list_changed).
-const upstreamReadyWait = 10 * time.Second
 
 // maxHeadersFile bounds an upstream's headers file.
 const maxHeadersFile = 16 << 10
@@ -52,11 +46,8 @@ func startUpstreams(ctx context.Context, cfg *config.Config, logger *slog.Logger
 		ups = append(ups, u)
 		u.Start()
 	}
-	wait, cancel := context.WithTimeout(ctx, upstreamReadyWait)
-	defer cancel()
-	for _, u := range ups {
-		u.Ready(wait)
-	}
+	// They connect in the background; the first tools/list waits for them
+	// (tools.UpstreamReadyWait), not the initialize reply.
 	return ups, stop, nil
 }
 

@@ -30,7 +30,7 @@ func walletCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	key, err := loadKey(cfg.Wallet, stderr)
+	key, err := loadKey(cfg.Wallet, func(msg string) { fmt.Fprintln(stderr, msg) })
 	if err != nil {
 		return err
 	}

@@ -40,6 +40,7 @@ var allowed = map[string][]string{
 	"upstream":            {"pay", "x402"},
 	"localnet":            {"tokens", "localnet/token"},
 	"localnet/token":      {},
+	"scripts/servebench":  {"localnet"},
 	"cmd/x402-mcp":        {"catalog", "config", "internal/redact", "internal/shellquote", "ledger", "localnet", "localnet/token", "pay", "policy", "signer", "tokens", "tools", "upstream", "wallet", "x402"},
 }
 

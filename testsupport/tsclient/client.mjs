@@ -22,10 +22,15 @@
 //	  "steps": [{"op": "listTools"},
 //	            {"op": "call", "name": "x402_quote", "arguments": {"url": "..."}},
 //	            {"op": "listResources"},
-//	            {"op": "readResource", "uri": "x402://policy"}]
+//	            {"op": "readResource", "uri": "x402://policy"},
+//	            {"op": "parallel", "steps": [<step>, <step>, ...]}]
 //	}
 //
-// Steps run in order, exactly as written. Hosts always list tools before
+// Steps run in order, exactly as written, except the steps of a parallel
+// step: they are all sent at once over the one session, as a host does
+// when an agent calls several tools together, and the parallel step's
+// result is the array of their outcomes ({"op", "ok", "result"|"error"}),
+// in the order written. Hosts always list tools before
 // calling one; a plan that calls first gets no output-schema validation,
 // because the SDK only validates tools it has listed.
 //
@@ -92,8 +97,16 @@ async function runStep(client, step, requestOptions) {
       return client.listResources({}, requestOptions);
     case 'readResource':
       return client.readResource({ uri: step.uri }, requestOptions);
+    case 'parallel':
+      return Promise.all((step.steps ?? []).map(async s => {
+        try {
+          return { op: s.op, ok: true, result: await runStep(client, s, requestOptions) };
+        } catch (err) {
+          return { op: s.op, ok: false, error: errorJSON(err) };
+        }
+      }));
     default:
-      throw new Error(`unknown op ${JSON.stringify(step.op)}: want listTools, call, listResources or readResource`);
+      throw new Error(`unknown op ${JSON.stringify(step.op)}: want listTools, call, listResources, readResource or parallel`);
   }
 }
 
