@@ -160,7 +160,7 @@ func serveHTTP(ctx context.Context, s *server.MCPServer, o httpOptions, token []
 	mux.Handle("/mcp", stream)
 	httpSrv.Handler = requireBearer(token, logger, mux)
 
-	logger.Info("listening on http://"+addr.String()+"/mcp", "version", version)
+	logger.Info("listening on http://"+addr.String()+"/mcp", "version", buildVersion())
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.Serve(ln) }()
 	select {

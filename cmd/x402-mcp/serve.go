@@ -120,7 +120,7 @@ const (
 )
 
 func serveStdio(ctx context.Context, s *server.MCPServer, stdin io.Reader, stdout, stderr io.Writer, logger *slog.Logger) error {
-	logger.Info("x402-mcp serving on stdio", "version", version)
+	logger.Info("x402-mcp serving on stdio", "version", buildVersion())
 	stdio := server.NewStdioServer(s)
 	for _, opt := range []server.StdioOption{
 		server.WithErrorLogger(log.New(stderr, "x402-mcp: ", 0)),
