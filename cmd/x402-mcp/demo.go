@@ -81,8 +81,16 @@ func (d *demoRun) line(format string, a ...any) {
 	fmt.Fprintf(d.out, "  "+format+"\n", a...)
 }
 
+// explain says in plain words what a term of the transcript means, where
+// it first appears, for a reader who does not know x402.
+func (d *demoRun) explain(text string) {
+	fmt.Fprintf(d.out, "    (%s)\n", text)
+}
+
 func (d *demoRun) run(ctx context.Context, serverLog io.Writer) error {
 	fmt.Fprintln(d.out, "x402-mcp demo: an agent pays for HTTP APIs on a local x402 network (no real money, no internet)")
+	fmt.Fprintln(d.out, "x402 revives HTTP status 402 \"Payment Required\": a server answers an unpaid request with its price; the")
+	fmt.Fprintln(d.out, "client signs a payment in a stablecoin (USDC, 1 USDC = 1 US dollar) and repeats the request with it.")
 
 	net, err := localnet.Start(ctx, localnet.NetworkConfig{RPC: true})
 	if err != nil {
@@ -99,11 +107,13 @@ func (d *demoRun) run(ctx context.Context, serverLog io.Writer) error {
 
 	d.step("Local x402 network")
 	d.line("chain        %s (in-memory go-ethereum chain), token %s %s", d.token.Network, d.token.Symbol, d.token.Address.Hex())
+	d.explain(fmt.Sprintf("%s names the chain: eip155 means an Ethereum-style chain, %s is its id; a real payment would be on Base, eip155:8453", d.token.Network, d.token.ChainID))
 	d.line("JSON-RPC     %s", net.RPCURL)
 	d.line("facilitator  %s", net.FacilitatorURL)
+	d.explain("the facilitator checks a signed payment and settles it on the chain for the server; it also lists priced APIs")
 	d.line("paid API     %s", net.APIURL)
-	d.line("payer        %s (funded with %s USDC)", payer.Hex(), tokens.FormatUnits(demoFunding, 6))
-	d.line("payee        %s", net.PayTo.Hex())
+	d.line("payer        %s (funded with %s USDC of play money)", payer.Hex(), tokens.FormatUnits(demoFunding, 6))
+	d.line("payee        %s (the paid API's address)", net.PayTo.Hex())
 
 	dir, err := os.MkdirTemp("", "x402-mcp-demo-")
 	if err != nil {
@@ -146,14 +156,16 @@ func (d *demoRun) run(ctx context.Context, serverLog io.Writer) error {
 	d.step("MCP server")
 	d.line("started `x402-mcp serve --config %s` over stdio", filepath.Base(cfgPath))
 	d.line("tools: %s", strings.Join(names, ", "))
-	d.line("operator's policy: at most 0.10 USD a payment, ask the human above 0.025 USD, at most 0.07 USD a day")
+	d.line("operator's policy: at most 0.10 USDC a payment, ask the human above 0.025 USDC, at most 0.07 USDC a day")
+	d.explain("the operator is the person who set x402-mcp up; the agent cannot change this policy")
 
 	if err := d.discover(ctx); err != nil {
 		return err
 	}
 
 	weather := d.net.APIURL + "/v2/weather?city=Lisbon"
-	d.step("x402_quote GET /v2/weather?city=Lisbon")
+	host := strings.TrimPrefix(d.net.APIURL, "http://")
+	d.step("x402_quote GET %s/v2/weather?city=Lisbon", host)
 	q, err := d.call(ctx, "x402_quote", map[string]any{"url": weather})
 	if err != nil {
 		return err
@@ -163,8 +175,10 @@ func (d *demoRun) run(ctx context.Context, serverLog io.Writer) error {
 	}
 	qs := structuredJSON(q)
 	chosen := gjson.Get(qs, fmt.Sprintf("options.%d", gjson.Get(qs, "chosen").Int()))
-	d.line("status %d, verdict %q (cap %s USD)", gjson.Get(qs, "status").Int(), gjson.Get(qs, "verdict").String(), gjson.Get(qs, "limit_usd").String())
+	d.line("status %d, verdict %q (cap %s USDC)", gjson.Get(qs, "status").Int(), gjson.Get(qs, "verdict").String(), gjson.Get(qs, "limit_usd").String())
+	d.explain("status 402 is the server asking to be paid; verdict \"allowed\" means the policy would pay it without asking anyone")
 	d.line("would pay %s %s (%s atomic units) on %s to %s", chosen.Get("amount"), chosen.Get("token"), chosen.Get("amount_atomic"), chosen.Get("network"), chosen.Get("pay_to"))
+	d.explain("atomic units are the token's smallest unit: USDC has 6 decimals, so 0.01 USDC is 10000; nothing is paid by a quote")
 
 	payerBefore, payeeBefore, err := d.balances(ctx, payer)
 	if err != nil {
@@ -178,9 +192,9 @@ func (d *demoRun) run(ctx context.Context, serverLog io.Writer) error {
 		title string
 		args  map[string]any
 	}{
-		{"GET /v2/weather?city=Lisbon (x402 v2, 0.01)", map[string]any{"url": weather}},
-		{"GET /v1/joke (x402 v1, 0.02)", map[string]any{"url": d.net.APIURL + "/v1/joke"}},
-		{"POST /v2/summarize (x402 v2, 0.03: above the approval threshold)", map[string]any{"url": d.net.APIURL + "/v2/summarize", "method": "POST",
+		{"GET " + host + "/v2/weather?city=Lisbon (0.01 USDC, x402 version 2)", map[string]any{"url": weather}},
+		{"GET " + host + "/v1/joke (0.02 USDC, x402 version 1)", map[string]any{"url": d.net.APIURL + "/v1/joke"}},
+		{"POST " + host + "/v2/summarize (0.03 USDC: above the approval threshold)", map[string]any{"url": d.net.APIURL + "/v2/summarize", "method": "POST",
 			"headers": map[string]any{"Content-Type": "application/json"}, "body": `{"text":"Agents pay per request with x402. No accounts are needed."}`}},
 	} {
 		d.step("x402_fetch %s", f.title)
@@ -198,6 +212,9 @@ func (d *demoRun) run(ctx context.Context, serverLog io.Writer) error {
 			return fmt.Errorf("x402_fetch %s returned no settled payment", f.args["url"])
 		}
 		d.line("paid %s %s to %s, transaction %s", p.Get("amount"), p.Get("token"), p.Get("pay_to"), p.Get("transaction"))
+		if paid.Sign() == 0 {
+			d.explain("the transaction is the payment's record on the chain: the facilitator settled it, and the server then answered")
+		}
 		amt, ok := new(big.Int).SetString(p.Get("amount_atomic").String(), 10)
 		if !ok {
 			return fmt.Errorf("x402_fetch %s: unreadable amount", f.args["url"])
@@ -214,8 +231,8 @@ func (d *demoRun) run(ctx context.Context, serverLog io.Writer) error {
 	paid.Add(paid, amt)
 
 	for _, f := range []struct{ title, url, want string }{
-		{"GET /v2/report (0.50: above the per-payment cap)", d.net.APIURL + "/v2/report", "per-payment cap"},
-		{"GET /v1/fx (0.005: the daily budget is spent)", d.net.APIURL + "/v1/fx?base=EUR&quote=USD", "daily budget"},
+		{"GET " + host + "/v2/report (0.50 USDC: above the per-payment cap)", d.net.APIURL + "/v2/report", "per-payment cap"},
+		{"GET " + host + "/v1/fx (0.005 USDC: the daily budget is spent)", d.net.APIURL + "/v1/fx?base=EUR&quote=USD", "daily budget"},
 	} {
 		d.step("x402_fetch %s", f.title)
 		r, err := d.call(ctx, "x402_fetch", map[string]any{"url": f.url})
@@ -237,7 +254,7 @@ func (d *demoRun) run(ctx context.Context, serverLog io.Writer) error {
 	ss := structuredJSON(sp)
 	for _, b := range gjson.Get(ss, "budgets").Array() {
 		if b.Get("limit_usd").String() != "" {
-			d.line("%s: %s USD spent, %s USD left of %s", b.Get("name"), b.Get("spent_usd"), b.Get("left_usd"), b.Get("limit_usd"))
+			d.line("%s: %s USDC spent, %s USDC left of %s", b.Get("name"), b.Get("spent_usd"), b.Get("left_usd"), b.Get("limit_usd"))
 		} else {
 			d.line("%s: %d of %d", b.Get("name"), b.Get("count").Int(), b.Get("max_count").Int())
 		}
@@ -267,11 +284,11 @@ type demoHuman struct{ d *demoRun }
 
 func (h demoHuman) Elicit(_ context.Context, req mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
 	h.d.asked++
-	h.d.line("the server asks the human:")
+	h.d.line("x402-mcp asks the human (played by this demo, which approves):")
 	for _, l := range strings.Split(req.Params.Message, "\n") {
 		h.d.line("  │ %s", l)
 	}
-	h.d.line("the human approves")
+	h.d.line("the simulated human approves")
 	return &mcp.ElicitationResult{ElicitationResponse: mcp.ElicitationResponse{
 		Action:  mcp.ElicitationResponseActionAccept,
 		Content: map[string]any{"approve": true},
@@ -294,7 +311,7 @@ func (d *demoRun) discover(ctx context.Context) error {
 	}
 	tw := tabwriter.NewWriter(d.out, 0, 0, 2, ' ', 0)
 	for _, e := range results {
-		what := strings.TrimPrefix(e.Get("url").String(), d.net.APIURL)
+		what := strings.TrimPrefix(e.Get("url").String(), "http://") // host and path
 		if t := e.Get("tool").String(); t != "" {
 			what = t // an upstream MCP tool
 		}

@@ -43,7 +43,7 @@ func startDemoUpstream(n *localnet.Network, cfgPath string) (string, func(), err
 // paidTool calls the upstream's priced weather tool through x402-mcp and
 // shows the payment; it returns the amount paid.
 func (d *demoRun) paidTool(ctx context.Context) (*big.Int, error) {
-	d.step("tools__weather {\"city\":\"Porto\"} (a tool of the upstream MCP server, 0.01, x402 over MCP)")
+	d.step("tools__weather {\"city\":\"Porto\"} (0.01 USDC: a tool of the upstream MCP server, paid with x402 over MCP)")
 	r, err := d.call(ctx, "tools__weather", map[string]any{"city": "Porto"})
 	if err != nil {
 		return nil, err

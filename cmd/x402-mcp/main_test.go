@@ -186,7 +186,11 @@ func TestDemo(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("demo exited %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
-	for _, want := range []string{"x402_discover", "/v2/weather", "needs_approval", "x402_quote", "(x402 v2, 0.01)", "(x402 v1, 0.02)", "the server asks the human", "the human approves",
+	for _, want := range []string{"x402_discover", "/v2/weather", "needs_approval", "x402_quote", "(0.01 USDC, x402 version 2)", "(0.02 USDC, x402 version 1)",
+		"asks the human (played by this demo", "the simulated human approves", "x402_fetch GET 127.0.0.1:",
+		// Each term explained where it first appears.
+		"HTTP status 402", "eip155 means an Ethereum-style chain", "the facilitator checks a signed payment",
+		"atomic units are the token's smallest unit", "the transaction is the payment's record on the chain",
 		"above the operator's per-payment cap", "daily budget: 0.07 USD of 0.07 spent", "x402_spending", "✓ both moved by exactly the 0.07 USDC", "tools__weather", "x402 over MCP"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, r.stdout)
