@@ -3,7 +3,6 @@ package pay
 import (
 	"context"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -225,35 +224,16 @@ func (c *Client) resumeTool(ctx context.Context, q *Quote, r *Request, send Tool
 	if c.cfg.Signer == nil || c.cfg.Ledger == nil || q.Required == nil {
 		return nil, false, nil
 	}
-	key := q.requestKey(r, c.cfg.Signer.Address())
-	rec, pl, ok, err := c.cfg.Ledger.InFlight(ctx, hex.EncodeToString(key[:]))
-	if err != nil {
-		return nil, true, fmt.Errorf("pay: reading earlier payments: %w", err)
+	p, handled, err := c.earlier(ctx, q, r, "upstream")
+	if p == nil {
+		return nil, handled, err
 	}
-	if !ok {
-		return nil, false, nil
-	}
-	now := c.cfg.Now().Unix()
-	if rec.ValidBefore+int64(ledger.InFlightMargin.Seconds()) <= now {
-		if rec.State != ledger.Settled && c.usedOnChain(ctx, rec) {
-			return nil, true, &PaymentFailedError{Receipt: receiptOf(rec), NonceUsed: true, Resent: true}
-		}
-		return nil, false, nil
-	}
-	if rec.State == ledger.Reserved || pl.HeaderValue == "" || rec.State == ledger.Sent && rec.LeaseUntil.After(c.cfg.Now()) {
-		return nil, true, &InFlightError{Record: rec}
-	}
-	if o := q.Chosen; o == nil || !sameTerms(rec, o) {
-		return nil, true, &InFlightError{Record: rec, Why: "the upstream now asks for other terms"}
-	}
-	payload, err := base64.StdEncoding.DecodeString(pl.HeaderValue)
+	payload, err := base64.StdEncoding.DecodeString(p.headerValue)
 	if err != nil {
 		return nil, true, fmt.Errorf("pay: reading the earlier payment: %w", err)
 	}
-	p := &pending{quote: q, record: rec, headerName: pl.HeaderName, headerValue: pl.HeaderValue, paymentID: pl.PaymentID,
-		receipt: receiptOf(rec), resent: true}
 	c.log.Info("payment re-sent", "host", q.Host, "amount", p.receipt.Amount, "token", p.receipt.Token,
-		"network", p.receipt.Network, "nonce", p.receipt.Nonce, "ledger_id", rec.ID)
+		"network", p.receipt.Network, "nonce", p.receipt.Nonce, "ledger_id", p.record.ID)
 	second, err := send(ctx, payload)
 	if err != nil {
 		c.unknown(p, nil, "no answer to the re-sent paid tool call: "+err.Error())

@@ -29,13 +29,12 @@ import (
 // that broadcast the transfer but has not seen it confirmed.
 const ReasonSettlementPending = "settlement_pending"
 
-// resume handles a request whose earlier payment is still reserved, sent
-// or unknown. handled is false when there is none, or when it can no
-// longer settle and was not used: then a new payment may be made.
-func (c *Client) resume(ctx context.Context, first *response, q *Quote, r *Request) (res *Result, handled bool, err error) {
-	if c.cfg.Signer == nil || c.cfg.Ledger == nil || q.Free || q.Required == nil {
-		return nil, false, nil
-	}
+// earlier finds the earlier payment for the same request as q and r, if
+// one may still settle: p is that payment, to be re-sent exactly as it was.
+// With p nil, handled says the call must stop with err (the payment is in
+// flight elsewhere, the counterpart now asks for other terms, or it was
+// used after all), and not handled that a new payment may be made.
+func (c *Client) earlier(ctx context.Context, q *Quote, r *Request, counterpart string) (p *pending, handled bool, err error) {
 	key := q.requestKey(r, c.cfg.Signer.Address())
 	rec, pl, ok, err := c.cfg.Ledger.InFlight(ctx, hex.EncodeToString(key[:]))
 	if err != nil {
@@ -61,17 +60,30 @@ func (c *Client) resume(ctx context.Context, first *response, q *Quote, r *Reque
 		return nil, true, &InFlightError{Record: rec}
 	}
 	if o := q.Chosen; o == nil || !sameTerms(rec, o) {
-		return nil, true, &InFlightError{Record: rec, Why: "the server now asks for other terms"}
+		return nil, true, &InFlightError{Record: rec, Why: "the " + counterpart + " now asks for other terms"}
 	}
-	p := &pending{quote: q, record: rec, headerName: pl.HeaderName, headerValue: pl.HeaderValue, paymentID: pl.PaymentID,
-		receipt: receiptOf(rec), resent: true}
+	return &pending{quote: q, record: rec, headerName: pl.HeaderName, headerValue: pl.HeaderValue, paymentID: pl.PaymentID,
+		receipt: receiptOf(rec), resent: true}, true, nil
+}
+
+// resume handles a request whose earlier payment is still reserved, sent
+// or unknown. handled is false when there is none, or when it can no
+// longer settle and was not used: then a new payment may be made.
+func (c *Client) resume(ctx context.Context, first *response, q *Quote, r *Request) (res *Result, handled bool, err error) {
+	if c.cfg.Signer == nil || c.cfg.Ledger == nil || q.Free || q.Required == nil {
+		return nil, false, nil
+	}
+	p, handled, err := c.earlier(ctx, q, r, "server")
+	if p == nil {
+		return nil, handled, err
+	}
 	body := r.Body
 	if first.method != r.Method {
 		body = nil
 	}
 	c.log.Info("payment re-sent", "host", q.Host, "amount", p.receipt.Amount, "token", p.receipt.Token,
-		"network", p.receipt.Network, "nonce", p.receipt.Nonce, "ledger_id", rec.ID, "payment_id", pl.PaymentID)
-	second, err := c.send(ctx, first.method, first.url, r, body, pl.HeaderName, pl.HeaderValue)
+		"network", p.receipt.Network, "nonce", p.receipt.Nonce, "ledger_id", p.record.ID, "payment_id", p.paymentID)
+	second, err := c.send(ctx, first.method, first.url, r, body, p.headerName, p.headerValue)
 	if err != nil {
 		c.unknown(p, nil, "no answer to the re-sent payment (timeout or reset): "+err.Error())
 		return nil, true, &PaymentFailedError{Receipt: p.receipt, ServerError: err.Error(), Resent: true}

@@ -27,32 +27,22 @@ import (
 // machines.
 func approvalsCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("approvals", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "configuration file (TOML)")
-	asJSON := fs.Bool("json", false, "print JSON, one array of approvals")
 	all := fs.Bool("all", false, "list recent approvals of every status, not only the pending ones")
-	n := fs.Int("n", 50, "how many approvals, newest first (at most 1000)")
-	pos, err := parseFlags(fs, args, stdout, stderr)
+	l, err := parseList(fs, "approvals", args, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	if err := wantArgs(fs, pos, 0, 0, stderr); err != nil {
-		return err
-	}
-	if *n < 1 || *n > 1000 {
-		return misuse(fs, stderr, "-n must be 1 to 1000")
-	}
-	led, path, err := ledgerAt(*configPath, true, stderr)
+	led, path, err := ledgerAt(l.config, true, stderr)
 	if err != nil {
 		return err
 	}
 	defer led.Close()
-	as, err := led.Approvals(ctx, *all, *n)
+	as, err := led.Approvals(ctx, *all, l.n)
 	if err != nil {
 		return err
 	}
 	now := time.Now()
-	if *asJSON {
+	if l.json {
 		return printApprovalsJSON(stdout, as, now)
 	}
 	if len(as) == 0 {

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/x402-mcp/x402-mcp/config"
 	"github.com/x402-mcp/x402-mcp/internal/redact"
 	"github.com/x402-mcp/x402-mcp/internal/shellquote"
 )
@@ -264,4 +265,53 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// configOnly parses the arguments of a subcommand of group that takes
+// only --config ("wallet balance", "ledger verify") and loads the config:
+// the subcommand, and the config.
+func configOnly(group string, args []string, stdout, stderr io.Writer) (string, *config.Config, error) {
+	sub, err := groupCommand(group, args, stdout, stderr)
+	if err != nil {
+		return "", nil, err
+	}
+	fs := flag.NewFlagSet(group+" "+sub, flag.ContinueOnError)
+	configPath := fs.String("config", "", "configuration file (TOML)")
+	pos, err := parseFlags(fs, args[1:], stdout, stderr)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := wantArgs(fs, pos, 0, 0, stderr); err != nil {
+		return "", nil, err
+	}
+	cfg, err := loadConfig(*configPath)
+	return sub, cfg, err
+}
+
+// listFlags are the flags of a command that lists from the ledger
+// (history, approvals): --config, --json and -n, plus what extra adds.
+type listFlags struct {
+	config string
+	json   bool
+	n      int
+}
+
+// parseList parses a listing command's arguments; what names the items
+// ("records", "approvals").
+func parseList(fs *flag.FlagSet, what string, args []string, stdout, stderr io.Writer) (listFlags, error) {
+	var l listFlags
+	fs.StringVar(&l.config, "config", "", "configuration file (TOML)")
+	fs.BoolVar(&l.json, "json", false, "print JSON, one array of "+what)
+	fs.IntVar(&l.n, "n", 50, "how many "+what+", newest first (at most 1000)")
+	pos, err := parseFlags(fs, args, stdout, stderr)
+	if err != nil {
+		return l, err
+	}
+	if err := wantArgs(fs, pos, 0, 0, stderr); err != nil {
+		return l, err
+	}
+	if l.n < 1 || l.n > 1000 {
+		return l, misuse(fs, stderr, "-n must be 1 to 1000")
+	}
+	return l, nil
 }

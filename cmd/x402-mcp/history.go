@@ -18,31 +18,20 @@ import (
 
 // history prints the ledger: a table for people, JSON for machines.
 func history(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("history", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "configuration file (TOML)")
-	asJSON := fs.Bool("json", false, "print JSON, one array of records")
-	n := fs.Int("n", 50, "how many records, newest first (at most 1000)")
-	pos, err := parseFlags(fs, args, stdout, stderr)
+	l, err := parseList(flag.NewFlagSet("history", flag.ContinueOnError), "records", args, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	if err := wantArgs(fs, pos, 0, 0, stderr); err != nil {
-		return err
-	}
-	if *n < 1 || *n > 1000 {
-		return misuse(fs, stderr, "-n must be 1 to 1000")
-	}
-	led, path, err := ledgerAt(*configPath, true, stderr)
+	led, path, err := ledgerAt(l.config, true, stderr)
 	if err != nil {
 		return err
 	}
 	defer led.Close()
-	recs, err := led.Recent(ctx, *n)
+	recs, err := led.Recent(ctx, l.n)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if l.json {
 		type row struct {
 			ID          int64  `json:"id"`
 			Created     string `json:"created"`

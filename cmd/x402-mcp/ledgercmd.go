@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 
@@ -14,20 +13,7 @@ import (
 // ledgerCommand checks the ledger's integrity (verify) or puts its sums
 // right from its records (repair); see "Integrity" in ledger's doc.go.
 func ledgerCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	verb, err := groupCommand("ledger", args, stdout, stderr)
-	if err != nil {
-		return err
-	}
-	fs := flag.NewFlagSet("ledger "+verb, flag.ContinueOnError)
-	configPath := fs.String("config", "", "configuration file (TOML)")
-	pos, err := parseFlags(fs, args[1:], stdout, stderr)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(fs, pos, 0, 0, stderr); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(*configPath)
+	verb, cfg, err := configOnly("ledger", args, stdout, stderr)
 	if err != nil {
 		return err
 	}

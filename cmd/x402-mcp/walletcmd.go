@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -13,20 +12,7 @@ import (
 
 // walletCommand handles `x402-mcp wallet address|balance [--config FILE]`.
 func walletCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	sub, err := groupCommand("wallet", args, stdout, stderr)
-	if err != nil {
-		return err
-	}
-	fs := flag.NewFlagSet("wallet "+sub, flag.ContinueOnError)
-	configPath := fs.String("config", "", "configuration file (TOML)")
-	pos, err := parseFlags(fs, args[1:], stdout, stderr)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(fs, pos, 0, 0, stderr); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(*configPath)
+	sub, cfg, err := configOnly("wallet", args, stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -38,7 +24,7 @@ func walletCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return errors.New("no wallet key is configured\n\thint: run x402-mcp init, or name a key file in the config")
 	}
 	payer := key.Address()
-	if args[0] == "address" {
+	if sub == "address" {
 		fmt.Fprintln(stdout, payer.Hex())
 		return nil
 	}
