@@ -61,6 +61,11 @@ func (r Reservation) Claim(payer, payTo string, amount *big.Int, nonce [32]byte)
 	return nil
 }
 
+// holdOf makes the proof for rec, which the caller has just recorded.
+func holdOf(rec Record) Reservation {
+	return Reservation{&hold{id: rec.ID, payer: rec.Payer, payTo: rec.PayTo, nonce: rec.Nonce, amount: new(big.Int).Set(rec.Amount)}}
+}
+
 // Reservation is the proof that r was reserved, when r is what Reserve
 // returned; otherwise the zero Reservation.
 func (r Record) Reservation() Reservation { return Reservation{r.held} }

@@ -31,6 +31,29 @@ func (l *Ledger) Reserve(ctx context.Context, r Record, limits []Limit) (Record,
 	if l.damage != nil {
 		return Record{}, l.damage
 	}
+	in, err := l.incoming(r, limits, Reserved)
+	if err != nil {
+		return Record{}, err
+	}
+	var out Record
+	err = l.write(ctx, func(ctx context.Context, tx *wtx) error {
+		var err error
+		out, err = l.reserve(ctx, tx, in, limits)
+		return err
+	})
+	if err != nil {
+		return Record{}, err
+	}
+	// Committed: from here on the record is counted, so it may back one
+	// signature.
+	out.held = holdOf(out).h
+	return out, nil
+}
+
+// incoming checks the caller's fields of a payment about to be recorded
+// (and the limits it is held to) and returns the record to insert, in
+// state, owned by this process: Reserve's and RecordSent's common start.
+func (l *Ledger) incoming(r Record, limits []Limit, state State) (Record, error) {
 	if err := validateRecord(&r); err != nil {
 		return Record{}, err
 	}
@@ -52,25 +75,12 @@ func (l *Ledger) Reserve(ctx context.Context, r Record, limits []Limit) (Record,
 	if err := validateLimits(limits); err != nil {
 		return Record{}, err
 	}
-	in := Record{
+	return Record{
 		URL: r.URL, Host: r.Host, Network: r.Network, Asset: r.Asset, Token: r.Token,
 		Decimals: r.Decimals, Amount: new(big.Int).Set(r.Amount), USDNano: r.USDNano,
 		PayTo: r.PayTo, Payer: r.Payer, Nonce: r.Nonce, ValidBefore: r.ValidBefore,
-		State: Reserved, Owner: l.owner, Approval: use, Payload: payload,
-	}
-	var out Record
-	err := l.write(ctx, func(ctx context.Context, tx *wtx) error {
-		var err error
-		out, err = l.reserve(ctx, tx, in, limits)
-		return err
-	})
-	if err != nil {
-		return Record{}, err
-	}
-	// Committed: from here on the record is counted, so it may back one
-	// signature.
-	out.held = &hold{id: out.ID, payer: out.Payer, payTo: out.PayTo, nonce: out.Nonce, amount: new(big.Int).Set(out.Amount)}
-	return out, nil
+		State: state, Owner: l.owner, Approval: use, Payload: payload,
+	}, nil
 }
 
 func (l *Ledger) reserve(ctx context.Context, tx *wtx, r Record, limits []Limit) (Record, error) {

@@ -3,7 +3,6 @@ package ledger
 import (
 	"context"
 	"fmt"
-	"math/big"
 )
 
 // SignFunc signs the payment that res reserves and returns the payment
@@ -36,32 +35,12 @@ func (l *Ledger) RecordSent(ctx context.Context, r Record, limits []Limit, sign 
 	if sign == nil || r.Payload == nil {
 		return Record{}, invalid("RecordSent needs a payload and a sign function")
 	}
-	if err := validateRecord(&r); err != nil {
+	in, err := l.incoming(r, limits, Sent)
+	if err != nil {
 		return Record{}, err
-	}
-	var use *ApprovalUse
-	if r.Approval != nil {
-		u := *r.Approval // a copy: validateUse normalises its ID
-		if err := validateUse(&u); err != nil {
-			return Record{}, err
-		}
-		use = &u
-	}
-	if !validRequestKey(r.Payload.RequestKey) || !validPaymentID(r.Payload.PaymentID) {
-		return Record{}, invalid("payload: request key must be 64 lower-case hex digits, payment id 16 to 128 of [A-Za-z0-9_-]")
-	}
-	if err := validateLimits(limits); err != nil {
-		return Record{}, err
-	}
-	in := Record{
-		URL: r.URL, Host: r.Host, Network: r.Network, Asset: r.Asset, Token: r.Token,
-		Decimals: r.Decimals, Amount: new(big.Int).Set(r.Amount), USDNano: r.USDNano,
-		PayTo: r.PayTo, Payer: r.Payer, Nonce: r.Nonce, ValidBefore: r.ValidBefore,
-		State: Sent, Owner: l.owner, Approval: use,
-		Payload: &Payload{RequestKey: r.Payload.RequestKey, PaymentID: r.Payload.PaymentID},
 	}
 	var out Record
-	err := l.write(ctx, func(ctx context.Context, tx *wtx) error {
+	err = l.write(ctx, func(ctx context.Context, tx *wtx) error {
 		rec, err := l.reserve(ctx, tx, in, limits)
 		if err != nil {
 			return err
@@ -69,7 +48,7 @@ func (l *Ledger) RecordSent(ctx context.Context, r Record, limits []Limit, sign 
 		// Inside the transaction, after every check and the insert: the
 		// reservation is real if this transaction commits, and the
 		// signature it backs is dropped if it does not.
-		res := Reservation{&hold{id: rec.ID, payer: rec.Payer, payTo: rec.PayTo, nonce: rec.Nonce, amount: new(big.Int).Set(rec.Amount)}}
+		res := holdOf(rec)
 		name, value, err := signSafely(sign, res)
 		if err != nil {
 			return err
