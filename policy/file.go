@@ -15,6 +15,7 @@ import (
 
 	"github.com/x402-mcp/x402-mcp/internal/fileerr"
 	"github.com/x402-mcp/x402-mcp/internal/redact"
+	"github.com/x402-mcp/x402-mcp/internal/suggest"
 	"github.com/x402-mcp/x402-mcp/tokens"
 	"github.com/x402-mcp/x402-mcp/x402"
 )
@@ -272,7 +273,7 @@ func (d *decoder) keys(prefix string, tbl map[string]any, known []string, hint s
 			what = "unknown table"
 		}
 		h := hint
-		if s := suggest(k, known); s != "" {
+		if s := suggest.Nearest(k, known); s != "" {
 			h = fmt.Sprintf("did you mean %q? %s", s, hint)
 		}
 		d.fail(key, what, h)
@@ -402,7 +403,7 @@ func (d *decoder) paymentFlows(v any) []string {
 	for i, f := range list {
 		if !x402.KnownPaymentFlow(f) {
 			h := hint
-			if s := suggest(f, []string{x402.FlowAuthorization, x402.FlowUpfront, x402.FlowEscrow}); s != "" {
+			if s := suggest.Nearest(f, []string{x402.FlowAuthorization, x402.FlowUpfront, x402.FlowEscrow}); s != "" {
 				h = fmt.Sprintf("did you mean %q? %s", s, hint)
 			}
 			d.failElem("payment_flows", i, fmt.Sprintf("payment flow %s is not one x402 defines", redact.Quote(f)), h)
@@ -624,48 +625,6 @@ func (d *decoder) tokenLimits(v any) []TokenLimit {
 	return out
 }
 
-// ParseTokenID reads a CAIP-19 id of an ERC-20 token on an EVM chain,
-// "eip155:<chain id>/erc20:<0x address>".
-func ParseTokenID(s string) (network string, address common.Address, err error) {
-	bad := func(why string) (string, common.Address, error) {
-		return "", common.Address{}, fmt.Errorf("token %s is not a CAIP-19 id like \"eip155:8453/erc20:0x…\": %s", redact.Quote(s), why)
-	}
-	network, asset, ok := strings.Cut(s, "/")
-	if !ok {
-		return bad("there is no \"/\" between network and asset")
-	}
-	if _, err := tokens.ParseNetwork(network); err != nil {
-		return bad("the network is not eip155:<chain id>")
-	}
-	ref, ok := strings.CutPrefix(asset, "erc20:")
-	if !ok {
-		return bad("the asset namespace is not erc20")
-	}
-	a, err := ParseAddress(ref)
-	if err != nil {
-		return bad(err.Error())
-	}
-	return network, a, nil
-}
-
-// ParseAddress reads a 0x-prefixed 20-byte hex address. Mixed case must be
-// a valid EIP-55 checksum, which catches most typos; the zero address is
-// refused, since a payment there burns the money.
-func ParseAddress(s string) (common.Address, error) {
-	hex, ok := strings.CutPrefix(s, "0x")
-	if !ok || len(hex) != 40 || !common.IsHexAddress(s) {
-		return common.Address{}, fmt.Errorf("%s is not a 0x-prefixed 20-byte hex address", redact.Quote(s))
-	}
-	a := common.HexToAddress(s)
-	if hex != strings.ToLower(hex) && hex != strings.ToUpper(hex) && a.Hex() != s {
-		return common.Address{}, fmt.Errorf("%q has a wrong EIP-55 checksum (did you mean %s?)", s, a.Hex())
-	}
-	if a == (common.Address{}) {
-		return common.Address{}, errors.New("the zero address is not a payee")
-	}
-	return a, nil
-}
-
 // amountHint says how to write an amount given as v.
 func amountHint(v any, example string) string {
 	h := fmt.Sprintf("write amounts as quoted decimal strings such as %q", example)
@@ -698,39 +657,4 @@ func tomlType(v any) string {
 		return "a table"
 	}
 	return "a date or time"
-}
-
-// suggest returns the known key closest to k, if it is close enough to be
-// a typo.
-func suggest(k string, known []string) string {
-	best, bestDist := "", 3
-	for _, c := range known {
-		if dist := editDistance(k, c); dist < bestDist {
-			best, bestDist = c, dist
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 64
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -31,6 +31,8 @@ func TestImports(t *testing.T) {
 		// policy issues a permit only against the ledger's proof that
 		// the payment was reserved (ledger.Reservation).
 		self + "ledger": true,
+		// policy suggests the key a typo meant.
+		self + "internal/suggest": true,
 		// hints quote paths the way cmd does.
 		self + "internal/shellquote": true,
 		// errors decide the same way as cmd and config whether a path the

@@ -11,6 +11,7 @@ import (
 	"github.com/x402-mcp/x402-mcp/config"
 	"github.com/x402-mcp/x402-mcp/internal/redact"
 	"github.com/x402-mcp/x402-mcp/internal/shellquote"
+	"github.com/x402-mcp/x402-mcp/internal/suggest"
 )
 
 // commandHelp is what `x402-mcp help CMD` and `x402-mcp CMD --help` print
@@ -227,44 +228,12 @@ func orNothing(s string) string {
 	return s
 }
 
-// closest is the candidate within two edits of s, if exactly one is
-// nearest; "" if none is close.
+// closest is the command within two edits of s, if one is nearest.
 func closest(s string, candidates []string) string {
-	best, bestD, tie := "", 3, false
-	for _, c := range candidates {
-		d := editDistance(s, c)
-		switch {
-		case d < bestD:
-			best, bestD, tie = c, d, false
-		case d == bestD:
-			tie = true
-		}
-	}
-	if tie || len(s) > 32 {
+	if len(s) > 32 {
 		return ""
 	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b, in bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return suggest.Closest(s, candidates)
 }
 
 // configOnly parses the arguments of a subcommand of group that takes

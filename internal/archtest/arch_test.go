@@ -29,8 +29,9 @@ var allowed = map[string][]string{
 	"internal/archtest":   {},
 	"internal/netguard":   {},
 	"internal/release":    {},
+	"internal/suggest":    {},
 	"scripts/release":     {"internal/release"},
-	"policy":              {"internal/fileerr", "internal/redact", "ledger", "tokens", "x402"},
+	"policy":              {"internal/fileerr", "internal/redact", "internal/suggest", "ledger", "tokens", "x402"},
 	"signer":              {"internal/redact", "internal/shellquote", "policy", "tokens", "x402"},
 	"pay":                 {"internal/netguard", "ledger", "policy", "tokens", "x402"},
 	"catalog":             {"internal/fileerr", "x402"},
@@ -41,7 +42,7 @@ var allowed = map[string][]string{
 	"localnet":            {"tokens", "localnet/token"},
 	"localnet/token":      {},
 	"scripts/servebench":  {"localnet"},
-	"cmd/x402-mcp":        {"catalog", "config", "internal/redact", "internal/shellquote", "ledger", "localnet", "localnet/token", "pay", "policy", "signer", "tokens", "tools", "upstream", "wallet", "x402"},
+	"cmd/x402-mcp":        {"catalog", "config", "internal/redact", "internal/shellquote", "internal/suggest", "ledger", "localnet", "localnet/token", "pay", "policy", "signer", "tokens", "tools", "upstream", "wallet", "x402"},
 }
 
 // forbidden maps a package to import paths (prefixes) that must not appear
