@@ -30,6 +30,8 @@ var allowed = map[string][]string{
 	"internal/netguard":   {},
 	"internal/release":    {},
 	"internal/suggest":    {},
+	"internal/pgtest":     {},
+	"scripts/pgcluster":   {"internal/pgtest", "internal/shellquote"},
 	"scripts/release":     {"internal/release"},
 	"policy":              {"internal/fileerr", "internal/redact", "internal/suggest", "ledger", "tokens", "x402"},
 	"signer":              {"internal/redact", "internal/shellquote", "policy", "tokens", "x402"},
