@@ -97,7 +97,8 @@ type Config struct {
 	Path string
 	// PolicyPath is the policy file; empty means the default policy.
 	PolicyPath string
-	// LedgerPath is the ledger file; empty means the default location.
+	// LedgerPath is the ledger: a SQLite file, or a PostgreSQL URL (see
+	// IsDatabaseURL) shared by a fleet; empty means the default file.
 	LedgerPath string
 	Wallet     Wallet
 	Policy     policy.Policy
@@ -288,7 +289,11 @@ func parse(path string, data []byte) (*Config, error) {
 			return nil, &Error{Path: path, Line: tableLine(data, "tokens", i), Key: key, Msg: err.Error()}
 		}
 	}
-	c.LedgerPath = resolve(dir, doc.Ledger)
+	loc, msg, hint := ledgerLocation(dir, doc.Ledger)
+	if msg != "" {
+		return nil, fail("ledger", msg, hint)
+	}
+	c.LedgerPath = loc
 	c.ReconcileInterval = DefaultReconcileInterval
 	if s := doc.LedgerReconcileSeconds; s != nil {
 		if *s < minReconcileSeconds || *s > maxReconcileSeconds {

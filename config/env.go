@@ -101,7 +101,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		c.PolicyPath, c.policyVar = p, EnvPolicyFile
 	}
 	if v := getenv(EnvLedger); v != "" {
-		p, err := envPath(EnvLedger, v)
+		p, err := envLedger(v)
 		if err != nil {
 			return err
 		}

@@ -348,3 +348,58 @@ func TestCheckEnvNames(t *testing.T) {
 	}
 	golden(t, "env_names.golden", out.String())
 }
+
+// TestLedgerURL checks that a PostgreSQL ledger URL is taken as written,
+// from the file and from the environment, and that one holding a password
+// is refused without the password appearing anywhere in the error.
+func TestLedgerURL(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.toml")
+	const good = "postgres://x402@db.internal:5432/x402?sslmode=verify-full"
+	if err := os.WriteFile(path, []byte("ledger = \""+good+"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil || c.LedgerPath != good {
+		t.Fatalf("ledger %q, err %v; want %q", c.LedgerPath, err, good)
+	}
+	if c, err := LoadWithEnv("", func(k string) string {
+		if k == EnvLedger {
+			return "postgresql://x402@db/x402"
+		}
+		return ""
+	}); err != nil || c.LedgerPath != "postgresql://x402@db/x402" {
+		t.Fatalf("from the environment: %v", err)
+	}
+	const secret = "hunter2-s3cret"
+	for _, bad := range []string{
+		"postgres://x402:" + secret + "@db/x402",
+		"postgres://x402@db/x402?password=" + secret,
+		"postgres://x402@db/x402?sslmode=disable&PASSWORD=" + secret,
+	} {
+		if err := os.WriteFile(path, []byte("ledger = \""+bad+"\"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(path)
+		if err == nil || strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), "pgpass") {
+			t.Errorf("%s: err %v; want a refusal naming ~/.pgpass without the password", bad, err)
+		}
+		_, err = LoadWithEnv("", func(k string) string {
+			if k == EnvLedger {
+				return bad
+			}
+			return ""
+		})
+		if err == nil || strings.Contains(err.Error(), secret) {
+			t.Errorf("env %s: err %v; want a refusal without the password", bad, err)
+		}
+	}
+	for _, bad := range []string{"postgres:///x402", "postgres://x402@db"} {
+		if err := os.WriteFile(path, []byte("ledger = \""+bad+"\"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Load(path); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}

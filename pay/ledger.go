@@ -50,8 +50,6 @@ func usdNanoFloor(u policy.USD) int64 {
 	return n.Int64()
 }
 
-var periodNames = map[string]string{"hour": "hourly", "day": "daily", "week": "weekly", "month": "monthly (30 days)", "total": "lifetime"}
-
 // limits turns the policy's budgets that apply to a payment to host into
 // ledger limits.
 func (c *Client) limits(host string) []ledger.Limit {
@@ -60,11 +58,7 @@ func (c *Client) limits(host string) []ledger.Limit {
 		if b.Host != "" && b.Host != host {
 			continue
 		}
-		name := periodNames[b.Period] + " budget"
-		if b.Host != "" {
-			name += " for " + b.Host
-		}
-		out = append(out, ledger.Limit{Name: name, Window: b.Window, Host: b.Host, MaxUSDNano: usdNanoFloor(b.Limit)})
+		out = append(out, ledger.Limit{Name: b.Name(), Window: b.Window, Host: b.Host, MaxUSDNano: usdNanoFloor(b.Limit)})
 	}
 	if n := c.cfg.Policy.MaxPaymentsPerMinute; n > 0 {
 		out = append(out, ledger.Limit{Name: "payments per minute", Window: time.Minute, MaxCount: n})
@@ -77,19 +71,7 @@ func limitKey(l ledger.Limit) string {
 	if l.MaxCount > 0 {
 		return "max_payments_per_minute"
 	}
-	period := "total"
-	for _, b := range []struct {
-		name string
-		d    time.Duration
-	}{{"hour", time.Hour}, {"day", 24 * time.Hour}, {"week", 7 * 24 * time.Hour}, {"month", 30 * 24 * time.Hour}} {
-		if l.Window == b.d {
-			period = b.name
-		}
-	}
-	if l.Host != "" {
-		return fmt.Sprintf("hosts.budget.%q.%s", l.Host, period)
-	}
-	return "budget." + period
+	return policy.BudgetKey(l.Window, l.Host)
 }
 
 // budgetReason words a budget refusal: the same words whether judge saw

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"sort"
 	"time"
 )
@@ -34,18 +35,50 @@ type Budget struct {
 // period is one of the windows a budget can cover, in the order they are
 // listed everywhere (file, Budgets, Describe).
 type period struct {
-	name   string
-	window time.Duration
-	words  string // completes "at most 5.00 USD …"
-	field  func(*Periods) *USD
+	name      string
+	window    time.Duration
+	words     string // completes "at most 5.00 USD …"
+	adjective string // names it: "daily budget"
+	field     func(*Periods) *USD
 }
 
 var periods = []period{
-	{"hour", time.Hour, "in any hour", func(p *Periods) *USD { return &p.Hour }},
-	{"day", 24 * time.Hour, "in any 24 hours", func(p *Periods) *USD { return &p.Day }},
-	{"week", 7 * 24 * time.Hour, "in any 7 days", func(p *Periods) *USD { return &p.Week }},
-	{"month", 30 * 24 * time.Hour, "in any 30 days", func(p *Periods) *USD { return &p.Month }},
-	{"total", 0, "in total, ever", func(p *Periods) *USD { return &p.Total }},
+	{"hour", time.Hour, "in any hour", "hourly", func(p *Periods) *USD { return &p.Hour }},
+	{"day", 24 * time.Hour, "in any 24 hours", "daily", func(p *Periods) *USD { return &p.Day }},
+	{"week", 7 * 24 * time.Hour, "in any 7 days", "weekly", func(p *Periods) *USD { return &p.Week }},
+	{"month", 30 * 24 * time.Hour, "in any 30 days", "monthly (30 days)", func(p *Periods) *USD { return &p.Month }},
+	{"total", 0, "in total, ever", "lifetime", func(p *Periods) *USD { return &p.Total }},
+}
+
+// periodOf is the period whose window is w; lifetime for any other.
+func periodOf(w time.Duration) period {
+	for _, per := range periods {
+		if per.window == w {
+			return per
+		}
+	}
+	return periods[len(periods)-1]
+}
+
+// Name words the budget for messages: "daily budget", or "daily budget
+// for api.example.com" for a host's.
+func (b Budget) Name() string {
+	name := periodOf(b.Window).adjective + " budget"
+	if b.Host != "" {
+		name += " for " + b.Host
+	}
+	return name
+}
+
+// BudgetKey is the policy-file key that sets the budget of the given
+// window (0: lifetime) for host ("": all hosts): "budget.day", or
+// `hosts.budget."api.example.com".day`.
+func BudgetKey(window time.Duration, host string) string {
+	name := periodOf(window).name
+	if host != "" {
+		return fmt.Sprintf("hosts.budget.%q.%s", host, name)
+	}
+	return "budget." + name
 }
 
 // IsSet reports whether any limit is set.

@@ -173,3 +173,29 @@ func TestWindow(t *testing.T) {
 		t.Errorf("Window(86400) = %v, want the cap %v", w, p.MaxWindow)
 	}
 }
+
+// TestBudgetNames checks the one place budgets are named: the words in
+// messages and the policy-file key behind each.
+func TestBudgetNames(t *testing.T) {
+	for _, c := range []struct {
+		b         Budget
+		name, key string
+	}{
+		{Budget{Period: "hour", Window: time.Hour}, "hourly budget", "budget.hour"},
+		{Budget{Period: "day", Window: 24 * time.Hour, Host: "api.example.com"}, "daily budget for api.example.com", `hosts.budget."api.example.com".day`},
+		{Budget{Period: "month", Window: 30 * 24 * time.Hour}, "monthly (30 days) budget", "budget.month"},
+		{Budget{Period: "total"}, "lifetime budget", "budget.total"},
+	} {
+		if got := c.b.Name(); got != c.name {
+			t.Errorf("%+v: Name %q, want %q", c.b, got, c.name)
+		}
+		if got := BudgetKey(c.b.Window, c.b.Host); got != c.key {
+			t.Errorf("%+v: key %q, want %q", c.b, got, c.key)
+		}
+	}
+	for _, b := range Default().Budgets() {
+		if b.Period != periodOf(b.Window).name {
+			t.Errorf("budget %+v: its period and window disagree", b)
+		}
+	}
+}

@@ -107,6 +107,12 @@ func TestBudgetAcrossProcesses(t *testing.T) {
 // provably never happened on chain.
 func TestKilledMidPaymentNeverUnderCounts(t *testing.T) {
 	n, cfg, payer := devnetWithPolicy(t, "max_per_payment = \"0.10\"\n")
+	killMidPayment(t, n, cfg, payer, filepath.Join(filepath.Dir(cfg), "ledger.db"))
+}
+
+// killMidPayment is TestKilledMidPaymentNeverUnderCounts on the ledger at
+// loc, which cfg names: a SQLite file or a PostgreSQL database.
+func killMidPayment(t *testing.T, n *localnet.Network, cfg, payer, loc string) {
 	ctx := context.Background()
 	before := payeeReceived(t, n, big.NewInt(0))
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -166,7 +172,7 @@ func TestKilledMidPaymentNeverUnderCounts(t *testing.T) {
 	}
 
 	// The next start reconciles: leases of the killed processes are over.
-	led, err := ledger.Open(filepath.Join(filepath.Dir(cfg), "ledger.db"), ledger.Options{Now: func() time.Time { return time.Now().Add(time.Hour) }})
+	led, err := ledger.Open(loc, ledger.Options{Now: func() time.Time { return time.Now().Add(time.Hour) }})
 	if err != nil {
 		t.Fatal(err)
 	}

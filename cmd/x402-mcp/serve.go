@@ -206,9 +206,12 @@ func openLedgerFile(cfg *config.Config, read bool, stderr io.Writer) (*ledger.Le
 	if err != nil {
 		return nil, "", err
 	}
-	idFile, err := ledger.IDFilePath(path)
-	if err != nil {
-		return nil, "", fmt.Errorf("finding where the ledger's identity is kept: %w\n\thint: set $HOME", err)
+	// A database has no file to lose: the identity file is SQLite's.
+	var idFile string
+	if !config.IsDatabaseURL(path) {
+		if idFile, err = ledger.IDFilePath(path); err != nil {
+			return nil, "", fmt.Errorf("finding where the ledger's identity is kept: %w\n\thint: set $HOME", err)
+		}
 	}
 	led, err := ledger.Open(path, ledger.Options{Lease: ledgerLease(cfg), IDFile: idFile, Inspect: read})
 	if err != nil {

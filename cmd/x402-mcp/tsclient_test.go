@@ -41,6 +41,7 @@ type tsPlan struct {
 	Elicitation   bool              `json:"elicitation"`
 	ElicitAnswers []tsAnswer        `json:"elicit_answers,omitempty"`
 	Steps         []tsStep          `json:"steps"`
+	TimeoutMS     int               `json:"timeout_ms,omitempty"` // per request
 }
 
 // tsAnswer is how the simulated user answers one elicitation: accept (with
@@ -59,6 +60,7 @@ type tsStep struct {
 	Arguments map[string]any `json:"arguments,omitempty"`
 	URI       string         `json:"uri,omitempty"`
 	Steps     []tsStep       `json:"steps,omitempty"`
+	File      string         `json:"file,omitempty"` // barrier: see client.mjs
 }
 
 func (s tsStep) String() string {

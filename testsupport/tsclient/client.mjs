@@ -23,8 +23,13 @@
 //	            {"op": "call", "name": "x402_quote", "arguments": {"url": "..."}},
 //	            {"op": "listResources"},
 //	            {"op": "readResource", "uri": "x402://policy"},
-//	            {"op": "parallel", "steps": [<step>, <step>, ...]}]
+//	            {"op": "parallel", "steps": [<step>, <step>, ...]},
+//	            {"op": "barrier", "file": "/tmp/x/down"}]
 //	}
+//
+// A barrier step lets the test change the world between two steps (stop a
+// database, say) while the session stays open: the client creates
+// FILE.reached, then waits (up to two minutes) until FILE.go exists.
 //
 // Steps run in order, exactly as written, except the steps of a parallel
 // step: they are all sent at once over the one session, as a host does
@@ -51,7 +56,7 @@
 // status is 0 unless the plan cannot be read (2). The server's stderr is
 // inherited, so it lands on this script's stderr.
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -97,6 +102,16 @@ async function runStep(client, step, requestOptions) {
       return client.listResources({}, requestOptions);
     case 'readResource':
       return client.readResource({ uri: step.uri }, requestOptions);
+    case 'barrier': {
+      writeFileSync(`${step.file}.reached`, '');
+      for (const deadline = Date.now() + 120000; !existsSync(`${step.file}.go`); ) {
+        if (Date.now() > deadline) {
+          throw new Error(`barrier ${step.file}: no ${step.file}.go within two minutes`);
+        }
+        await new Promise(resolve => setTimeout(resolve, 20));
+      }
+      return {};
+    }
     case 'parallel':
       return Promise.all((step.steps ?? []).map(async s => {
         try {
@@ -106,7 +121,7 @@ async function runStep(client, step, requestOptions) {
         }
       }));
     default:
-      throw new Error(`unknown op ${JSON.stringify(step.op)}: want listTools, call, listResources, readResource or parallel`);
+      throw new Error(`unknown op ${JSON.stringify(step.op)}: want listTools, call, listResources, readResource, parallel or barrier`);
   }
 }
 
