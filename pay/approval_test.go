@@ -141,7 +141,7 @@ func TestOutOfBandApprovalPaysOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, err := rig.c.Fetch(ctx, rig.joke)
-	if err != nil || res.Payment == nil || !res.Payment.Settled || res.Payment.AmountAtomic != strconv.Itoa(jokePrice) {
+	if err != nil || res.Payment == nil || !res.Payment.Settled || res.Payment.Amount.String() != strconv.Itoa(jokePrice) {
 		t.Fatalf("Fetch after approval: %+v, %v", res, err)
 	}
 	if res.Judgement.Verdict != VerdictNeedsApproval {
@@ -410,7 +410,7 @@ func TestElicitedApproval(t *testing.T) {
 	r := rig.joke
 	r.HumanApproved = &need.Binding
 	res, err := rig.c.Fetch(ctx, r)
-	if err != nil || res.Payment == nil || !res.Payment.Settled || res.Payment.AmountAtomic != strconv.Itoa(jokePrice) {
+	if err != nil || res.Payment == nil || !res.Payment.Settled || res.Payment.Amount.String() != strconv.Itoa(jokePrice) {
 		t.Fatalf("Fetch with the elicited approval: %+v, %v", res, err)
 	}
 	rig.moved(t, payer0, payee0, jokePrice)

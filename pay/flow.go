@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
+
 	"github.com/x402-mcp/x402-mcp/internal/netguard"
 	"github.com/x402-mcp/x402-mcp/ledger"
 	"github.com/x402-mcp/x402-mcp/policy"
@@ -37,16 +39,19 @@ type Result struct {
 }
 
 // Receipt describes a payment that was made.
+//
+// Its values are kept as the payment made them (atomic units, addresses,
+// the nonce's bytes) and formatted only where they are shown.
 type Receipt struct {
-	Amount       string // in whole tokens, e.g. "0.01"
-	AmountAtomic string
-	Token        string // symbol
-	Asset        string
-	Network      string
-	PayTo        string
-	Payer        string
-	Nonce        string
-	ValidBefore  int64
+	Amount      *big.Int // atomic units
+	Decimals    uint8
+	Token       string // symbol
+	Asset       common.Address
+	Network     string
+	PayTo       common.Address
+	Payer       common.Address
+	Nonce       [32]byte
+	ValidBefore int64
 	// Transaction is the settlement transaction hash, empty when the
 	// server sent no settlement.
 	Transaction string
@@ -54,6 +59,17 @@ type Receipt struct {
 	// LedgerID is the payment's record in the ledger.
 	LedgerID int64
 }
+
+// AmountText is the amount in whole tokens, e.g. "0.01".
+func (r *Receipt) AmountText() string {
+	if r.Amount == nil {
+		return ""
+	}
+	return tokens.FormatUnits(r.Amount, r.Decimals)
+}
+
+// NonceHex is the authorization's nonce as 0x and 64 hex digits.
+func (r *Receipt) NonceHex() string { return "0x" + hex.EncodeToString(r.Nonce[:]) }
 
 // unpaid makes the first request and returns the response with the body
 // read up to limit.
@@ -214,8 +230,8 @@ func (c *Client) payFor(ctx context.Context, first *response, q *Quote, rp *Requ
 	if first.method != r.Method {
 		body = nil
 	}
-	c.log.Info("payment signed", "host", q.Host, "amount", p.receipt.Amount, "token", p.receipt.Token,
-		"network", p.receipt.Network, "pay_to", p.receipt.PayTo, "nonce", p.receipt.Nonce, "ledger_id", p.record.ID)
+	c.log.Info("payment signed", "host", q.Host, "amount", p.receipt.AmountText(), "token", p.receipt.Token,
+		"network", p.receipt.Network, "pay_to", p.receipt.PayTo.Hex(), "nonce", p.receipt.NonceHex(), "ledger_id", p.record.ID)
 	second, err := c.send(ctx, first.method, first.url, &r, body, p.headerName, p.headerValue)
 	if err != nil {
 		// The signature may have reached the server: report, never re-sign.
@@ -288,9 +304,9 @@ func (c *Client) authorize(ctx context.Context, q *Quote, r *Request, use *ledge
 	humanApproved := use != nil || r.HumanApproved != nil
 	var signErr error // sign's own refusal, passed on as it is
 	p.record, err = c.cfg.Ledger.RecordSent(ctx, ledger.Record{
-		URL: q.URL, Host: q.Host, Network: tok.Network, Asset: p.receipt.Asset, Token: tok.Symbol, Decimals: tok.Decimals,
-		Amount: auth.Value, USDNano: usdNanoCeil(auth.Value, tok), PayTo: p.receipt.PayTo, Payer: p.receipt.Payer,
-		Nonce: p.receipt.Nonce, ValidBefore: p.receipt.ValidBefore, Approval: use,
+		URL: q.URL, Host: q.Host, Network: tok.Network, Asset: tok.Address.Hex(), Token: tok.Symbol, Decimals: tok.Decimals,
+		Amount: auth.Value, USDNano: usdNanoCeil(auth.Value, tok), PayTo: auth.To.Hex(), Payer: auth.From.Hex(),
+		Nonce: p.receipt.NonceHex(), ValidBefore: p.receipt.ValidBefore, Approval: use,
 		Payload: &ledger.Payload{RequestKey: hex.EncodeToString(key[:]), PaymentID: p.paymentID},
 	}, c.limits(q.Host), func(res ledger.Reservation) (string, string, error) {
 		name, value, err := c.sign(p, r, auth, now, humanApproved, res)
@@ -340,15 +356,15 @@ func (c *Client) newPayment(q *Quote) (*pending, x402.Authorization, time.Time, 
 		Nonce:       nonce,
 	}
 	return &pending{quote: q, receipt: &Receipt{
-		Amount:       tokens.FormatUnits(opt.Amount, tok.Decimals),
-		AmountAtomic: opt.Amount.String(),
-		Token:        tok.Symbol,
-		Asset:        tok.Address.Hex(),
-		Network:      tok.Network,
-		PayTo:        opt.PayTo.Hex(),
-		Payer:        auth.From.Hex(),
-		Nonce:        fmt.Sprintf("0x%x", nonce),
-		ValidBefore:  auth.ValidBefore.Int64(),
+		Amount:      auth.Value,
+		Decimals:    tok.Decimals,
+		Token:       tok.Symbol,
+		Asset:       tok.Address,
+		Network:     tok.Network,
+		PayTo:       opt.PayTo,
+		Payer:       auth.From,
+		Nonce:       nonce,
+		ValidBefore: auth.ValidBefore.Int64(),
 	}}, auth, now, nil
 }
 
@@ -394,13 +410,13 @@ func (c *Client) sign(p *pending, r *Request, auth x402.Authorization, now time.
 func (c *Client) finish(resp *response, p *pending) (*Result, error) {
 	st, stErr := x402.ParseSettlement(resp.header)
 	if stErr != nil {
-		c.log.Warn("unreadable settlement header", "host", p.quote.Host, "nonce", p.receipt.Nonce, "err", stErr)
+		c.log.Warn("unreadable settlement header", "host", p.quote.Host, "nonce", p.receipt.NonceHex(), "err", stErr)
 	}
 	alreadySettled := p.record.State == ledger.Settled // a re-sent payment that settled before
 	if st != nil && st.Success {
 		p.receipt.Settled = true
 		p.receipt.Transaction = st.Transaction
-		if st.Payer != "" && !strings.EqualFold(st.Payer, p.receipt.Payer) {
+		if st.Payer != "" && !strings.EqualFold(st.Payer, p.receipt.Payer.Hex()) {
 			c.log.Warn("settlement names another payer", "host", p.quote.Host, "payer", st.Payer)
 		}
 	}
@@ -437,7 +453,7 @@ func (c *Client) finish(resp *response, p *pending) (*Result, error) {
 			}
 			c.unknown(p, st, note)
 		}
-		c.log.Warn("payment not accepted", "host", p.quote.Host, "status", resp.status, "nonce", p.receipt.Nonce)
+		c.log.Warn("payment not accepted", "host", p.quote.Host, "status", resp.status, "nonce", p.receipt.NonceHex())
 		return nil, e
 	}
 	if !p.receipt.Settled && !alreadySettled {
@@ -446,8 +462,8 @@ func (c *Client) finish(resp *response, p *pending) (*Result, error) {
 	if !p.receipt.Settled || alreadySettled {
 		c.delivered(p)
 	}
-	c.log.Info("payment settled", "host", p.quote.Host, "amount", p.receipt.Amount, "network", p.receipt.Network,
-		"transaction", p.receipt.Transaction, "nonce", p.receipt.Nonce, "ledger_id", p.record.ID)
+	c.log.Info("payment settled", "host", p.quote.Host, "amount", p.receipt.AmountText(), "network", p.receipt.Network,
+		"transaction", p.receipt.Transaction, "nonce", p.receipt.NonceHex(), "ledger_id", p.record.ID)
 	return resultOf(resp, p.receipt, p.quote.Judgement), nil
 }
 

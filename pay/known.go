@@ -149,8 +149,8 @@ func (c *Client) prepay(ctx context.Context, u *url.URL, r *Request) (res *Resul
 		// on a fresh 402.
 		return nil, false, nil
 	}
-	c.log.Info("payment signed on known terms", "host", q.Host, "amount", p.receipt.Amount, "token", p.receipt.Token,
-		"network", p.receipt.Network, "pay_to", p.receipt.PayTo, "nonce", p.receipt.Nonce, "ledger_id", p.record.ID)
+	c.log.Info("payment signed on known terms", "host", q.Host, "amount", p.receipt.AmountText(), "token", p.receipt.Token,
+		"network", p.receipt.Network, "pay_to", p.receipt.PayTo.Hex(), "nonce", p.receipt.NonceHex(), "ledger_id", p.record.ID)
 	resp, err := c.send(ctx, r.Method, u, r, r.Body, p.headerName, p.headerValue)
 	if err != nil {
 		c.unknown(p, nil, "no answer to the paid request (timeout or reset): "+err.Error())
@@ -174,7 +174,7 @@ func (c *Client) prepay(ctx context.Context, u *url.URL, r *Request) (res *Resul
 	if sameOffer(q, again) {
 		// The very terms that were signed: the same authorization again,
 		// never a new one. It settles at most once.
-		c.log.Info("payment re-sent: the server asked again on the terms it was paid", "host", q.Host, "nonce", p.receipt.Nonce, "ledger_id", p.record.ID)
+		c.log.Info("payment re-sent: the server asked again on the terms it was paid", "host", q.Host, "nonce", p.receipt.NonceHex(), "ledger_id", p.record.ID)
 		p.resent = true
 		second, err := c.send(ctx, r.Method, u, r, r.Body, p.headerName, p.headerValue)
 		if err != nil {

@@ -65,7 +65,7 @@ func TestKnownTermsOneRoundTrip(t *testing.T) {
 	if got := reqs(); got != 1 {
 		t.Errorf("the second fetch made %d requests, want 1", got)
 	}
-	if res.Judgement.Verdict != VerdictAllowed || res.Payment.AmountAtomic != "10000" {
+	if res.Judgement.Verdict != VerdictAllowed || res.Payment.Amount.String() != "10000" {
 		t.Errorf("second fetch: %+v %+v", res.Judgement, res.Payment)
 	}
 
@@ -128,8 +128,8 @@ func TestKnownTermsPriceChanged(t *testing.T) {
 	reqs()
 	price.Store(20_000)
 	res := mustSettle(t, c, weather)
-	if res.Payment.AmountAtomic != "20000" {
-		t.Errorf("paid %s, want the new price 20000", res.Payment.AmountAtomic)
+	if res.Payment.Amount.String() != "20000" {
+		t.Errorf("paid %s, want the new price 20000", res.Payment.Amount)
 	}
 	if got := reqs(); got != 2 {
 		t.Errorf("the fetch made %d requests, want 2 (paid on the old terms, paid on the new)", got)

@@ -208,8 +208,8 @@ func (c *Client) CallTool(ctx context.Context, call ToolCall, send ToolSender) (
 		c.unknown(p, nil, "the payment could not be encoded for MCP, so it was not sent")
 		return nil, fmt.Errorf("pay: decoding the payment payload: %w", err)
 	}
-	c.log.Info("payment signed", "host", q.Host, "tool", x402.Display(call.Tool, 64), "amount", p.receipt.Amount, "token", p.receipt.Token,
-		"network", p.receipt.Network, "pay_to", p.receipt.PayTo, "nonce", p.receipt.Nonce, "ledger_id", p.record.ID)
+	c.log.Info("payment signed", "host", q.Host, "tool", x402.Display(call.Tool, 64), "amount", p.receipt.AmountText(), "token", p.receipt.Token,
+		"network", p.receipt.Network, "pay_to", p.receipt.PayTo.Hex(), "nonce", p.receipt.NonceHex(), "ledger_id", p.record.ID)
 	second, err := send(ctx, payload)
 	if err != nil {
 		c.unknown(p, nil, "no answer to the paid tool call: "+err.Error())
@@ -232,8 +232,8 @@ func (c *Client) resumeTool(ctx context.Context, q *Quote, r *Request, send Tool
 	if err != nil {
 		return nil, true, fmt.Errorf("pay: reading the earlier payment: %w", err)
 	}
-	c.log.Info("payment re-sent", "host", q.Host, "amount", p.receipt.Amount, "token", p.receipt.Token,
-		"network", p.receipt.Network, "nonce", p.receipt.Nonce, "ledger_id", p.record.ID)
+	c.log.Info("payment re-sent", "host", q.Host, "amount", p.receipt.AmountText(), "token", p.receipt.Token,
+		"network", p.receipt.Network, "nonce", p.receipt.NonceHex(), "ledger_id", p.record.ID)
 	second, err := send(ctx, payload)
 	if err != nil {
 		c.unknown(p, nil, "no answer to the re-sent paid tool call: "+err.Error())
@@ -250,7 +250,7 @@ func (c *Client) finishTool(ans *ToolAnswer, p *pending) (*ToolResult, error) {
 	if ans.Settlement != nil {
 		var err error
 		if st, err = x402.ParseSettlementJSON(ans.Settlement); err != nil {
-			c.log.Warn("unreadable settlement in the tool result", "host", p.quote.Host, "nonce", p.receipt.Nonce, "err", err)
+			c.log.Warn("unreadable settlement in the tool result", "host", p.quote.Host, "nonce", p.receipt.NonceHex(), "err", err)
 		}
 	}
 	alreadySettled := p.record.State == ledger.Settled
@@ -291,7 +291,7 @@ func (c *Client) finishTool(ans *ToolAnswer, p *pending) (*ToolResult, error) {
 			}
 			c.unknown(p, st, note)
 		}
-		c.log.Warn("payment not accepted", "host", p.quote.Host, "answer", e.Answered, "nonce", p.receipt.Nonce)
+		c.log.Warn("payment not accepted", "host", p.quote.Host, "answer", e.Answered, "nonce", p.receipt.NonceHex())
 		return nil, e
 	}
 	if !p.receipt.Settled && !alreadySettled {
@@ -300,7 +300,7 @@ func (c *Client) finishTool(ans *ToolAnswer, p *pending) (*ToolResult, error) {
 	if !p.receipt.Settled || alreadySettled {
 		c.delivered(p)
 	}
-	c.log.Info("payment settled", "host", p.quote.Host, "amount", p.receipt.Amount, "network", p.receipt.Network,
-		"transaction", p.receipt.Transaction, "nonce", p.receipt.Nonce, "ledger_id", p.record.ID)
+	c.log.Info("payment settled", "host", p.quote.Host, "amount", p.receipt.AmountText(), "network", p.receipt.Network,
+		"transaction", p.receipt.Transaction, "nonce", p.receipt.NonceHex(), "ledger_id", p.record.ID)
 	return &ToolResult{Answer: ans, Payment: p.receipt, Judgement: p.quote.Judgement}, nil
 }

@@ -43,7 +43,7 @@ func TestPaysV2AndV1OnChain(t *testing.T) {
 			t.Fatalf("%s: result %+v", tc.path, res)
 		}
 		p := res.Payment
-		if p.AmountAtomic != big.NewInt(tc.price).String() || p.Payer != n.payer.Hex() || p.PayTo != n.PayTo.Hex() || p.Network != n.token.Network {
+		if p.Amount.Cmp(big.NewInt(tc.price)) != 0 || p.Payer != n.payer || p.PayTo != n.PayTo || p.Network != n.token.Network {
 			t.Errorf("%s: receipt %+v", tc.path, p)
 		}
 		rc, err := n.Chain.Client().TransactionReceipt(ctx, common.HexToHash(p.Transaction))
@@ -51,9 +51,9 @@ func TestPaysV2AndV1OnChain(t *testing.T) {
 			t.Errorf("%s: transaction %s not mined successfully: %v", tc.path, p.Transaction, err)
 		}
 		var nonce [32]byte
-		copy(nonce[:], common.FromHex(p.Nonce))
+		nonce = p.Nonce
 		if used, err := n.Chain.AuthorizationState(ctx, n.payer, nonce); err != nil || !used {
-			t.Errorf("%s: nonce %s not burned on chain (%v)", tc.path, p.Nonce, err)
+			t.Errorf("%s: nonce %s not burned on chain (%v)", tc.path, p.NonceHex(), err)
 		}
 	}
 	payer1, payee1 := n.balances(t)
@@ -76,7 +76,7 @@ func TestPaysPOSTWithBody(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Payment == nil || res.Payment.AmountAtomic != "30000" || !strings.Contains(string(res.Body), "Paying per request works") {
+	if res.Payment == nil || res.Payment.Amount.String() != "30000" || !strings.Contains(string(res.Body), "Paying per request works") {
 		t.Fatalf("result %+v body %s", res, res.Body)
 	}
 }
@@ -212,7 +212,7 @@ func TestNo402Repay(t *testing.T) {
 	if !errors.As(err, &failed) || failed.Status != http.StatusPaymentRequired {
 		t.Fatalf("err = %T %v", err, err)
 	}
-	if failed.Receipt == nil || failed.Receipt.Nonce == "" {
+	if failed.Receipt == nil || failed.Receipt.Nonce == [32]byte{} {
 		t.Error("the failure does not say which authorization was sent")
 	}
 	if got := n.signer.calls.Load(); got != 1 {

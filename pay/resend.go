@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ethereum/go-ethereum/common"
+
 	"github.com/x402-mcp/x402-mcp/ledger"
 	"github.com/x402-mcp/x402-mcp/tokens"
 	"github.com/x402-mcp/x402-mcp/x402"
@@ -118,9 +120,11 @@ func sameTerms(rec ledger.Record, o *Option) bool {
 }
 
 func receiptOf(rec ledger.Record) *Receipt {
-	return &Receipt{Amount: tokensAmount(rec), AmountAtomic: rec.Amount.String(), Token: rec.Token, Asset: rec.Asset,
-		Network: rec.Network, PayTo: rec.PayTo, Payer: rec.Payer, Nonce: rec.Nonce, ValidBefore: rec.ValidBefore,
+	rc := &Receipt{Amount: rec.Amount, Decimals: rec.Decimals, Token: rec.Token, Asset: common.HexToAddress(rec.Asset),
+		Network: rec.Network, PayTo: common.HexToAddress(rec.PayTo), Payer: common.HexToAddress(rec.Payer), ValidBefore: rec.ValidBefore,
 		Transaction: rec.Transaction, LedgerID: rec.ID}
+	copy(rc.Nonce[:], common.FromHex(rec.Nonce)) // the ledger holds 0x and 64 hex digits
+	return rc
 }
 
 func tokensAmount(rec ledger.Record) string {

@@ -138,10 +138,17 @@ func fetchOutputBody(r *pay.Result, body []byte, truncated bool, text string, is
 		out.Body, out.BodyEncoding, out.BodyBytes = base64.StdEncoding.EncodeToString(body), "base64", len(body)
 	}
 	if p := r.Payment; p != nil {
-		out.Payment = &PaymentOut{Amount: p.Amount, AmountAtomic: p.AmountAtomic, Token: p.Token, Asset: p.Asset,
-			Network: p.Network, PayTo: p.PayTo, Payer: p.Payer, Transaction: x402.Display(p.Transaction, 80), Settled: p.Settled}
+		po := paymentOut(p)
+		out.Payment = &po
 	}
 	return out
+}
+
+// paymentOut formats a receipt for the agent: the one place its values
+// become text.
+func paymentOut(p *pay.Receipt) PaymentOut {
+	return PaymentOut{Amount: p.AmountText(), AmountAtomic: p.Amount.String(), Token: p.Token, Asset: p.Asset.Hex(),
+		Network: p.Network, PayTo: p.PayTo.Hex(), Payer: p.Payer.Hex(), Transaction: x402.Display(p.Transaction, 80), Settled: p.Settled}
 }
 
 // Bounds on a fetch result.

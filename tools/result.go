@@ -113,7 +113,7 @@ func failedText(f *pay.PaymentFailedError) string {
 	r := f.Receipt
 	switch {
 	case f.NonceUsed:
-		fmt.Fprintf(&b, "This was already paid (%s %s to %s, nonce %s", r.Amount, r.Token, r.PayTo, r.Nonce)
+		fmt.Fprintf(&b, "This was already paid (%s %s to %s, nonce %s", r.AmountText(), r.Token, r.PayTo.Hex(), r.NonceHex())
 		if r.Transaction != "" {
 			fmt.Fprintf(&b, ", transaction %s", r.Transaction)
 		}
@@ -123,7 +123,7 @@ func failedText(f *pay.PaymentFailedError) string {
 		b.WriteString(x402.Display(f.Error(), maxErrorText))
 	}
 	if r != nil {
-		fmt.Fprintf(&b, ". The authorization is for %s %s to %s on %s (nonce %s) and can settle at most once, until %s", r.Amount, r.Token, r.PayTo, r.Network, r.Nonce,
+		fmt.Fprintf(&b, ". The authorization is for %s %s to %s on %s (nonce %s) and can settle at most once, until %s", r.AmountText(), r.Token, r.PayTo.Hex(), r.Network, r.NonceHex(),
 			time.Unix(r.ValidBefore, 0).UTC().Format(time.RFC3339))
 		if f.Pending && f.Settlement != nil && f.Settlement.Transaction != "" {
 			fmt.Fprintf(&b, "; its settlement is pending in transaction %s", x402.Display(f.Settlement.Transaction, 80))
