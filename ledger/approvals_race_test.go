@@ -289,7 +289,7 @@ func TestMigrateV1Ledger(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	l.rdb.QueryRow(`PRAGMA user_version`).Scan(&version)
+	l.rdb.QueryRowContext(context.Background(), `PRAGMA user_version`).Scan(&version)
 	if version != len(migrations) || schemaVersion != len(migrations) {
 		t.Fatalf("user_version %d after Open, want %d", version, len(migrations))
 	}

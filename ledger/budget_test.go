@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -313,7 +312,7 @@ func TestWindowSumsMatchPlainDefinition(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		nows = append(nows, base-rng.Int64N(int64(7*time.Hour)))
 	}
-	tx, err := l.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := l.rdb.BeginTx(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/x402-mcp/x402-mcp/internal/pgtest"
 )
 
 // clock is a settable time source for Options.Now.
@@ -99,7 +101,7 @@ func recount(t testing.TB, l *Ledger, host string) (int64, int) {
 		q += ` AND host = ?`
 		args = append(args, host)
 	}
-	if err := l.rdb.QueryRow(q, args...).Scan(&spent, &n); err != nil {
+	if err := l.rdb.QueryRowContext(context.Background(), q, args...).Scan(&spent, &n); err != nil {
 		t.Fatal(err)
 	}
 	return spent, n
@@ -124,4 +126,43 @@ func rawDB(t testing.TB, path string) *sql.DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// A backend is where a test's ledgers live: a SQLite file, or a database
+// on the PostgreSQL server of X402_MCP_TEST_PG (pgtest.Database: skipped
+// without it, failed under CI=true).
+type backend struct {
+	name string
+	// place returns a new, empty ledger location.
+	place func(t testing.TB) string
+}
+
+var testBackends = []backend{
+	{"sqlite", func(t testing.TB) string { return filepath.Join(t.TempDir(), "ledger.db") }},
+	{"postgres", func(t testing.TB) string { return pgtest.Database(t) }},
+}
+
+// open opens the ledger at loc, closed when the test ends.
+func (b backend) open(t testing.TB, loc string, opts Options) *Ledger {
+	t.Helper()
+	l, err := Open(loc, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// openNew opens a new, empty ledger.
+func (b backend) openNew(t testing.TB, opts Options) *Ledger {
+	t.Helper()
+	return b.open(t, b.place(t), opts)
+}
+
+// forEachBackend runs f once per backend, as subtests named after them.
+func forEachBackend(t *testing.T, f func(t *testing.T, b backend)) {
+	t.Helper()
+	for _, b := range testBackends {
+		t.Run(b.name, func(t *testing.T) { f(t, b) })
+	}
 }

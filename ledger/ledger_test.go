@@ -378,8 +378,8 @@ func TestReopenKeepsRecords(t *testing.T) {
 		t.Fatalf("after reopen: %+v, %v", got, err)
 	}
 	var version, app int
-	l.rdb.QueryRow(`PRAGMA user_version`).Scan(&version)
-	l.rdb.QueryRow(`PRAGMA application_id`).Scan(&app)
+	l.rdb.QueryRowContext(context.Background(), `PRAGMA user_version`).Scan(&version)
+	l.rdb.QueryRowContext(context.Background(), `PRAGMA application_id`).Scan(&app)
 	if version != schemaVersion || app != applicationID {
 		t.Fatalf("user_version %d application_id %#x", version, app)
 	}

@@ -426,7 +426,7 @@ func TestCrashNeverUnderCounts(t *testing.T) {
 	defer l.Close()
 	ctx := context.Background()
 	var ok string
-	if err := l.rdb.QueryRow(`PRAGMA integrity_check`).Scan(&ok); err != nil || ok != "ok" {
+	if err := l.rdb.QueryRowContext(context.Background(), `PRAGMA integrity_check`).Scan(&ok); err != nil || ok != "ok" {
 		t.Fatalf("integrity_check: %q, %v", ok, err)
 	}
 	before := map[int64]State{}
