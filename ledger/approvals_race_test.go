@@ -20,100 +20,104 @@ import (
 // Two Ledger instances on one file, as two server processes would hold
 // it, race 20 payments for one approval: exactly one pays.
 func TestApprovalUsedOnceAcrossInstances(t *testing.T) {
-	clk := newClock()
-	path := filepath.Join(t.TempDir(), "ledger.db")
-	var ls [2]*Ledger
-	for i := range ls {
-		l, err := Open(path, Options{Now: clk.Now})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close() })
-		ls[i] = l
-	}
-	r := rec("race.example", 1_000_000)
-	a := mustRequest(t, ls[0], approvalFor(r, "race"), time.Hour)
-	mustDecide(t, ls[1], a.ID, true)
-
-	var (
-		wg     sync.WaitGroup
-		mu     sync.Mutex
-		won    []Record
-		lost   int
-		others []error
-	)
-	start := make(chan struct{})
-	for i := range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			got, err := ls[i%2].Reserve(context.Background(), paying(r, a), nil)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				won = append(won, got)
-			case errors.Is(err, ErrApprovalUnusable):
-				lost++
-			default:
-				others = append(others, err)
+	forEachBackend(t, func(t *testing.T, bk backend) {
+		clk := newClock()
+		path := bk.place(t)
+		var ls [2]*Ledger
+		for i := range ls {
+			l, err := Open(path, Options{Now: clk.Now})
+			if err != nil {
+				t.Fatal(err)
 			}
-		}()
-	}
-	close(start)
-	wg.Wait()
-	if len(others) > 0 {
-		t.Fatalf("unexpected errors: %v", errors.Join(others...))
-	}
-	if len(won) != 1 || lost != 19 {
-		t.Fatalf("%d payments used the approval and %d were refused; want 1 and 19", len(won), lost)
-	}
-	if n := countRecords(t, ls[0]); n != 1 {
-		t.Fatalf("%d records, want 1", n)
-	}
-	for _, l := range ls {
-		if got := mustApproval(t, l, a.ID); got.State != ApprovalUsed || got.RecordID != won[0].ID {
-			t.Fatalf("instance sees %+v, want used by %d", got, won[0].ID)
+			t.Cleanup(func() { l.Close() })
+			ls[i] = l
 		}
-	}
+		r := rec("race.example", 1_000_000)
+		a := mustRequest(t, ls[0], approvalFor(r, "race"), time.Hour)
+		mustDecide(t, ls[1], a.ID, true)
+
+		var (
+			wg     sync.WaitGroup
+			mu     sync.Mutex
+			won    []Record
+			lost   int
+			others []error
+		)
+		start := make(chan struct{})
+		for i := range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				got, err := ls[i%2].Reserve(context.Background(), paying(r, a), nil)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					won = append(won, got)
+				case errors.Is(err, ErrApprovalUnusable):
+					lost++
+				default:
+					others = append(others, err)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if len(others) > 0 {
+			t.Fatalf("unexpected errors: %v", errors.Join(others...))
+		}
+		if len(won) != 1 || lost != 19 {
+			t.Fatalf("%d payments used the approval and %d were refused; want 1 and 19", len(won), lost)
+		}
+		if n := countRecords(t, ls[0]); n != 1 {
+			t.Fatalf("%d records, want 1", n)
+		}
+		for _, l := range ls {
+			if got := mustApproval(t, l, a.ID); got.State != ApprovalUsed || got.RecordID != won[0].ID {
+				t.Fatalf("instance sees %+v, want used by %d", got, won[0].ID)
+			}
+		}
+	})
 }
 
 // Humans deciding one approval at once from two instances: one decision
 // holds, the other is told what happened.
 func TestDecideRace(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "ledger.db")
-	var ls [2]*Ledger
-	for i := range ls {
-		l, err := Open(path, Options{})
-		if err != nil {
-			t.Fatal(err)
+	forEachBackend(t, func(t *testing.T, bk backend) {
+		path := bk.place(t)
+		var ls [2]*Ledger
+		for i := range ls {
+			l, err := Open(path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { l.Close() })
+			ls[i] = l
 		}
-		t.Cleanup(func() { l.Close() })
-		ls[i] = l
-	}
-	for round := range 10 {
-		a := mustRequest(t, ls[0], approvalFor(rec("decide.example", 10), fmt.Sprint("round", round)), time.Hour)
-		var wg sync.WaitGroup
-		errs := make([]error, 2)
-		for i := range 2 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_, errs[i] = ls[i].Decide(context.Background(), a.ID, i == 0)
-			}()
+		for round := range 10 {
+			a := mustRequest(t, ls[0], approvalFor(rec("decide.example", 10), fmt.Sprint("round", round)), time.Hour)
+			var wg sync.WaitGroup
+			errs := make([]error, 2)
+			for i := range 2 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, errs[i] = ls[i].Decide(context.Background(), a.ID, i == 0)
+				}()
+			}
+			wg.Wait()
+			final := mustApproval(t, ls[0], a.ID).State
+			winner := 1
+			if final == ApprovalApproved {
+				winner = 0
+			}
+			var se *ApprovalStateError
+			if errs[winner] != nil || !errors.As(errs[1-winner], &se) || se.Status != string(final) {
+				t.Fatalf("round %d: final %s, errors %v", round, final, errs)
+			}
 		}
-		wg.Wait()
-		final := mustApproval(t, ls[0], a.ID).State
-		winner := 1
-		if final == ApprovalApproved {
-			winner = 0
-		}
-		var se *ApprovalStateError
-		if errs[winner] != nil || !errors.As(errs[1-winner], &se) || se.Status != string(final) {
-			t.Fatalf("round %d: final %s, errors %v", round, final, errs)
-		}
-	}
+	})
 }
 
 // Processes (not only instances in one process) that share a ledger file

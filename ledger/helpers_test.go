@@ -166,3 +166,9 @@ func forEachBackend(t *testing.T, f func(t *testing.T, b backend)) {
 		t.Run(b.name, func(t *testing.T) { f(t, b) })
 	}
 }
+
+// rawExec runs a statement on the ledger's database outside the ledger's
+// writer (on either backend): what a hand at a SQL prompt could do.
+func rawExec(l *Ledger, query string, args ...any) (sql.Result, error) {
+	return l.wdb.ExecContext(context.Background(), l.d.q(query), args...)
+}
