@@ -228,67 +228,69 @@ func skipWithoutProcesses(t *testing.T) {
 // Four processes hammer one budget on one (new) file. Together they get
 // exactly floor(budget/price) reservations, and the file says the same.
 func TestBudgetHoldsAcrossProcesses(t *testing.T) {
-	skipWithoutProcesses(t)
-	const (
-		children = 4
-		price    = 3_000_007
-		budget   = 1_000_000_000
-		want     = budget / price // 333
-	)
-	path := filepath.Join(t.TempDir(), "shared", "ledger.db")
-	start := time.Now().Add(500 * time.Millisecond).UnixNano()
-	defer func() {
-		// For the record, not an assertion: includes process start-up.
-		d := time.Since(time.Unix(0, start))
-		t.Logf("%d processes: %d reservations in %v (%.0f/s)", children, want, d.Round(time.Millisecond), float64(want)/d.Seconds())
-	}()
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		total int
-		errs  []error
-	)
-	for i := 0; i < children; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cmd := helperCmd(t, "hammer",
-				envPath+"="+path, envChild+"="+strconv.Itoa(i),
-				envPrice+"="+strconv.Itoa(price), envBudget+"="+strconv.Itoa(budget),
-				envStart+"="+strconv.FormatInt(start, 10))
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			out, err := cmd.Output()
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("child %d: %v\n%s", i, err, stderr.String()))
-				return
-			}
-			var n int
-			if _, err := fmt.Sscanf(string(out), "reserved %d", &n); err != nil {
-				errs = append(errs, fmt.Errorf("child %d output %q", i, out))
-				return
-			}
-			total += n
+	forEachBackend(t, func(t *testing.T, bk backend) {
+		skipWithoutProcesses(t)
+		const (
+			children = 4
+			price    = 3_000_007
+			budget   = 1_000_000_000
+			want     = budget / price // 333
+		)
+		path := bk.place(t)
+		start := time.Now().Add(500 * time.Millisecond).UnixNano()
+		defer func() {
+			// For the record, not an assertion: includes process start-up.
+			d := time.Since(time.Unix(0, start))
+			t.Logf("%d processes: %d reservations in %v (%.0f/s)", children, want, d.Round(time.Millisecond), float64(want)/d.Seconds())
 		}()
-	}
-	wg.Wait()
-	if len(errs) > 0 {
-		t.Fatal(errors.Join(errs...))
-	}
-	if total != want {
-		t.Fatalf("children reserved %d in total, want exactly %d", total, want)
-	}
-	l, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	spent, n := recount(t, l, "")
-	if spent != want*price || n != want || spent > budget {
-		t.Fatalf("file holds %d records worth %d nano-USD; want %d worth %d (budget %d)", n, spent, want, want*price, budget)
-	}
+		var (
+			wg    sync.WaitGroup
+			mu    sync.Mutex
+			total int
+			errs  []error
+		)
+		for i := 0; i < children; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cmd := helperCmd(t, "hammer",
+					envPath+"="+path, envChild+"="+strconv.Itoa(i),
+					envPrice+"="+strconv.Itoa(price), envBudget+"="+strconv.Itoa(budget),
+					envStart+"="+strconv.FormatInt(start, 10))
+				var stderr bytes.Buffer
+				cmd.Stderr = &stderr
+				out, err := cmd.Output()
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					errs = append(errs, fmt.Errorf("child %d: %v\n%s", i, err, stderr.String()))
+					return
+				}
+				var n int
+				if _, err := fmt.Sscanf(string(out), "reserved %d", &n); err != nil {
+					errs = append(errs, fmt.Errorf("child %d output %q", i, out))
+					return
+				}
+				total += n
+			}()
+		}
+		wg.Wait()
+		if len(errs) > 0 {
+			t.Fatal(errors.Join(errs...))
+		}
+		if total != want {
+			t.Fatalf("children reserved %d in total, want exactly %d", total, want)
+		}
+		l, err := Open(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		spent, n := recount(t, l, "")
+		if spent != want*price || n != want || spent > budget {
+			t.Fatalf("file holds %d records worth %d nano-USD; want %d worth %d (budget %d)", n, spent, want, want*price, budget)
+		}
+	})
 }
 
 // Processes that open a new ledger at the same moment all succeed. Leaving
