@@ -112,6 +112,7 @@ func (r *reader) QueryContext(ctx context.Context, query string, args ...any) (*
 // row is a *sql.Row, or the error that kept the query from running.
 type row struct {
 	*sql.Row
+	d   *dialect
 	err error
 }
 
@@ -119,14 +120,14 @@ func (r row) Scan(dest ...any) error {
 	if r.err != nil {
 		return r.err
 	}
-	return r.Row.Scan(dest...)
+	return r.d.wrap(r.Row.Scan(dest...))
 }
 
 func (r *reader) QueryRowContext(ctx context.Context, query string, args ...any) row {
 	if err := r.ready(ctx); err != nil {
 		return row{err: err}
 	}
-	return row{Row: r.db.QueryRowContext(ctx, r.d.q(query), args...)}
+	return row{Row: r.db.QueryRowContext(ctx, r.d.q(query), args...), d: r.d}
 }
 
 // BeginTx starts a read-only transaction that sees one snapshot: SQLite's

@@ -234,6 +234,19 @@ func TestPostgresTamperingDetectedAtOpen(t *testing.T) {
 	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "trigger sums_written is missing") {
 		t.Fatalf("Verify after DROP TRIGGER: %v", err)
 	}
+
+	// Repair puts back the trigger and the sums, from the records.
+	rep, err := Repair(loc)
+	if err != nil || len(rep.Schema) != 1 || len(rep.Sums) == 0 {
+		t.Fatalf("Repair: %+v, %v", rep, err)
+	}
+	if err := l.Verify(context.Background()); err != nil {
+		t.Fatalf("Verify after Repair: %v", err)
+	}
+	l2 := pgBackend().open(t, loc, Options{})
+	if u := usage(t, l2, Limit{Name: "all"}); u.SpentUSDNano != 700 || u.Count != 1 {
+		t.Fatalf("usage after Repair: %+v", u)
+	}
 }
 
 func TestPostgresRefusesOthersAndBadLogins(t *testing.T) {

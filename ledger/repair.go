@@ -25,6 +25,9 @@ type RepairReport struct {
 // checked: Repair makes the budgets count what the records say was paid.
 // It needs no other process to stop: it is one write transaction.
 func Repair(path string) (RepairReport, error) {
+	if IsPostgresURL(path) {
+		return repairPG(path)
+	}
 	var rep RepairReport
 	abs, err := filepath.Abs(path)
 	if err != nil {
