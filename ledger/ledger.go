@@ -131,6 +131,8 @@ type Options struct {
 	// afterwards refuses with an *IdentityError a ledger that is missing
 	// or has another id, instead of starting an empty one. x402-mcp
 	// always sets it; tests of other things may leave it empty.
+	// SQLite only: a PostgreSQL ledger ignores it (see "PostgreSQL" in
+	// doc.go).
 	IDFile string
 	// Inspect opens a ledger that fails the integrity check anyway, for
 	// reading: Damage returns the *IntegrityError, and Reserve refuses
@@ -177,7 +179,10 @@ type Ledger struct {
 }
 
 // Open opens the ledger at path, creating it (directory 0700, file 0600) if
-// needed and migrating its schema. It refuses a file that is not an
+// needed and migrating its schema. A path that is a postgres:// or
+// postgresql:// URL opens a ledger in that PostgreSQL database instead
+// (see "PostgreSQL" in doc.go): one ledger for every process on every
+// machine that opens it. It refuses a file that is not an
 // x402-mcp ledger, or one written by a newer version, without changing it.
 //
 // It also refuses (see "Integrity" in doc.go) a ledger that others could

@@ -146,6 +146,9 @@ func openPostgres(loc string, opts Options) (*Ledger, error) {
 		return nil, fmt.Errorf("%w: the PostgreSQL URL: %v", ErrInvalid, err)
 	}
 	cfg.RuntimeParams["search_path"] = pgSchema
+	// A commit returns only once it is durable, whatever the server's
+	// default: a reservation the caller saw survives a crash of the server.
+	cfg.RuntimeParams["synchronous_commit"] = "on"
 	if cfg.RuntimeParams["application_name"] == "" {
 		cfg.RuntimeParams["application_name"] = "x402-mcp"
 	}

@@ -25,6 +25,7 @@ func repairPG(loc string) (RepairReport, error) {
 		return rep, fmt.Errorf("%w: the PostgreSQL URL: %v", ErrInvalid, err)
 	}
 	cfg.RuntimeParams["search_path"] = pgSchema
+	cfg.RuntimeParams["synchronous_commit"] = "on"
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = pgConnectTimeout
 	}
