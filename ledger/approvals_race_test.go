@@ -123,59 +123,61 @@ func TestDecideRace(t *testing.T) {
 // Processes (not only instances in one process) that share a ledger file
 // use one approval once between them.
 func TestApprovalUsedOnceAcrossProcesses(t *testing.T) {
-	skipWithoutProcesses(t)
-	const children = 4
-	path := filepath.Join(t.TempDir(), "ledger.db")
-	l, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	a := mustRequest(t, l, approvalFor(rec("proc.example", 1_000), "procs"), time.Hour)
-	mustDecide(t, l, a.ID, true)
-
-	start := time.Now().Add(500 * time.Millisecond).UnixNano()
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		outs []string
-		errs []error
-	)
-	for i := range children {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cmd := helperCmd(t, "approval", envPath+"="+path, envChild+"="+strconv.Itoa(i),
-				envApproval+"="+a.ID, envStart+"="+strconv.FormatInt(start, 10))
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			out, err := cmd.Output()
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("child %d: %v\n%s", i, err, stderr.String()))
-			}
-			outs = append(outs, strings.TrimSpace(string(out)))
-		}()
-	}
-	wg.Wait()
-	if len(errs) > 0 {
-		t.Fatal(errors.Join(errs...))
-	}
-	paid := 0
-	for _, o := range outs {
-		if o == "paid" {
-			paid++
-		} else if o != "unusable" {
-			t.Fatalf("child said %q", o)
+	forEachBackend(t, func(t *testing.T, bk backend) {
+		skipWithoutProcesses(t)
+		const children = 4
+		path := bk.place(t)
+		l, err := Open(path, Options{})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if paid != 1 {
-		t.Fatalf("%d processes paid with one approval, want 1 (%q)", paid, outs)
-	}
-	if n := countRecords(t, l); n != 1 {
-		t.Fatalf("%d records, want 1", n)
-	}
+		defer l.Close()
+		a := mustRequest(t, l, approvalFor(rec("proc.example", 1_000), "procs"), time.Hour)
+		mustDecide(t, l, a.ID, true)
+
+		start := time.Now().Add(500 * time.Millisecond).UnixNano()
+		var (
+			wg   sync.WaitGroup
+			mu   sync.Mutex
+			outs []string
+			errs []error
+		)
+		for i := range children {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cmd := helperCmd(t, "approval", envPath+"="+path, envChild+"="+strconv.Itoa(i),
+					envApproval+"="+a.ID, envStart+"="+strconv.FormatInt(start, 10))
+				var stderr bytes.Buffer
+				cmd.Stderr = &stderr
+				out, err := cmd.Output()
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					errs = append(errs, fmt.Errorf("child %d: %v\n%s", i, err, stderr.String()))
+				}
+				outs = append(outs, strings.TrimSpace(string(out)))
+			}()
+		}
+		wg.Wait()
+		if len(errs) > 0 {
+			t.Fatal(errors.Join(errs...))
+		}
+		paid := 0
+		for _, o := range outs {
+			if o == "paid" {
+				paid++
+			} else if o != "unusable" {
+				t.Fatalf("child said %q", o)
+			}
+		}
+		if paid != 1 {
+			t.Fatalf("%d processes paid with one approval, want 1 (%q)", paid, outs)
+		}
+		if n := countRecords(t, l); n != 1 {
+			t.Fatalf("%d records, want 1", n)
+		}
+	})
 }
 
 const envApproval = "X402_LEDGER_APPROVAL"

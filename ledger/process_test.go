@@ -297,35 +297,37 @@ func TestBudgetHoldsAcrossProcesses(t *testing.T) {
 // rollback mode for WAL takes a lock SQLite does not wait for; without the
 // retry in switchToWAL most runs of this test failed with SQLITE_BUSY.
 func TestConcurrentOpenAcrossProcesses(t *testing.T) {
-	skipWithoutProcesses(t)
-	const rounds, children = 8, 6
-	for round := 0; round < rounds; round++ {
-		path := filepath.Join(t.TempDir(), "new", "ledger.db")
-		start := time.Now().Add(200 * time.Millisecond).UnixNano()
-		var wg sync.WaitGroup
-		errs := make(chan error, children)
-		for i := 0; i < children; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				// A budget of 8 payments: the children open, share
-				// them out, are refused and exit.
-				cmd := helperCmd(t, "hammer", envPath+"="+path, envChild+"="+strconv.Itoa(i),
-					envPrice+"=5", envBudget+"=40", envStart+"="+strconv.FormatInt(start, 10))
-				if out, err := cmd.CombinedOutput(); err != nil {
-					errs <- fmt.Errorf("round %d child %d: %v\n%s", round, i, err, out)
-				}
-			}()
+	forEachBackend(t, func(t *testing.T, bk backend) {
+		skipWithoutProcesses(t)
+		const rounds, children = 8, 6
+		for round := 0; round < rounds; round++ {
+			path := bk.place(t)
+			start := time.Now().Add(200 * time.Millisecond).UnixNano()
+			var wg sync.WaitGroup
+			errs := make(chan error, children)
+			for i := 0; i < children; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					// A budget of 8 payments: the children open, share
+					// them out, are refused and exit.
+					cmd := helperCmd(t, "hammer", envPath+"="+path, envChild+"="+strconv.Itoa(i),
+						envPrice+"=5", envBudget+"=40", envStart+"="+strconv.FormatInt(start, 10))
+					if out, err := cmd.CombinedOutput(); err != nil {
+						errs <- fmt.Errorf("round %d child %d: %v\n%s", round, i, err, out)
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			if t.Failed() {
+				return
+			}
 		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Error(err)
-		}
-		if t.Failed() {
-			return
-		}
-	}
+	})
 }
 
 type progress struct {
