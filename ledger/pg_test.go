@@ -347,3 +347,23 @@ func payment(host string, usd int64) Record {
 	r.Payload = &Payload{RequestKey: fmt.Sprintf("%064x", paymentSeq.Add(1))}
 	return r
 }
+
+// Outside text that PostgreSQL's text cannot hold (NUL) or that is not
+// UTF-8 is stored the same, cleaned, on both backends.
+func TestSettlementTextSameOnBothBackends(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, bk backend) {
+		l := bk.openNew(t, Options{})
+		ctx := context.Background()
+		r := mustReserve(t, l, rec("n.example", 1))
+		if err := l.MarkSent(ctx, r.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Settle(ctx, r.ID, "0xabc", []byte("{\"a\":\"x\x00y\xff\"}")); err != nil {
+			t.Fatal(err)
+		}
+		got, err := l.Get(ctx, r.ID)
+		if err != nil || got.Settlement != "{\"a\":\"x\uFFFDy\uFFFD\"}" {
+			t.Fatalf("settlement %q, %v", got.Settlement, err)
+		}
+	})
+}
