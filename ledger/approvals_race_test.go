@@ -208,58 +208,60 @@ func helperApproval() error {
 
 // The triggers refuse what no code path should do, even through raw SQL.
 func TestApprovalHistoryCannotBeRewritten(t *testing.T) {
-	l := openTest(t, Options{})
-	ctx := context.Background()
-	r := rec("raw.example", 10)
-	used := mustRequest(t, l, approvalFor(r, "used"), time.Hour)
-	mustDecide(t, l, used.ID, true)
-	paid, err := l.Reserve(ctx, paying(r, used), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	denied := mustRequest(t, l, approvalFor(r, "denied"), time.Hour)
-	mustDecide(t, l, denied.ID, false)
-	approved := mustRequest(t, l, approvalFor(r, "approved"), time.Hour)
-	mustDecide(t, l, approved.ID, true)
-	pending := mustRequest(t, l, approvalFor(r, "pending"), time.Hour)
-	other := mustReserve(t, l, rec("raw.example", 10))
-	stranger := mustReserve(t, l, rec("elsewhere.example", 10))
+	forEachBackend(t, func(t *testing.T, bk backend) {
+		l := bk.openNew(t, Options{})
+		ctx := context.Background()
+		r := rec("raw.example", 10)
+		used := mustRequest(t, l, approvalFor(r, "used"), time.Hour)
+		mustDecide(t, l, used.ID, true)
+		paid, err := l.Reserve(ctx, paying(r, used), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		denied := mustRequest(t, l, approvalFor(r, "denied"), time.Hour)
+		mustDecide(t, l, denied.ID, false)
+		approved := mustRequest(t, l, approvalFor(r, "approved"), time.Hour)
+		mustDecide(t, l, approved.ID, true)
+		pending := mustRequest(t, l, approvalFor(r, "pending"), time.Hour)
+		other := mustReserve(t, l, rec("raw.example", 10))
+		stranger := mustReserve(t, l, rec("elsewhere.example", 10))
 
-	db := rawDB(t, l.Path())
-	for _, q := range []string{
-		`UPDATE approvals SET state = 'approved' WHERE id = '` + used.ID + `'`,
-		`UPDATE approvals SET state = 'pending', decided = 0 WHERE id = '` + used.ID + `'`,
-		`UPDATE approvals SET record_id = ` + fmt.Sprint(other.ID) + ` WHERE id = '` + used.ID + `'`,
-		`UPDATE approvals SET state = 'approved' WHERE id = '` + denied.ID + `'`,
-		`UPDATE approvals SET decided = decided + 1 WHERE id = '` + approved.ID + `'`,
-		`UPDATE approvals SET state = 'pending', decided = 0 WHERE id = '` + approved.ID + `'`,
-		`UPDATE approvals SET state = 'used', record_id = ` + fmt.Sprint(other.ID) + ` WHERE id = '` + pending.ID + `'`,
-		// approved → used, but by a record with other terms, or none.
-		`UPDATE approvals SET state = 'used', record_id = ` + fmt.Sprint(stranger.ID) + ` WHERE id = '` + approved.ID + `'`,
-		`UPDATE approvals SET state = 'used', record_id = 999 WHERE id = '` + approved.ID + `'`,
-		// One record consumes at most one approval.
-		`UPDATE approvals SET state = 'used', record_id = ` + fmt.Sprint(paid.ID) + ` WHERE id = '` + approved.ID + `'`,
-		`UPDATE approvals SET amount = '1' WHERE id = '` + approved.ID + `'`,
-		`UPDATE approvals SET binding = '` + hex.EncodeToString(make([]byte, 32)) + `' WHERE id = '` + approved.ID + `'`,
-		`UPDATE approvals SET expires = expires + 3600000000000 WHERE id = '` + approved.ID + `'`,
-		`UPDATE approvals SET pay_to = '0x9999999999999999999999999999999999999999' WHERE id = '` + pending.ID + `'`,
-		`UPDATE approvals SET state = 'expired' WHERE id = '` + pending.ID + `'`,
-		`DELETE FROM approvals WHERE id = '` + denied.ID + `'`,
-	} {
-		if _, err := db.Exec(q); err == nil {
-			t.Errorf("%s succeeded", q)
+		db := raw(t, l)
+		for _, q := range []string{
+			`UPDATE approvals SET state = 'approved' WHERE id = '` + used.ID + `'`,
+			`UPDATE approvals SET state = 'pending', decided = 0 WHERE id = '` + used.ID + `'`,
+			`UPDATE approvals SET record_id = ` + fmt.Sprint(other.ID) + ` WHERE id = '` + used.ID + `'`,
+			`UPDATE approvals SET state = 'approved' WHERE id = '` + denied.ID + `'`,
+			`UPDATE approvals SET decided = decided + 1 WHERE id = '` + approved.ID + `'`,
+			`UPDATE approvals SET state = 'pending', decided = 0 WHERE id = '` + approved.ID + `'`,
+			`UPDATE approvals SET state = 'used', record_id = ` + fmt.Sprint(other.ID) + ` WHERE id = '` + pending.ID + `'`,
+			// approved → used, but by a record with other terms, or none.
+			`UPDATE approvals SET state = 'used', record_id = ` + fmt.Sprint(stranger.ID) + ` WHERE id = '` + approved.ID + `'`,
+			`UPDATE approvals SET state = 'used', record_id = 999 WHERE id = '` + approved.ID + `'`,
+			// One record consumes at most one approval.
+			`UPDATE approvals SET state = 'used', record_id = ` + fmt.Sprint(paid.ID) + ` WHERE id = '` + approved.ID + `'`,
+			`UPDATE approvals SET amount = '1' WHERE id = '` + approved.ID + `'`,
+			`UPDATE approvals SET binding = '` + hex.EncodeToString(make([]byte, 32)) + `' WHERE id = '` + approved.ID + `'`,
+			`UPDATE approvals SET expires = expires + 3600000000000 WHERE id = '` + approved.ID + `'`,
+			`UPDATE approvals SET pay_to = '0x9999999999999999999999999999999999999999' WHERE id = '` + pending.ID + `'`,
+			`UPDATE approvals SET state = 'expired' WHERE id = '` + pending.ID + `'`,
+			`DELETE FROM approvals WHERE id = '` + denied.ID + `'`,
+		} {
+			if _, err := db.Exec(q); err == nil {
+				t.Errorf("%s succeeded", q)
+			}
 		}
-	}
-	for id, want := range map[string]ApprovalState{used.ID: ApprovalUsed, denied.ID: ApprovalDenied, approved.ID: ApprovalApproved, pending.ID: ApprovalPending} {
-		if got := mustApproval(t, l, id); got.State != want || (id == used.ID && got.RecordID != paid.ID) {
-			t.Errorf("%s is now %+v, want %s", id, got, want)
+		for id, want := range map[string]ApprovalState{used.ID: ApprovalUsed, denied.ID: ApprovalDenied, approved.ID: ApprovalApproved, pending.ID: ApprovalPending} {
+			if got := mustApproval(t, l, id); got.State != want || (id == used.ID && got.RecordID != paid.ID) {
+				t.Errorf("%s is now %+v, want %s", id, got, want)
+			}
 		}
-	}
-	// The allowed move still works through raw SQL: the triggers refuse
-	// only what breaks the invariants.
-	if _, err := db.Exec(`UPDATE approvals SET state = 'used', record_id = ? WHERE id = ?`, other.ID, approved.ID); err != nil {
-		t.Errorf("approved → used by a matching record: %v", err)
-	}
+		// The allowed move still works through raw SQL: the triggers refuse
+		// only what breaks the invariants.
+		if _, err := db.Exec(`UPDATE approvals SET state = 'used', record_id = ? WHERE id = ?`, other.ID, approved.ID); err != nil {
+			t.Errorf("approved → used by a matching record: %v", err)
+		}
+	})
 }
 
 // A ledger written by a version with only schema v1 is migrated in place

@@ -172,3 +172,23 @@ func forEachBackend(t *testing.T, f func(t *testing.T, b backend)) {
 func rawExec(l *Ledger, query string, args ...any) (sql.Result, error) {
 	return l.wdb.ExecContext(context.Background(), l.d.q(query), args...)
 }
+
+// rawHandle reaches under a ledger of either backend, as a hand at the
+// database's own prompt would: its own connection, the ledger's SQL
+// dialect.
+type rawHandle struct {
+	db *sql.DB
+	d  *dialect
+}
+
+func (r rawHandle) Exec(query string, args ...any) (sql.Result, error) {
+	return r.db.Exec(r.d.q(query), args...)
+}
+
+func raw(t testing.TB, l *Ledger) rawHandle {
+	t.Helper()
+	if l.d.pg {
+		return rawHandle{pgRaw(t, l.Path()), l.d}
+	}
+	return rawHandle{rawDB(t, l.Path()), l.d}
+}

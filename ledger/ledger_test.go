@@ -371,32 +371,37 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 }
 
 func TestReopenKeepsRecords(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "ledger.db")
-	l, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := mustReserve(t, l, rec("p.example", 123))
-	l.Close()
-	if _, err := l.Reserve(context.Background(), rec("p.example", 1), nil); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Reserve after Close: %v, want ErrClosed", err)
-	}
+	forEachBackend(t, func(t *testing.T, bk backend) {
+		path := bk.place(t)
+		l, err := Open(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := mustReserve(t, l, rec("p.example", 123))
+		l.Close()
+		if _, err := l.Reserve(context.Background(), rec("p.example", 1), nil); !errors.Is(err, ErrClosed) {
+			t.Fatalf("Reserve after Close: %v, want ErrClosed", err)
+		}
 
-	l, err = Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	got, err := l.Get(context.Background(), r.ID)
-	if err != nil || got.USDNano != 123 || got.State != Reserved {
-		t.Fatalf("after reopen: %+v, %v", got, err)
-	}
-	var version, app int
-	l.rdb.QueryRowContext(context.Background(), `PRAGMA user_version`).Scan(&version)
-	l.rdb.QueryRowContext(context.Background(), `PRAGMA application_id`).Scan(&app)
-	if version != schemaVersion || app != applicationID {
-		t.Fatalf("user_version %d application_id %#x", version, app)
-	}
+		l, err = Open(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		got, err := l.Get(context.Background(), r.ID)
+		if err != nil || got.USDNano != 123 || got.State != Reserved {
+			t.Fatalf("after reopen: %+v, %v", got, err)
+		}
+		if l.d.pg {
+			return // the schema version is in x402.meta (TestPostgresConcurrentOpenMigratesOnce)
+		}
+		var version, app int
+		l.rdb.QueryRowContext(context.Background(), `PRAGMA user_version`).Scan(&version)
+		l.rdb.QueryRowContext(context.Background(), `PRAGMA application_id`).Scan(&app)
+		if version != schemaVersion || app != applicationID {
+			t.Fatalf("user_version %d application_id %#x", version, app)
+		}
+	})
 }
 
 func TestFileModes(t *testing.T) {
@@ -430,23 +435,25 @@ func TestFileModes(t *testing.T) {
 }
 
 func TestHistoryCannotBeRewritten(t *testing.T) {
-	l := openTest(t, Options{})
-	r := mustReserve(t, l, rec("h.example", 7))
-	db := rawDB(t, l.Path())
-	for _, q := range []string{
-		`DELETE FROM records`,
-		`UPDATE records SET usd_nano = 0`,
-		`UPDATE records SET host = 'other.example'`,
-		`UPDATE records SET state = 'settled'`, // reserved → settled skips sent
-		`DELETE FROM sums`,
-	} {
-		if _, err := db.Exec(q); err == nil {
-			t.Errorf("%s succeeded", q)
+	forEachBackend(t, func(t *testing.T, bk backend) {
+		l := bk.openNew(t, Options{})
+		r := mustReserve(t, l, rec("h.example", 7))
+		db := raw(t, l)
+		for _, q := range []string{
+			`DELETE FROM records`,
+			`UPDATE records SET usd_nano = 0`,
+			`UPDATE records SET host = 'other.example'`,
+			`UPDATE records SET state = 'settled'`, // reserved → settled skips sent
+			`DELETE FROM sums`,
+		} {
+			if _, err := db.Exec(q); err == nil {
+				t.Errorf("%s succeeded", q)
+			}
 		}
-	}
-	if got, _ := l.Get(context.Background(), r.ID); got.USDNano != 7 || got.State != Reserved {
-		t.Fatalf("record changed: %+v", got)
-	}
+		if got, _ := l.Get(context.Background(), r.ID); got.USDNano != 7 || got.State != Reserved {
+			t.Fatalf("record changed: %+v", got)
+		}
+	})
 }
 
 func TestFormatUSDNano(t *testing.T) {

@@ -141,6 +141,9 @@ func openPostgres(loc string, opts Options) (*Ledger, error) {
 	if err := checkPGURL(loc); err != nil {
 		return nil, err
 	}
+	if i := strings.Index(loc, "://"); i > 0 {
+		loc = strings.ToLower(loc[:i]) + loc[i:] // pgx knows only the lower-case schemes
+	}
 	cfg, err := pgx.ParseConfig(loc)
 	if err != nil {
 		return nil, fmt.Errorf("%w: the PostgreSQL URL: %v", ErrInvalid, err)

@@ -30,10 +30,10 @@ func pgRaw(t testing.TB, loc string) *sql.DB {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	db.SetMaxOpenConns(1) // the one connection whose search_path is set
 	if _, err := db.Exec(`SET search_path = x402`); err != nil {
 		t.Fatal(err)
 	}
-	db.SetMaxOpenConns(1)
 	return db
 }
 
