@@ -14,8 +14,14 @@ import (
 // hot path is unchanged). PostgreSQL gets each query rewritten once —
 // '?' → '$1…', '?N' → '$N', or a hand-written replacement where the SQL
 // differs (pgOverrides) — and cached by the query's text. Every statement
-// of the package reaches the database through wtx, reader or rtx, which
-// apply the dialect.
+// the two backends share reaches the database through wtx, reader or rtx,
+// which apply the dialect. What only one backend has is written in its own
+// SQL, in its own files: SQLite's migrations, WAL and header checks,
+// schema comparison and Repair (schema.go, integrity.go, repair.go);
+// PostgreSQL's migrations, trigger checks and Repair (pgschema.go,
+// pgrepair.go). Where they differ in the write path — SQLite checks that
+// the file was not replaced, PostgreSQL takes the advisory lock — the
+// writer asks the dialect (commit in writer.go).
 type dialect struct {
 	pg    bool
 	cache sync.Map // query text → PostgreSQL text

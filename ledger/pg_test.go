@@ -286,7 +286,8 @@ func TestPostgresUnavailableThenBack(t *testing.T) {
 	}
 	down := func(when string) {
 		t.Helper()
-		if _, err := l.Reserve(ctx, rec("d.example", 1), nil); !errors.Is(err, ErrUnavailable) {
+		_, err := l.Reserve(ctx, rec("d.example", 1), nil)
+		if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "payments are refused until it is back") {
 			t.Fatalf("%s: Reserve: %v", when, err)
 		}
 		if _, err := l.RecordSent(ctx, payment("d.example", 1), nil, sign); !errors.Is(err, ErrUnavailable) {
