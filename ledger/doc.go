@@ -208,7 +208,11 @@
 // all that was committed before it, and no other writer can commit until
 // this one ends. Reads that must agree with themselves (Usage, Verify) run
 // in a read-only REPEATABLE READ snapshot; they never take the lock.
-// Sessions set synchronous_commit=on, so a commit returns once durable.
+// Sessions set synchronous_commit=on, so a commit returns once durable;
+// lock_timeout is SQLite's busy timeout (a writer waits 10 s for the lock,
+// then fails having recorded nothing), and idle_in_transaction_session_timeout
+// (30 s) ends the session of a process stopped inside its transaction, so
+// a frozen machine cannot hold the fleet's lock.
 //
 // Measured on a 2-core shared machine (noisy; BenchmarkPostgresLocking:
 // same reserve code, one transaction per reservation, each client on its

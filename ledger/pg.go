@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,6 +44,12 @@ const qWriteLock = `SELECT pg_advisory_xact_lock(?)`
 // pgRetry is how often a ledger that cannot reach its server tries again,
 // at most; the calls in between fail at once with ErrUnavailable.
 const pgRetry = time.Second
+
+// pgLockTimeout and pgIdleInTx: see openPostgres. Variables for tests.
+var (
+	pgLockTimeout = busyTimeout
+	pgIdleInTx    = 3 * busyTimeout
+)
 
 // pgConnectTimeout bounds a connection attempt when the URL sets none
 // (connect_timeout): a server that does not answer is unavailable, not a
@@ -152,6 +159,13 @@ func openPostgres(loc string, opts Options) (*Ledger, error) {
 	// A commit returns only once it is durable, whatever the server's
 	// default: a reservation the caller saw survives a crash of the server.
 	cfg.RuntimeParams["synchronous_commit"] = "on"
+	// SQLite's busy_timeout: a writer waits this long for the lock, then
+	// fails (a stuck process, not load). And a process stopped inside its
+	// transaction (SIGSTOP, a frozen VM) loses its session, and with it
+	// the lock, instead of stopping the fleet; its commit then fails, so
+	// it recorded and sent nothing.
+	cfg.RuntimeParams["lock_timeout"] = strconv.FormatInt(pgLockTimeout.Milliseconds(), 10)
+	cfg.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt(pgIdleInTx.Milliseconds(), 10)
 	if cfg.RuntimeParams["application_name"] == "" {
 		cfg.RuntimeParams["application_name"] = "x402-mcp"
 	}

@@ -368,3 +368,32 @@ func TestSettlementTextSameOnBothBackends(t *testing.T) {
 		}
 	})
 }
+
+// A process holding the write lock too long (stuck) makes the others fail
+// after the lock timeout, as SQLite's busy timeout does, recording
+// nothing; and once it lets go they write again.
+func TestPostgresStuckWriterTimesOut(t *testing.T) {
+	defer func(d time.Duration) { pgLockTimeout = d }(pgLockTimeout)
+	pgLockTimeout = 300 * time.Millisecond
+	loc := pgtest.Database(t)
+	l := pgBackend().open(t, loc, Options{})
+	db := pgRaw(t, loc)
+	if _, err := db.Exec(`SELECT pg_advisory_lock($1)`, pgWriteLock); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err := l.Reserve(context.Background(), rec("s.example", 1), nil)
+	if err == nil || errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "lock timeout") {
+		t.Fatalf("Reserve while another holds the lock: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("waited %v", d)
+	}
+	if _, err := db.Exec(`SELECT pg_advisory_unlock($1)`, pgWriteLock); err != nil {
+		t.Fatal(err)
+	}
+	mustReserve(t, l, rec("s.example", 1))
+	if _, n := recount(t, l, ""); n != 1 {
+		t.Fatalf("%d records, want 1", n)
+	}
+}
