@@ -251,8 +251,10 @@
 // set x402.repair (Repair); no guard row is written per payment.
 //
 // Integrity at Open: every trigger is there, enabled, and no other; every
-// trigger function has this program's body; every sum equals the recount of
-// its records. On a difference Open fails with an *IntegrityError (or
+// trigger function has this program's body; every index and constraint is
+// there by name (their text varies with the server's version, so it is not
+// compared; a missing one is not repairable); every sum equals the recount
+// of its records. On a difference Open fails with an *IntegrityError (or
 // Options.Inspect); Verify and Repair work as for SQLite. What is
 // SQLite-only, and skipped for PostgreSQL: the file permission checks
 // (*AccessError: the database's roles and pg_hba.conf are the access

@@ -397,3 +397,26 @@ func TestPostgresStuckWriterTimesOut(t *testing.T) {
 		t.Fatalf("%d records, want 1", n)
 	}
 }
+
+// A dropped CHECK or unique index is a changed table: refused, and not
+// repairable.
+func TestPostgresChangedTableRefused(t *testing.T) {
+	loc := pgtest.Database(t)
+	l, err := Open(loc, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	db := pgRaw(t, loc)
+	if _, err := db.Exec(`ALTER TABLE sums DROP CONSTRAINT sums_usd_nano_check`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(loc, Options{})
+	var ie *IntegrityError
+	if !errors.As(err, &ie) || ie.Repairable() || !strings.Contains(err.Error(), "constraint sums.sums_usd_nano_check is missing") {
+		t.Fatalf("Open after a dropped CHECK: %v", err)
+	}
+	if _, err := Repair(loc); err == nil || !strings.Contains(err.Error(), "cannot be repaired") {
+		t.Fatalf("Repair: %v", err)
+	}
+}

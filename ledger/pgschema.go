@@ -389,7 +389,23 @@ func verifyPG(ctx context.Context, tx *rtx, loc string) (*IntegrityError, error)
 			e.Schema = append(e.Schema, "trigger function "+name+" is missing")
 		}
 	}
+	objs, err := pgObjectsOf(ctx, tx)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: open %s: read indexes and constraints: %w", loc, err)
+	}
+	for _, o := range pgObjects {
+		if !objs[o] {
+			e.Schema = append(e.Schema, o+" is missing")
+		}
+		delete(objs, o)
+	}
+	for o := range objs {
+		e.Schema = append(e.Schema, o+" is not x402-mcp's")
+	}
 	slices.Sort(e.Schema)
+	if len(e.Schema) > 0 && !e.Repairable() {
+		return e, nil // a table is changed: a recount could fail or mislead
+	}
 	if e.Sums, err = recountSums(ctx, tx, maxDiffs+1); err != nil {
 		return nil, err
 	}
@@ -400,4 +416,55 @@ func verifyPG(ctx context.Context, tx *rtx, loc string) (*IntegrityError, error)
 		return nil, nil
 	}
 	return e, nil
+}
+
+// pgObjects are the indexes and constraints (primary, unique, foreign
+// key, check) of the schema, by the names PostgreSQL gives them: a
+// dropped CHECK or unique index is noticed. Their definitions are not
+// compared (their text varies with the server's version); the triggers,
+// which hold the rules that matter most, are.
+var pgObjects = []string{
+	"constraint approvals.approvals_amount_check", "constraint approvals.approvals_binding_check",
+	"constraint approvals.approvals_check", "constraint approvals.approvals_check1",
+	"constraint approvals.approvals_check2", "constraint approvals.approvals_decimals_check",
+	"constraint approvals.approvals_id_check", "constraint approvals.approvals_pkey",
+	"constraint approvals.approvals_request_key_check", "constraint approvals.approvals_rowid_key",
+	"constraint approvals.approvals_state_check", "constraint approvals.approvals_usd_nano_check",
+	"index approvals.approvals_pkey", "index approvals.approvals_record", "index approvals.approvals_request",
+	"index approvals.approvals_rowid_key", "index approvals.approvals_state",
+	"constraint meta.meta_pkey", "index meta.meta_pkey",
+	"constraint payloads.payloads_delivered_check", "constraint payloads.payloads_payment_id_check",
+	"constraint payloads.payloads_pkey", "constraint payloads.payloads_record_id_fkey",
+	"constraint payloads.payloads_request_key_check",
+	"index payloads.payloads_pkey", "index payloads.payloads_request",
+	"constraint records.records_amount_check", "constraint records.records_decimals_check",
+	"constraint records.records_pkey", "constraint records.records_state_check",
+	"constraint records.records_usd_nano_check",
+	"index records.records_created", "index records.records_host_created", "index records.records_payer_nonce",
+	"index records.records_pkey", "index records.records_state",
+	"constraint sums.sums_count_check", "constraint sums.sums_pkey", "constraint sums.sums_usd_nano_check",
+	"index sums.sums_pkey",
+}
+
+func pgObjectsOf(ctx context.Context, tx *rtx) (map[string]bool, error) {
+	rows, err := tx.Tx.QueryContext(ctx, `SELECT 'index ' || c.relname || '.' || i.relname
+		FROM pg_index x JOIN pg_class c ON c.oid = x.indrelid JOIN pg_class i ON i.oid = x.indexrelid
+		JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1
+		UNION ALL
+		SELECT 'constraint ' || c.relname || '.' || k.conname
+		FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $1 AND k.contype IN ('c', 'p', 'u', 'f')`, pgSchema)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	m := map[string]bool{}
+	for rows.Next() {
+		var o string
+		if err := rows.Scan(&o); err != nil {
+			return nil, err
+		}
+		m[o] = true
+	}
+	return m, rows.Err()
 }
