@@ -36,7 +36,7 @@ func (l *Ledger) later(fn func(ctx context.Context, tx *wtx) error, report func(
 	if report == nil {
 		report = func(error) {}
 	}
-	if err := l.ready(context.Background()); err != nil {
+	if err := l.notReady(); err != nil {
 		report(err) // nothing is lost: the record stays counted (see doc.go)
 		return
 	}

@@ -144,6 +144,25 @@ func (l *Ledger) ready(ctx context.Context) error {
 	return err
 }
 
+// notReady is ready without the attempt to connect, for the deferred
+// writes, which must return at once.
+func (l *Ledger) notReady() error {
+	if l.pg == nil || l.pg.ok.Load() {
+		return nil
+	}
+	if !l.pg.mu.TryLock() { // a call is connecting: do not wait for it
+		return unavailable(errors.New("connecting"))
+	}
+	defer l.pg.mu.Unlock()
+	if l.pg.ok.Load() {
+		return nil
+	}
+	if l.pg.err == nil {
+		return unavailable(errors.New("not connected yet"))
+	}
+	return l.pg.err
+}
+
 func openPostgres(loc string, opts Options) (*Ledger, error) {
 	if err := checkPGURL(loc); err != nil {
 		return nil, err
