@@ -303,13 +303,13 @@ func TestPostgresUnavailableThenBack(t *testing.T) {
 			t.Fatalf("%s: signed with the ledger down", when)
 		}
 	}
-	up := func(when string) {
+	up := func(when string) Record {
 		t.Helper()
 		deadline := time.Now().Add(20 * time.Second)
 		for {
-			_, err := l.RecordSent(ctx, payment("d.example", 1), nil, sign)
+			r, err := l.RecordSent(ctx, payment("d.example", 1), nil, sign)
 			if err == nil {
-				return
+				return r
 			}
 			if !errors.Is(err, ErrUnavailable) || time.Now().After(deadline) {
 				t.Fatalf("%s: RecordSent: %v", when, err)
@@ -321,7 +321,7 @@ func TestPostgresUnavailableThenBack(t *testing.T) {
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
-	up("back after Open")
+	first := up("back after Open")
 	if rs, err := l.Recent(ctx, 10); err != nil || len(rs) != 1 || signed.Load() != 1 {
 		t.Fatalf("after the server came back: %d records, %d signatures, %v", len(rs), signed.Load(), err)
 	}
@@ -331,10 +331,24 @@ func TestPostgresUnavailableThenBack(t *testing.T) {
 	}
 	signed.Store(0)
 	down("went away")
+	// A deferred settlement fails too; the record stays Sent, counted.
+	errc := make(chan error, 1)
+	l.SettleLater(first.ID, "0xabc", nil, true, func(err error) { errc <- err })
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("SettleLater while down: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("SettleLater while down did not report")
+	}
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
 	up("back again")
+	if got := stateOf(t, l, first.ID); got != Sent {
+		t.Fatalf("the record whose settlement was lost is %s, want sent", got)
+	}
 	if rs, err := l.Recent(ctx, 10); err != nil || len(rs) != 2 || signed.Load() != 1 {
 		t.Fatalf("after the server came back again: %d records, %d signatures, %v", len(rs), signed.Load(), err)
 	}
