@@ -270,6 +270,10 @@
 // ~/.pgpass, the file PGPASSFILE or the passfile parameter names, or
 // PGPASSWORD. So no error, log or Path ever holds one.
 //
+// CopyTo copies a ledger into another (a SQLite file into a new PostgreSQL
+// database): every record with its payload, and every approval, through
+// the destination's triggers, idempotently.
+//
 // An unreachable server fails closed and recovers by itself. If the server
 // cannot be reached at Open (refused, timed out, shutting down), Open still
 // returns a Ledger, not yet ready: every call fails with an error matching
