@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/x402-mcp/x402-mcp/internal/pgtest"
 )
 
 // clock is a settable time source for Options.Now.
@@ -99,7 +101,7 @@ func recount(t testing.TB, l *Ledger, host string) (int64, int) {
 		q += ` AND host = ?`
 		args = append(args, host)
 	}
-	if err := l.rdb.QueryRow(q, args...).Scan(&spent, &n); err != nil {
+	if err := l.rdb.QueryRowContext(context.Background(), q, args...).Scan(&spent, &n); err != nil {
 		t.Fatal(err)
 	}
 	return spent, n
@@ -124,4 +126,69 @@ func rawDB(t testing.TB, path string) *sql.DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// A backend is where a test's ledgers live: a SQLite file, or a database
+// on the PostgreSQL server of X402_MCP_TEST_PG (pgtest.Database: skipped
+// without it, failed under CI=true).
+type backend struct {
+	name string
+	// place returns a new, empty ledger location.
+	place func(t testing.TB) string
+}
+
+var testBackends = []backend{
+	{"sqlite", func(t testing.TB) string { return filepath.Join(t.TempDir(), "ledger.db") }},
+	{"postgres", func(t testing.TB) string { return pgtest.Database(t) }},
+}
+
+// open opens the ledger at loc, closed when the test ends.
+func (b backend) open(t testing.TB, loc string, opts Options) *Ledger {
+	t.Helper()
+	l, err := Open(loc, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// openNew opens a new, empty ledger.
+func (b backend) openNew(t testing.TB, opts Options) *Ledger {
+	t.Helper()
+	return b.open(t, b.place(t), opts)
+}
+
+// forEachBackend runs f once per backend, as subtests named after them.
+func forEachBackend(t *testing.T, f func(t *testing.T, b backend)) {
+	t.Helper()
+	for _, b := range testBackends {
+		t.Run(b.name, func(t *testing.T) { f(t, b) })
+	}
+}
+
+// rawExec runs a statement on the ledger's database outside the ledger's
+// writer (on either backend): what a hand at a SQL prompt could do.
+func rawExec(l *Ledger, query string, args ...any) (sql.Result, error) {
+	return l.wdb.ExecContext(context.Background(), l.d.q(query), args...)
+}
+
+// rawHandle reaches under a ledger of either backend, as a hand at the
+// database's own prompt would: its own connection, the ledger's SQL
+// dialect.
+type rawHandle struct {
+	db *sql.DB
+	d  *dialect
+}
+
+func (r rawHandle) Exec(query string, args ...any) (sql.Result, error) {
+	return r.db.Exec(r.d.q(query), args...)
+}
+
+func raw(t testing.TB, l *Ledger) rawHandle {
+	t.Helper()
+	if l.d.pg {
+		return rawHandle{pgRaw(t, l.Path()), l.d}
+	}
+	return rawHandle{rawDB(t, l.Path()), l.d}
 }

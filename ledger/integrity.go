@@ -157,8 +157,7 @@ func recountSums(ctx context.Context, q rowsQueryer, limit int) ([]SumDiff, erro
 	want := make(map[key]Total)
 	// In index order, so a minute's records come together: the map is
 	// touched once per minute and host, not six times per record.
-	rows, err := q.QueryContext(ctx, `SELECT host, created, usd_nano FROM records INDEXED BY records_host_created
-		WHERE state <> 'failed' ORDER BY host, created`)
+	rows, err := q.QueryContext(ctx, qRecountRecords)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: recount: %w", err)
 	}
@@ -251,6 +250,9 @@ func recountSums(ctx context.Context, q rowsQueryer, limit int) ([]SumDiff, erro
 	}
 	return diffs, nil
 }
+
+const qRecountRecords = `SELECT host, created, usd_nano FROM records INDEXED BY records_host_created
+		WHERE state <> 'failed' ORDER BY host, created`
 
 // floor is the start of the span-long bucket holding t, as the triggers
 // compute it (right for times before 1970 too).
@@ -383,7 +385,17 @@ func verifyTx(ctx context.Context, q rowsQueryer, path string) (*IntegrityError,
 // Verify runs Open's integrity check again on the open ledger: nil, or
 // an *IntegrityError.
 func (l *Ledger) Verify(ctx context.Context) error {
-	e, err := verify(ctx, l.rdb, l.path)
+	tx, err := l.rdb.BeginTx(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var e *IntegrityError
+	if l.d.pg {
+		e, err = verifyPG(ctx, tx, l.path)
+	} else {
+		e, err = verifyTx(ctx, tx, l.path)
+	}
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -40,27 +41,50 @@ func daySpent(t *testing.T, l *Ledger) int64 {
 // trigger dropped), Open refuses the ledger, naming the difference, and
 // Repair recomputes the sums from the records.
 func TestTamperedSums(t *testing.T) {
-	for name, tamper := range map[string][]string{
+	forEachBackend(t, func(t *testing.T, bk backend) { testTamperedSums(t, bk) })
+}
+
+func testTamperedSums(t *testing.T, bk backend) {
+	tampers := map[string][]string{
 		"guard opened": {
 			`UPDATE sums_guard SET open = 1`, `UPDATE sums SET usd_nano = 0`, `UPDATE sums_guard SET open = 0`},
 		"trigger dropped": {
 			`DROP TRIGGER sums_written`, `UPDATE sums SET usd_nano = 0, count = 0`},
 		"guard left open": {
 			`UPDATE sums_guard SET open = 1`, `UPDATE sums SET usd_nano = 1 WHERE span = 60000000000`},
-	} {
+	}
+	if bk.name == "postgres" {
+		tampers = map[string][]string{
+			"guard opened": {
+				`SELECT set_config('x402.repair', 'on', false)`, `UPDATE sums SET usd_nano = 0`, `SELECT set_config('x402.repair', 'off', false)`},
+			"trigger dropped": {
+				`DROP TRIGGER sums_written ON sums`, `UPDATE sums SET usd_nano = 0, count = 0`},
+			"guard left open": { // the nearest thing: the guard's trigger disabled
+				`ALTER TABLE sums DISABLE TRIGGER sums_written`, `UPDATE sums SET usd_nano = 1 WHERE span = 60000000000`},
+		}
+	}
+	for name, tamper := range tampers {
 		t.Run(name, func(t *testing.T) {
 			clk := newClock()
-			path := filepath.Join(t.TempDir(), "ledger.db")
+			path := bk.place(t)
 			spendSome(t, path, Options{Now: clk.Now})
-			db := rawDB(t, path)
+			var db interface {
+				Exec(string, ...any) (sql.Result, error)
+				Close() error
+			}
+			if bk.name == "postgres" {
+				db = pgRaw(t, path)
+			} else {
+				db = rawDB(t, path)
+			}
 			for _, q := range []string{
 				`UPDATE sums SET usd_nano = 0`,
 				`INSERT INTO sums (host, span, start, usd_nano, count) VALUES ('x', 0, 0, 0, 0)`,
 				`DELETE FROM sums`,
-				`UPDATE records SET state = 'failed' WHERE state = 'reserved' AND 0`, // harmless: allowed
+				`UPDATE records SET state = 'failed' WHERE state = 'reserved' AND 1 = 0`, // harmless: allowed
 			} {
 				_, err := db.Exec(q)
-				if allowed := strings.HasSuffix(q, "AND 0"); (err == nil) != allowed {
+				if allowed := strings.HasSuffix(q, "AND 1 = 0"); (err == nil) != allowed {
 					t.Errorf("%s: err %v", q, err)
 				}
 			}
@@ -176,26 +200,28 @@ func TestRepairRefusesChangedTable(t *testing.T) {
 // The recount agrees with the triggers through every state a record goes
 // through, including failed ones and many hosts, minutes and hours.
 func TestRecountAgrees(t *testing.T) {
-	clk := newClock()
-	l := openTest(t, Options{Now: clk.Now})
-	ctx := context.Background()
-	for i := range 50 {
-		r := mustReserve(t, l, rec([]string{"a.example", "b.example", "c.example"}[i%3], int64(1+i*1000)))
-		switch i % 4 {
-		case 1:
-			if err := l.Fail(ctx, r.ID, "no"); err != nil {
-				t.Fatal(err)
+	forEachBackend(t, func(t *testing.T, bk backend) {
+		clk := newClock()
+		l := bk.openNew(t, Options{Now: clk.Now})
+		ctx := context.Background()
+		for i := range 50 {
+			r := mustReserve(t, l, rec([]string{"a.example", "b.example", "c.example"}[i%3], int64(1+i*1000)))
+			switch i % 4 {
+			case 1:
+				if err := l.Fail(ctx, r.ID, "no"); err != nil {
+					t.Fatal(err)
+				}
+			case 2:
+				if err := l.MarkSent(ctx, r.ID); err != nil {
+					t.Fatal(err)
+				}
 			}
-		case 2:
-			if err := l.MarkSent(ctx, r.ID); err != nil {
-				t.Fatal(err)
-			}
+			clk.Advance(7 * time.Minute)
 		}
-		clk.Advance(7 * time.Minute)
-	}
-	if err := l.Verify(ctx); err != nil {
-		t.Fatal(err)
-	}
+		if err := l.Verify(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // A ledger created at a path and then deleted is not started afresh:

@@ -36,6 +36,10 @@ func (l *Ledger) later(fn func(ctx context.Context, tx *wtx) error, report func(
 	if report == nil {
 		report = func(error) {}
 	}
+	if err := l.notReady(); err != nil {
+		report(err) // nothing is lost: the record stays counted (see doc.go)
+		return
+	}
 	op := &writeOp{ctx: context.Background(), fn: fn, done: make(chan error, 1)}
 	l.mu.RLock()
 	if l.closed {

@@ -131,6 +131,8 @@ type Options struct {
 	// afterwards refuses with an *IdentityError a ledger that is missing
 	// or has another id, instead of starting an empty one. x402-mcp
 	// always sets it; tests of other things may leave it empty.
+	// SQLite only: a PostgreSQL ledger ignores it (see "PostgreSQL" in
+	// doc.go).
 	IDFile string
 	// Inspect opens a ledger that fails the integrity check anyway, for
 	// reading: Damage returns the *IntegrityError, and Reserve refuses
@@ -153,9 +155,11 @@ type Ledger struct {
 	lease time.Duration
 	now   func() time.Time
 
+	d     *dialect             // SQLite or PostgreSQL (dialect.go)
+	pg    *pgState             // PostgreSQL only: readiness (pg.go)
 	wdb   *sql.DB              // one connection, used only by the writer goroutine
 	stmts map[string]*sql.Stmt // prepared on wdb; see wtx
-	rdb   *sql.DB              // readers; WAL lets them run beside the writer
+	rdb   *reader              // readers; WAL lets them run beside the writer
 
 	mu      sync.RWMutex // guards closed against sends on ops
 	closed  bool
@@ -175,7 +179,10 @@ type Ledger struct {
 }
 
 // Open opens the ledger at path, creating it (directory 0700, file 0600) if
-// needed and migrating its schema. It refuses a file that is not an
+// needed and migrating its schema. A path that is a postgres:// or
+// postgresql:// URL opens a ledger in that PostgreSQL database instead
+// (see "PostgreSQL" in doc.go): one ledger for every process on every
+// machine that opens it. It refuses a file that is not an
 // x402-mcp ledger, or one written by a newer version, without changing it.
 //
 // It also refuses (see "Integrity" in doc.go) a ledger that others could
@@ -187,10 +194,6 @@ func Open(path string, opts Options) (*Ledger, error) {
 	if path == "" {
 		return nil, fmt.Errorf("%w: empty ledger path", ErrInvalid)
 	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, fmt.Errorf("ledger: %w", err)
-	}
 	if opts.Lease < 0 {
 		return nil, fmt.Errorf("%w: negative lease %v", ErrInvalid, opts.Lease)
 	}
@@ -199,6 +202,13 @@ func Open(path string, opts Options) (*Ledger, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if IsPostgresURL(path) {
+		return openPostgres(path, opts)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: %w", err)
 	}
 	// A ledger that was created here and is gone is not a fresh start:
 	// look before creating anything.
@@ -252,19 +262,20 @@ func Open(path string, opts Options) (*Ledger, error) {
 		owner:   newOwner(),
 		lease:   opts.Lease,
 		now:     opts.Now,
+		d:       sqliteDialect,
 		wdb:     sql.OpenDB(connector),
-		rdb:     sql.OpenDB(connector),
 		ops:     make(chan *writeOp, 256),
 		stopped: make(chan struct{}),
 		nudges:  make(chan struct{}, 1),
 	}
 	// One writer connection: the writer goroutine is its only user, and a
 	// second one would only contend with it for the file lock.
+	l.rdb = &reader{db: sql.OpenDB(connector), d: sqliteDialect, ready: l.ready}
 	l.wdb.SetMaxOpenConns(1)
 	l.wdb.SetMaxIdleConns(1)
 	l.wdb.SetConnMaxLifetime(0)
-	l.rdb.SetMaxOpenConns(4)
-	l.rdb.SetMaxIdleConns(4)
+	l.rdb.db.SetMaxOpenConns(4)
+	l.rdb.db.SetMaxIdleConns(4)
 
 	if err := migrate(context.Background(), l.wdb, abs); err != nil {
 		l.wdb.Close()
@@ -352,7 +363,8 @@ func newOwner() string {
 	return fmt.Sprintf("pid%d-%s", os.Getpid(), hex.EncodeToString(b[:]))
 }
 
-// Path returns the absolute path of the ledger file.
+// Path returns the absolute path of the ledger file, or the URL of a
+// PostgreSQL ledger (which holds no password: Open refuses one).
 func (l *Ledger) Path() string { return l.path }
 
 // Owner returns the name this instance writes into the records it reserves.

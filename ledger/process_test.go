@@ -228,102 +228,106 @@ func skipWithoutProcesses(t *testing.T) {
 // Four processes hammer one budget on one (new) file. Together they get
 // exactly floor(budget/price) reservations, and the file says the same.
 func TestBudgetHoldsAcrossProcesses(t *testing.T) {
-	skipWithoutProcesses(t)
-	const (
-		children = 4
-		price    = 3_000_007
-		budget   = 1_000_000_000
-		want     = budget / price // 333
-	)
-	path := filepath.Join(t.TempDir(), "shared", "ledger.db")
-	start := time.Now().Add(500 * time.Millisecond).UnixNano()
-	defer func() {
-		// For the record, not an assertion: includes process start-up.
-		d := time.Since(time.Unix(0, start))
-		t.Logf("%d processes: %d reservations in %v (%.0f/s)", children, want, d.Round(time.Millisecond), float64(want)/d.Seconds())
-	}()
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		total int
-		errs  []error
-	)
-	for i := 0; i < children; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cmd := helperCmd(t, "hammer",
-				envPath+"="+path, envChild+"="+strconv.Itoa(i),
-				envPrice+"="+strconv.Itoa(price), envBudget+"="+strconv.Itoa(budget),
-				envStart+"="+strconv.FormatInt(start, 10))
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			out, err := cmd.Output()
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("child %d: %v\n%s", i, err, stderr.String()))
-				return
-			}
-			var n int
-			if _, err := fmt.Sscanf(string(out), "reserved %d", &n); err != nil {
-				errs = append(errs, fmt.Errorf("child %d output %q", i, out))
-				return
-			}
-			total += n
+	forEachBackend(t, func(t *testing.T, bk backend) {
+		skipWithoutProcesses(t)
+		const (
+			children = 4
+			price    = 3_000_007
+			budget   = 1_000_000_000
+			want     = budget / price // 333
+		)
+		path := bk.place(t)
+		start := time.Now().Add(500 * time.Millisecond).UnixNano()
+		defer func() {
+			// For the record, not an assertion: includes process start-up.
+			d := time.Since(time.Unix(0, start))
+			t.Logf("%d processes: %d reservations in %v (%.0f/s)", children, want, d.Round(time.Millisecond), float64(want)/d.Seconds())
 		}()
-	}
-	wg.Wait()
-	if len(errs) > 0 {
-		t.Fatal(errors.Join(errs...))
-	}
-	if total != want {
-		t.Fatalf("children reserved %d in total, want exactly %d", total, want)
-	}
-	l, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	spent, n := recount(t, l, "")
-	if spent != want*price || n != want || spent > budget {
-		t.Fatalf("file holds %d records worth %d nano-USD; want %d worth %d (budget %d)", n, spent, want, want*price, budget)
-	}
+		var (
+			wg    sync.WaitGroup
+			mu    sync.Mutex
+			total int
+			errs  []error
+		)
+		for i := 0; i < children; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cmd := helperCmd(t, "hammer",
+					envPath+"="+path, envChild+"="+strconv.Itoa(i),
+					envPrice+"="+strconv.Itoa(price), envBudget+"="+strconv.Itoa(budget),
+					envStart+"="+strconv.FormatInt(start, 10))
+				var stderr bytes.Buffer
+				cmd.Stderr = &stderr
+				out, err := cmd.Output()
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					errs = append(errs, fmt.Errorf("child %d: %v\n%s", i, err, stderr.String()))
+					return
+				}
+				var n int
+				if _, err := fmt.Sscanf(string(out), "reserved %d", &n); err != nil {
+					errs = append(errs, fmt.Errorf("child %d output %q", i, out))
+					return
+				}
+				total += n
+			}()
+		}
+		wg.Wait()
+		if len(errs) > 0 {
+			t.Fatal(errors.Join(errs...))
+		}
+		if total != want {
+			t.Fatalf("children reserved %d in total, want exactly %d", total, want)
+		}
+		l, err := Open(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		spent, n := recount(t, l, "")
+		if spent != want*price || n != want || spent > budget {
+			t.Fatalf("file holds %d records worth %d nano-USD; want %d worth %d (budget %d)", n, spent, want, want*price, budget)
+		}
+	})
 }
 
 // Processes that open a new ledger at the same moment all succeed. Leaving
 // rollback mode for WAL takes a lock SQLite does not wait for; without the
 // retry in switchToWAL most runs of this test failed with SQLITE_BUSY.
 func TestConcurrentOpenAcrossProcesses(t *testing.T) {
-	skipWithoutProcesses(t)
-	const rounds, children = 8, 6
-	for round := 0; round < rounds; round++ {
-		path := filepath.Join(t.TempDir(), "new", "ledger.db")
-		start := time.Now().Add(200 * time.Millisecond).UnixNano()
-		var wg sync.WaitGroup
-		errs := make(chan error, children)
-		for i := 0; i < children; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				// A budget of 8 payments: the children open, share
-				// them out, are refused and exit.
-				cmd := helperCmd(t, "hammer", envPath+"="+path, envChild+"="+strconv.Itoa(i),
-					envPrice+"=5", envBudget+"=40", envStart+"="+strconv.FormatInt(start, 10))
-				if out, err := cmd.CombinedOutput(); err != nil {
-					errs <- fmt.Errorf("round %d child %d: %v\n%s", round, i, err, out)
-				}
-			}()
+	forEachBackend(t, func(t *testing.T, bk backend) {
+		skipWithoutProcesses(t)
+		const rounds, children = 8, 6
+		for round := 0; round < rounds; round++ {
+			path := bk.place(t)
+			start := time.Now().Add(200 * time.Millisecond).UnixNano()
+			var wg sync.WaitGroup
+			errs := make(chan error, children)
+			for i := 0; i < children; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					// A budget of 8 payments: the children open, share
+					// them out, are refused and exit.
+					cmd := helperCmd(t, "hammer", envPath+"="+path, envChild+"="+strconv.Itoa(i),
+						envPrice+"=5", envBudget+"=40", envStart+"="+strconv.FormatInt(start, 10))
+					if out, err := cmd.CombinedOutput(); err != nil {
+						errs <- fmt.Errorf("round %d child %d: %v\n%s", round, i, err, out)
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			if t.Failed() {
+				return
+			}
 		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Error(err)
-		}
-		if t.Failed() {
-			return
-		}
-	}
+	})
 }
 
 type progress struct {
@@ -361,165 +365,169 @@ func readProgress(t *testing.T, files []string) progress {
 // Whatever a child had seen committed before it died is still in the file,
 // and after Reconcile nothing it may have sent is counted as unspent.
 func TestCrashNeverUnderCounts(t *testing.T) {
-	skipWithoutProcesses(t)
-	if runtime.GOOS == "windows" {
-		t.Skip("SIGKILL")
-	}
-	const (
-		rounds   = 4
-		children = 3
-	)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "ledger.db")
-	var files []string
-	for round := 0; round < rounds; round++ {
-		var wg sync.WaitGroup
-		for i := 0; i < children; i++ {
-			id := round*children + i
-			prog := filepath.Join(dir, fmt.Sprintf("progress-%d", id))
-			files = append(files, prog)
-			cmd := helperCmd(t, "crash", envPath+"="+path, envChild+"="+strconv.Itoa(id), envProgress+"="+prog)
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			if err := cmd.Start(); err != nil {
+	forEachBackend(t, func(t *testing.T, bk backend) {
+		skipWithoutProcesses(t)
+		if runtime.GOOS == "windows" {
+			t.Skip("SIGKILL")
+		}
+		const (
+			rounds   = 4
+			children = 3
+		)
+		dir := t.TempDir()
+		path := bk.place(t)
+		var files []string
+		for round := 0; round < rounds; round++ {
+			var wg sync.WaitGroup
+			for i := 0; i < children; i++ {
+				id := round*children + i
+				prog := filepath.Join(dir, fmt.Sprintf("progress-%d", id))
+				files = append(files, prog)
+				cmd := helperCmd(t, "crash", envPath+"="+path, envChild+"="+strconv.Itoa(id), envProgress+"="+prog)
+				var stderr bytes.Buffer
+				cmd.Stderr = &stderr
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					// Let it get going, then kill it at a random moment.
+					deadline := time.Now().Add(20 * time.Second)
+					for time.Now().Before(deadline) {
+						if fi, err := os.Stat(prog); err == nil && fi.Size() > 0 {
+							break
+						}
+						time.Sleep(5 * time.Millisecond)
+					}
+					time.Sleep(time.Duration(mrand.Int64N(int64(250 * time.Millisecond))))
+					cmd.Process.Signal(syscall.SIGKILL)
+					err := cmd.Wait()
+					var ee *exec.ExitError
+					if !errors.As(err, &ee) || ee.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+						t.Errorf("child %d ended by %v before the kill\n%s", id, err, stderr.String())
+					}
+				}()
+			}
+			wg.Wait()
+		}
+		p := readProgress(t, files)
+		sentSeen := 0
+		for _, step := range p.last {
+			if step == "sent" || step == "settled" || step == "unknown" {
+				sentSeen++
+			}
+		}
+		if sentSeen < 10 {
+			t.Fatalf("children sent only %d payments before dying; the test proves little", sentSeen)
+		}
+
+		// Reopen an hour later, past every child's 15-minute lease.
+		later := func() time.Time { return time.Now().Add(time.Hour) }
+		l, err := Open(path, Options{Now: later})
+		if err != nil {
+			t.Fatalf("Open after kill -9: %v", err)
+		}
+		defer l.Close()
+		ctx := context.Background()
+		if !l.d.pg { // PostgreSQL's own consistency is its business; Open verified the sums
+			var ok string
+			if err := l.rdb.QueryRowContext(context.Background(), `PRAGMA integrity_check`).Scan(&ok); err != nil || ok != "ok" {
+				t.Fatalf("integrity_check: %q, %v", ok, err)
+			}
+		}
+		before := map[int64]State{}
+		// Every record, however many the children wrote (Recent is capped).
+		everything := func() []Record {
+			t.Helper()
+			rs, err := l.query(ctx, `SELECT `+recordColumns+` FROM records ORDER BY id`)
+			if err != nil {
 				t.Fatal(err)
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				// Let it get going, then kill it at a random moment.
-				deadline := time.Now().Add(20 * time.Second)
-				for time.Now().Before(deadline) {
-					if fi, err := os.Stat(prog); err == nil && fi.Size() > 0 {
-						break
-					}
-					time.Sleep(5 * time.Millisecond)
-				}
-				time.Sleep(time.Duration(mrand.Int64N(int64(250 * time.Millisecond))))
-				cmd.Process.Signal(syscall.SIGKILL)
-				err := cmd.Wait()
-				var ee *exec.ExitError
-				if !errors.As(err, &ee) || ee.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-					t.Errorf("child %d ended by %v before the kill\n%s", id, err, stderr.String())
-				}
-			}()
+			return rs
 		}
-		wg.Wait()
-	}
-	p := readProgress(t, files)
-	sentSeen := 0
-	for _, step := range p.last {
-		if step == "sent" || step == "settled" || step == "unknown" {
-			sentSeen++
+		for _, r := range everything() {
+			before[r.ID] = r.State
 		}
-	}
-	if sentSeen < 10 {
-		t.Fatalf("children sent only %d payments before dying; the test proves little", sentSeen)
-	}
 
-	// Reopen an hour later, past every child's 15-minute lease.
-	later := func() time.Time { return time.Now().Add(time.Hour) }
-	l, err := Open(path, Options{Now: later})
-	if err != nil {
-		t.Fatalf("Open after kill -9: %v", err)
-	}
-	defer l.Close()
-	ctx := context.Background()
-	var ok string
-	if err := l.rdb.QueryRow(`PRAGMA integrity_check`).Scan(&ok); err != nil || ok != "ok" {
-		t.Fatalf("integrity_check: %q, %v", ok, err)
-	}
-	before := map[int64]State{}
-	// Every record, however many the children wrote (Recent is capped).
-	everything := func() []Record {
-		t.Helper()
-		rs, err := l.query(ctx, `SELECT `+recordColumns+` FROM records ORDER BY id`)
+		rep, err := l.Reconcile(ctx, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return rs
-	}
-	for _, r := range everything() {
-		before[r.ID] = r.State
-	}
+		pending, err := l.Pending(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range pending {
+			if r.State != Unknown {
+				t.Errorf("record %d still %s after Reconcile", r.ID, r.State)
+			}
+		}
+		after := map[int64]Record{}
+		for _, r := range everything() {
+			after[r.ID] = r
+		}
+		for id, s := range before {
+			got := after[id].State
+			switch s {
+			case Sent:
+				if got != Unknown {
+					t.Errorf("record %d was sent, now %s; want unknown", id, got)
+				}
+			case Reserved:
+				if got != Failed {
+					t.Errorf("record %d was reserved by a dead process, now %s; want failed", id, got)
+				}
+			default:
+				if got != s {
+					t.Errorf("record %d was %s, Reconcile made it %s", id, s, got)
+				}
+			}
+		}
+		if len(rep.Changes) == 0 {
+			t.Error("Reconcile changed nothing; the kills caught nothing in flight")
+		}
 
-	rep, err := l.Reconcile(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pending, err := l.Pending(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range pending {
-		if r.State != Unknown {
-			t.Errorf("record %d still %s after Reconcile", r.ID, r.State)
-		}
-	}
-	after := map[int64]Record{}
-	for _, r := range everything() {
-		after[r.ID] = r
-	}
-	for id, s := range before {
-		got := after[id].State
-		switch s {
-		case Sent:
-			if got != Unknown {
-				t.Errorf("record %d was sent, now %s; want unknown", id, got)
+		// The proof: every step a child saw committed is in the file, and
+		// every payment a child may have sent is counted.
+		var mustCount int64
+		for id, step := range p.last {
+			r, ok := after[id]
+			if !ok {
+				t.Errorf("record %d (%s per the child) is missing from the ledger", id, step)
+				continue
 			}
-		case Reserved:
-			if got != Failed {
-				t.Errorf("record %d was reserved by a dead process, now %s; want failed", id, got)
+			if r.USDNano != p.usd[id] {
+				t.Errorf("record %d: usd %d, child saw %d", id, r.USDNano, p.usd[id])
 			}
-		default:
-			if got != s {
-				t.Errorf("record %d was %s, Reconcile made it %s", id, s, got)
+			switch step {
+			case "sent", "unknown":
+				if r.State != Unknown && r.State != Settled {
+					t.Errorf("record %d was sent, now %s: not counted", id, r.State)
+				}
+			case "settled":
+				if r.State != Settled {
+					t.Errorf("record %d was settled, now %s", id, r.State)
+				}
+			case "failed":
+				if r.State != Failed {
+					t.Errorf("record %d was failed, now %s", id, r.State)
+				}
+			}
+			if step == "sent" || step == "unknown" || step == "settled" {
+				mustCount += r.USDNano
 			}
 		}
-	}
-	if len(rep.Changes) == 0 {
-		t.Error("Reconcile changed nothing; the kills caught nothing in flight")
-	}
-
-	// The proof: every step a child saw committed is in the file, and
-	// every payment a child may have sent is counted.
-	var mustCount int64
-	for id, step := range p.last {
-		r, ok := after[id]
-		if !ok {
-			t.Errorf("record %d (%s per the child) is missing from the ledger", id, step)
-			continue
+		spent, _ := recount(t, l, "")
+		u := usage(t, l, Limit{})
+		if u.SpentUSDNano != spent {
+			t.Errorf("lifetime total %d disagrees with a recount %d", u.SpentUSDNano, spent)
 		}
-		if r.USDNano != p.usd[id] {
-			t.Errorf("record %d: usd %d, child saw %d", id, r.USDNano, p.usd[id])
+		if u.SpentUSDNano < mustCount {
+			t.Errorf("counted %d nano-USD, but children had sent %d", u.SpentUSDNano, mustCount)
 		}
-		switch step {
-		case "sent", "unknown":
-			if r.State != Unknown && r.State != Settled {
-				t.Errorf("record %d was sent, now %s: not counted", id, r.State)
-			}
-		case "settled":
-			if r.State != Settled {
-				t.Errorf("record %d was settled, now %s", id, r.State)
-			}
-		case "failed":
-			if r.State != Failed {
-				t.Errorf("record %d was failed, now %s", id, r.State)
-			}
-		}
-		if step == "sent" || step == "unknown" || step == "settled" {
-			mustCount += r.USDNano
-		}
-	}
-	spent, _ := recount(t, l, "")
-	u := usage(t, l, Limit{})
-	if u.SpentUSDNano != spent {
-		t.Errorf("lifetime total %d disagrees with a recount %d", u.SpentUSDNano, spent)
-	}
-	if u.SpentUSDNano < mustCount {
-		t.Errorf("counted %d nano-USD, but children had sent %d", u.SpentUSDNano, mustCount)
-	}
-	// And the ledger still works.
-	mustReserve(t, l, childRecord(999, 0, 1))
-	t.Logf("%d records, %d seen sent by children, %d changed by Reconcile", len(after), sentSeen, len(rep.Changes))
+		// And the ledger still works.
+		mustReserve(t, l, childRecord(999, 0, 1))
+		t.Logf("%d records, %d seen sent by children, %d changed by Reconcile", len(after), sentSeen, len(rep.Changes))
+	})
 }

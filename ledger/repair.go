@@ -23,8 +23,12 @@ type RepairReport struct {
 // stored sums, and it refuses a ledger whose tables or indexes were
 // changed (those it cannot rebuild). The records themselves are not
 // checked: Repair makes the budgets count what the records say was paid.
-// It needs no other process to stop: it is one write transaction.
+// It needs no other process to stop: it is one write transaction. path
+// may be a PostgreSQL URL (see "PostgreSQL" in doc.go).
 func Repair(path string) (RepairReport, error) {
+	if IsPostgresURL(path) {
+		return repairPG(path)
+	}
 	var rep RepairReport
 	abs, err := filepath.Abs(path)
 	if err != nil {

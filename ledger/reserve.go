@@ -112,14 +112,11 @@ func (l *Ledger) reserve(ctx context.Context, tx *wtx, r Record, limits []Limit)
 	r.Created = time.Unix(0, now.UnixNano())
 	r.Updated = r.Created
 	r.LeaseUntil = time.Unix(0, now.Add(l.lease).UnixNano())
-	res, err := tx.ExecContext(ctx, qInsert,
+	r.ID, err = tx.insertID(ctx, qInsert,
 		r.Created.UnixNano(), r.Updated.UnixNano(), r.URL, r.Host, r.Network, r.Asset, r.Token,
 		int64(r.Decimals), r.Amount.String(), r.USDNano, r.PayTo, r.Payer, r.Nonce, r.ValidBefore,
 		string(r.State), r.Owner, r.LeaseUntil.UnixNano())
 	if err != nil {
-		return Record{}, fmt.Errorf("ledger: reserve: %w", err)
-	}
-	if r.ID, err = res.LastInsertId(); err != nil {
 		return Record{}, fmt.Errorf("ledger: reserve: %w", err)
 	}
 	if r.Payload != nil {
@@ -198,7 +195,7 @@ func (l *Ledger) Usage(ctx context.Context, limits []Limit) ([]Usage, error) {
 		return nil, err
 	}
 	l.caughtUp(ctx)
-	tx, err := l.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := l.rdb.BeginTx(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: usage: %w", err)
 	}

@@ -130,10 +130,11 @@ func clip(s string, n int) string {
 	return s[:n]
 }
 
-// cleanText makes outside text fit a bounded TEXT column: invalid UTF-8 is
-// replaced, then the result is cut.
+// cleanText makes outside text fit a bounded TEXT column: invalid UTF-8,
+// and NUL, which PostgreSQL's text cannot hold, are replaced, then the
+// result is cut. The same on both backends, so they store the same text.
 func cleanText(s string, n int) string {
-	return clip(strings.ToValidUTF8(s, "\uFFFD"), n)
+	return clip(strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD"), n)
 }
 
 // validateApproval checks what a caller supplies to RequestApproval. A

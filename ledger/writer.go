@@ -38,6 +38,9 @@ func (l *Ledger) write(ctx context.Context, fn func(ctx context.Context, tx *wtx
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if err := l.ready(ctx); err != nil {
+		return err
+	}
 	op := &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	l.mu.RLock()
 	if l.closed {
@@ -117,17 +120,25 @@ func (l *Ledger) commit(batch []*writeOp) {
 
 	sqltx, err := l.wdb.BeginTx(ctx, nil) // BEGIN IMMEDIATE (see dsn)
 	if err != nil {
-		fail(fmt.Errorf("ledger: begin: %w", err))
+		fail(l.d.wrap(fmt.Errorf("ledger: begin: %w", err)))
 		return
 	}
-	// Under the write lock: nothing is recorded into a file that is no
-	// longer the ledger at its path.
-	if err := l.checkFile(); err != nil {
+	tx := &wtx{Tx: sqltx, stmts: l.stmts, d: l.d}
+	if l.d.pg {
+		// PostgreSQL's BEGIN IMMEDIATE: one writer at a time, in every
+		// process on every machine (see "PostgreSQL" in doc.go).
+		if _, err := tx.ExecContext(ctx, qWriteLock, pgWriteLock); err != nil {
+			sqltx.Rollback()
+			fail(l.d.wrap(fmt.Errorf("ledger: lock: %w", err)))
+			return
+		}
+	} else if err := l.checkFile(); err != nil {
+		// Under the write lock: nothing is recorded into a file that is no
+		// longer the ledger at its path.
 		sqltx.Rollback()
 		fail(err)
 		return
 	}
-	tx := &wtx{Tx: sqltx, stmts: l.stmts}
 	for i, op := range batch {
 		if !op.claimed.CompareAndSwap(false, true) {
 			continue // the caller gave up before we got to it
@@ -139,7 +150,7 @@ func (l *Ledger) commit(batch []*writeOp) {
 		}
 		if _, err := tx.ExecContext(ctx, qSavepoint); err != nil {
 			tx.Rollback()
-			fail(fmt.Errorf("ledger: savepoint: %w", err))
+			fail(l.d.wrap(fmt.Errorf("ledger: savepoint: %w", err)))
 			return
 		}
 		errs[i] = op.fn(ctx, tx)
@@ -150,18 +161,18 @@ func (l *Ledger) commit(batch []*writeOp) {
 			// batch must fail as a whole rather than go on in autocommit.
 			if _, err := tx.ExecContext(ctx, qRollbackTo); err != nil {
 				tx.Rollback()
-				fail(fmt.Errorf("ledger: transaction aborted: %w (after: %v)", err, errs[i]))
+				fail(l.d.wrap(fmt.Errorf("ledger: transaction aborted: %w (after: %v)", err, errs[i])))
 				return
 			}
 		}
 		if _, err := tx.ExecContext(ctx, qRelease); err != nil {
 			tx.Rollback()
-			fail(fmt.Errorf("ledger: release savepoint: %w", err))
+			fail(l.d.wrap(fmt.Errorf("ledger: release savepoint: %w", err)))
 			return
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		fail(fmt.Errorf("ledger: commit: %w", err))
+		fail(l.d.wrap(fmt.Errorf("ledger: commit: %w", err)))
 		return
 	}
 	for i, op := range batch {
@@ -178,27 +189,28 @@ func (l *Ledger) commit(batch []*writeOp) {
 type wtx struct {
 	*sql.Tx
 	stmts map[string]*sql.Stmt
+	d     *dialect
 }
 
 func (t *wtx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	if s := t.stmts[query]; s != nil {
 		return t.Tx.StmtContext(ctx, s).ExecContext(ctx, args...)
 	}
-	return t.Tx.ExecContext(ctx, query, args...)
+	return t.Tx.ExecContext(ctx, t.d.q(query), args...)
 }
 
 func (t *wtx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	if s := t.stmts[query]; s != nil {
 		return t.Tx.StmtContext(ctx, s).QueryRowContext(ctx, args...)
 	}
-	return t.Tx.QueryRowContext(ctx, query, args...)
+	return t.Tx.QueryRowContext(ctx, t.d.q(query), args...)
 }
 
 func (t *wtx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if s := t.stmts[query]; s != nil {
 		return t.Tx.StmtContext(ctx, s).QueryContext(ctx, args...)
 	}
-	return t.Tx.QueryContext(ctx, query, args...)
+	return t.Tx.QueryContext(ctx, t.d.q(query), args...)
 }
 
 // prepare readies the writer's statements. It runs before the writer
