@@ -172,17 +172,24 @@ func sessionCookie(value string, maxAge int) *http.Cookie {
 }
 
 // sameOrigin reports whether a state-changing request comes from this
-// console's own pages: a browser sends Origin with every POST and
-// Sec-Fetch-Site with every request; when present they must name this
-// origin. (Scheme is not compared: behind a TLS proxy the browser's
-// origin is https while this server sees http.)
+// console's own pages. A browser sends Sec-Fetch-Site with every request,
+// and page content cannot forge it: when present it must say
+// same-origin. Origin, when present, must name this host — or be "null",
+// which is what a browser sends for a form POST from a page whose
+// Referrer-Policy is no-referrer (ours), and is accepted only together
+// with Sec-Fetch-Site: same-origin. (Scheme is not compared: behind a TLS
+// proxy the browser's origin is https while this server sees http.)
 func sameOrigin(r *http.Request) bool {
-	if s := r.Header.Get("Sec-Fetch-Site"); s != "" && s != "same-origin" {
+	site := r.Header.Get("Sec-Fetch-Site")
+	if site != "" && site != "same-origin" {
 		return false
 	}
 	o := r.Header.Get("Origin")
-	if o == "" {
+	switch {
+	case o == "":
 		return true
+	case o == "null":
+		return site == "same-origin"
 	}
 	u, err := url.Parse(o)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && strings.EqualFold(u.Host, r.Host)

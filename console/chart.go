@@ -62,7 +62,7 @@ func timeChart(counted []ledger.Record, now time.Time, span time.Duration, n int
 	}
 	c.Max, c.Total, c.Empty = ledger.FormatUSDNano(top), ledger.FormatUSDNano(total), total == 0
 	plot := chartH - chartBottom - chartTop
-	slot := (chartW - chartLeft) / n
+	width := chartW - chartLeft
 	for i, s := range sums {
 		t := start.Add(time.Duration(i) * span)
 		h := 0
@@ -72,8 +72,9 @@ func timeChart(counted []ledger.Record, now time.Time, span time.Duration, n int
 			h = max(2, int(s/(top/int64(plot)+1)))
 			h = min(h, plot)
 		}
-		x := chartLeft + i*slot
-		c.Bars = append(c.Bars, bar{X: x + 1, Y: chartTop + plot - h, W: max(1, slot-2), H: h,
+		// Bars share the width exactly: bucket i spans [x, next).
+		x, next := chartLeft+i*width/n, chartLeft+(i+1)*width/n
+		c.Bars = append(c.Bars, bar{X: x + 1, Y: chartTop + plot - h, W: max(1, next-x-2), H: h,
 			Title: t.Format("2006-01-02 15:04") + " UTC: " + ledger.FormatUSDNano(s) + " USD"})
 		if i%labelEvery == 0 {
 			c.Labels = append(c.Labels, label{X: x + 1, Y: chartH - 6, Text: t.Format(layout)})

@@ -222,14 +222,15 @@ func TestConsoleCSRF(t *testing.T) {
 		form   url.Values
 		header map[string]string
 	}{
-		"missing token":        {url.Values{}, nil},
-		"wrong token":          {url.Values{"csrf": {strings.Repeat("0", 64)}}, nil},
-		"short token":          {url.Values{"csrf": {csrf[:10]}}, nil},
-		"foreign origin":       {url.Values{"csrf": {csrf}}, map[string]string{"Origin": "https://evil.example"}},
-		"cross-site fetch":     {url.Values{"csrf": {csrf}}, map[string]string{"Sec-Fetch-Site": "cross-site"}},
-		"same-site, not same":  {url.Values{"csrf": {csrf}}, map[string]string{"Sec-Fetch-Site": "same-site"}},
-		"null origin":          {url.Values{"csrf": {csrf}}, map[string]string{"Origin": "null"}},
-		"token in query, only": {nil, nil},
+		"missing token":                  {url.Values{}, nil},
+		"wrong token":                    {url.Values{"csrf": {strings.Repeat("0", 64)}}, nil},
+		"short token":                    {url.Values{"csrf": {csrf[:10]}}, nil},
+		"foreign origin":                 {url.Values{"csrf": {csrf}}, map[string]string{"Origin": "https://evil.example"}},
+		"cross-site fetch":               {url.Values{"csrf": {csrf}}, map[string]string{"Sec-Fetch-Site": "cross-site"}},
+		"same-site, not same":            {url.Values{"csrf": {csrf}}, map[string]string{"Sec-Fetch-Site": "same-site"}},
+		"null origin, no fetch metadata": {url.Values{"csrf": {csrf}}, map[string]string{"Origin": "null", "Sec-Fetch-Site": ""}},
+		"null origin, cross-site":        {url.Values{"csrf": {csrf}}, map[string]string{"Origin": "null", "Sec-Fetch-Site": "cross-site"}},
+		"token in query, only":           {nil, nil},
 	} {
 		p := path
 		if tc.form == nil {
