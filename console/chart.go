@@ -9,7 +9,7 @@ import (
 // Geometry of a time chart's SVG, in its own units (the viewBox); the
 // browser scales it to the page's width.
 const (
-	chartW      = 720
+	chartW      = 960
 	chartH      = 160
 	chartLeft   = 8
 	chartBottom = 20 // room for the labels

@@ -268,3 +268,25 @@ func withExplorer(t *testing.T, cfg, explorer string) {
 	out := re.ReplaceAllString(string(b), fmt.Sprintf("$0\nexplorer = %q", explorer))
 	writePrivate(t, cfg, out, 0o600)
 }
+
+// TestConsoleCommandRefuses: the console listens on loopback unless told
+// --allow-remote, and refuses a token file others can read, with a hint.
+func TestConsoleCommandRefuses(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writePrivate(t, filepath.Join(dir, "config.toml"), "ledger = \"ledger.db\"\n", 0o600)
+	for _, addr := range []string{"0.0.0.0:0", ":8405", "192.0.2.1:8405"} {
+		r := runBin(t, hermeticEnv(), "console", "--config", cfg, "--listen", addr)
+		if r.code != 2 || !strings.Contains(r.stderr, "would accept connections from other machines") ||
+			!strings.Contains(r.stderr, "--allow-remote and terminate TLS") || r.stdout != "" {
+			t.Errorf("--listen %s: %+v", addr, r)
+		}
+	}
+	if r := runBin(t, hermeticEnv(), "console", "--config", cfg, "--listen", "nonsense"); r.code != 2 || !strings.Contains(r.stderr, "bad --listen address") {
+		t.Errorf("bad --listen: %+v", r)
+	}
+	tok := writePrivate(t, filepath.Join(dir, "token"), strings.Repeat("a", 64)+"\n", 0o644)
+	r := runBin(t, hermeticEnv(), "console", "--config", cfg, "--listen", "127.0.0.1:0", "--token-file", tok)
+	if r.code != 1 || !strings.Contains(r.stderr, "accessible by group or others") || !strings.Contains(r.stderr, "chmod 600") || strings.Contains(r.stdout, "login") {
+		t.Errorf("readable token file: %+v", r)
+	}
+}
