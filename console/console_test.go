@@ -388,6 +388,20 @@ func TestConsolePage(t *testing.T) {
 	// A token symbol with a bidi override, a zero-width space and an
 	// escape character: the ledger keeps what the server said.
 	settle(t, f.led, "weather.example", "US\u202eDC\u200b\u2066!", 30_000, 3)
+	// A failed payment is listed but counts nowhere: not in the budgets,
+	// the charts or the breakdowns.
+	failed, err := f.led.Reserve(context.Background(), ledger.Record{
+		URL: "https://failed.example/v1/x", Host: "failed.example", Network: "eip155:8453", Asset: tAsset, Token: "USDC", Decimals: 6,
+		Amount: big.NewInt(40_000), USDNano: 40_000_000, PayTo: tPayTo,
+		Payer: "0x3333333333333333333333333333333333333333", Nonce: "0x" + strings.Repeat("4f", 32),
+		ValidBefore: time.Now().Add(time.Hour).Unix(),
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.led.Fail(context.Background(), failed.ID, "the server refused it"); err != nil {
+		t.Fatal(err)
+	}
 	c := f.client(t)
 	f.login(t, c)
 	page := body(t, get(t, c, f.ts.URL+"/"))
@@ -397,7 +411,7 @@ func TestConsolePage(t *testing.T) {
 		"daily budget", "budget.day", "0.06 USD of 1.00 USD", "0.94 USD left", "frees: 0.01 USD at",
 		"payments per minute", "3 payments of 30 payments",
 		`href="https://basescan.org/tx/` + tTx + `"`, "settled",
-		"weather.example", "0.03 USD", "0.06 USD",
+		"weather.example", "0.03 USD", "0.06 USD", "total 0.06 USD", `<span class="tag failed" title="the server refused it">failed</span>`,
 		"Each payment: at most 0.10 USD (default)", `class="default"`,
 		`<rect class="bar"`, "<svg", `src="/static/console.js"`,
 	} {
@@ -409,6 +423,9 @@ func TestConsolePage(t *testing.T) {
 		if strings.Contains(page, bad) {
 			t.Errorf("page holds %q", bad)
 		}
+	}
+	if shares := page[strings.Index(page, "By host"):strings.Index(page, "Recent payments")]; strings.Contains(shares, "failed.example") {
+		t.Errorf("a failed payment is counted in the breakdown:\n%s", shares)
 	}
 	if !strings.Contains(page, "USDC!") {
 		t.Errorf("the cleaned token symbol is not shown")
