@@ -166,9 +166,11 @@ func (a *auth) end(id string) {
 	delete(a.sessions, id)
 }
 
-func sessionCookie(value string, maxAge int) *http.Cookie {
+// sessionCookie is the session's cookie; secure marks it for HTTPS only,
+// when the browser reached the console over TLS (a proxy in front).
+func sessionCookie(value string, maxAge int, secure bool) *http.Cookie {
 	return &http.Cookie{Name: cookieName, Value: value, Path: "/", MaxAge: maxAge,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode}
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: secure}
 }
 
 // sameOrigin reports whether a state-changing request comes from this

@@ -492,3 +492,33 @@ func TestTokenFile(t *testing.T) {
 		t.Error("a token file without a token was accepted")
 	}
 }
+
+// TestConsoleBehindProxy: with AllowRemote, the Host a TLS proxy passes is
+// accepted, and a login over HTTPS (X-Forwarded-Proto) gets a Secure
+// cookie; without AllowRemote the header is not trusted.
+func TestConsoleBehindProxy(t *testing.T) {
+	f := newFixture(t)
+	remote := New(Options{Ledger: f.led, Policy: policy.Default(), AllowRemote: true})
+	for _, tc := range []struct {
+		srv    *Server
+		host   string
+		status int
+		secure bool
+	}{
+		{remote, "console.example.org", http.StatusSeeOther, true},
+		{f.srv, "127.0.0.1", http.StatusSeeOther, false},
+		{f.srv, "console.example.org", http.StatusForbidden, false},
+	} {
+		req := httptest.NewRequest(http.MethodGet, "http://"+tc.host+"/login?code="+strings.TrimPrefix(tc.srv.LoginURL(""), "/login?code="), nil)
+		req.Header.Set("X-Forwarded-Proto", "https")
+		rec := httptest.NewRecorder()
+		tc.srv.ServeHTTP(rec, req)
+		ck := rec.Result().Cookies()
+		if rec.Code != tc.status || (tc.status == http.StatusSeeOther && (len(ck) != 1 || ck[0].Secure != tc.secure)) {
+			t.Errorf("host %s, remote %v: %d %+v", tc.host, tc.srv.opts.AllowRemote, rec.Code, ck)
+		}
+		if rec.Header().Get("Content-Security-Policy") != csp {
+			t.Errorf("host %s: no CSP", tc.host)
+		}
+	}
+}

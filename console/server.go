@@ -195,14 +195,21 @@ func (s *Server) loginToken(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	id, _ := s.auth.start()
-	http.SetCookie(w, sessionCookie(id, int(SessionTTL/time.Second)))
+	http.SetCookie(w, sessionCookie(id, int(SessionTTL/time.Second), s.overTLS(r)))
 	s.opts.Logger.Info("console: logged in", "remote", r.RemoteAddr)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
+// overTLS reports whether the browser reached the console over TLS: its
+// own, or, with AllowRemote, the proxy's in front of it
+// (X-Forwarded-Proto). On loopback the header is not trusted.
+func (s *Server) overTLS(r *http.Request) bool {
+	return r.TLS != nil || s.opts.AllowRemote && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, id string, _ *session) {
 	s.auth.end(id)
-	http.SetCookie(w, sessionCookie("", -1))
+	http.SetCookie(w, sessionCookie("", -1, s.overTLS(r)))
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
