@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,12 +23,29 @@ import (
 // test drives. Nothing here downloads one.
 const chromiumPath = "/usr/bin/chromium"
 
-// consoleProcess is a running `x402-mcp console`: its login link, and the
-// rest of its stdout and stderr for failure messages.
+// consoleProcess is a running `x402-mcp console`: its login link and
+// address.
 type consoleProcess struct {
-	login  string
-	base   string
-	output *strings.Builder
+	login string
+	base  string
+}
+
+// lockedBuffer collects a subprocess's output while the test may read it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // startConsole runs the built binary's console on a free loopback port and
@@ -41,7 +59,7 @@ func startConsole(t *testing.T, cfg string) consoleProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr strings.Builder
+	var stderr lockedBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -57,13 +75,11 @@ func startConsole(t *testing.T, cfg string) consoleProcess {
 		}
 	})
 	found := make(chan string, 1)
-	var out strings.Builder
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		re := regexp.MustCompile(`http://127\.0\.0\.1:\d+/login\?code=[0-9a-f]{64}`)
 		sent := false
 		for sc.Scan() {
-			out.WriteString(sc.Text() + "\n")
 			if m := re.FindString(sc.Text()); m != "" && !sent {
 				found <- m
 				sent = true
@@ -80,7 +96,7 @@ func startConsole(t *testing.T, cfg string) consoleProcess {
 			t.Fatalf("the console printed no login link\nstderr:\n%s", stderr.String())
 		}
 		base, _, _ := strings.Cut(link, "/login")
-		return consoleProcess{login: link, base: base, output: &out}
+		return consoleProcess{login: link, base: base}
 	case <-time.After(30 * time.Second):
 		t.Fatalf("the console printed no login link in 30s\nstderr:\n%s", stderr.String())
 	}
