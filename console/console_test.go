@@ -522,3 +522,17 @@ func TestConsoleBehindProxy(t *testing.T) {
 		}
 	}
 }
+
+// TestPercent: a bar's length in integers, without overflow at the
+// largest limits the ledger holds.
+func TestPercent(t *testing.T) {
+	const maxNano = 1<<63 - 1
+	for _, tc := range []struct {
+		a, b int64
+		want int
+	}{{0, 10, 0}, {5, 10, 50}, {10, 10, 100}, {11, 10, 100}, {1, maxNano, 1}, {maxNano - 1, maxNano, 99}, {maxNano / 2, maxNano, 49}, {3, 0, 0}} {
+		if got := percent(tc.a, tc.b); got != tc.want {
+			t.Errorf("percent(%d, %d) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+	}
+}

@@ -56,8 +56,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, _ string, _ *ses
 		case f != last:
 			last, idle = f, 0
 			fmt.Fprintf(w, "event: change\ndata: %x\n\n", f[:8])
-		case idle%15 == 0:
-			fmt.Fprint(w, ": keep-alive\n\n") // proxies close silent streams
+		case idle%60 == 0:
+			// Time alone frees rolling budgets and ages approvals: the
+			// page is fetched again each minute. It also keeps proxies
+			// from closing a silent stream.
+			fmt.Fprint(w, "event: change\ndata: tick\n\n")
 		default:
 			continue
 		}

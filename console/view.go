@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"fmt"
+	"math/big"
 	"sort"
 	"strings"
 	"time"
@@ -130,21 +131,18 @@ func (s *Server) build(ctx context.Context) (*page, error) {
 func budget(u ledger.Usage, counted []ledger.Record, now time.Time, truncated bool) budgetView {
 	l := u.Limit
 	b := budgetView{Name: l.Name, Key: pay.LimitKey(l)}
-	var spent, max int64
+	var spent, limit int64
 	if l.MaxCount > 0 {
-		spent, max = int64(u.Count), int64(l.MaxCount)
+		spent, limit = int64(u.Count), int64(l.MaxCount)
 		b.Spent, b.Limit = fmt.Sprintf("%d payments", u.Count), fmt.Sprintf("%d payments", l.MaxCount)
-		b.Left = fmt.Sprintf("%d payments", maxInt(0, l.MaxCount-u.Count))
+		b.Left = fmt.Sprintf("%d payments", max(0, l.MaxCount-u.Count))
 	} else {
-		spent, max = u.SpentUSDNano, l.MaxUSDNano
-		b.Spent, b.Limit, b.Left = ledger.FormatUSDNano(spent)+" USD", ledger.FormatUSDNano(max)+" USD", ledger.FormatUSDNano(u.LeftUSDNano)+" USD"
+		spent, limit = u.SpentUSDNano, l.MaxUSDNano
+		b.Spent, b.Limit, b.Left = ledger.FormatUSDNano(spent)+" USD", ledger.FormatUSDNano(limit)+" USD", ledger.FormatUSDNano(u.LeftUSDNano)+" USD"
 	}
-	if max > 0 {
-		b.Percent = int(min(100, spent*100/max))
-		if spent > 0 && b.Percent == 0 {
-			b.Percent = 1
-		}
-		b.Full = spent >= max
+	if limit > 0 {
+		b.Percent = percent(spent, limit)
+		b.Full = spent >= limit
 	}
 	switch {
 	case spent == 0:
@@ -174,11 +172,17 @@ func budget(u ledger.Usage, counted []ledger.Record, now time.Time, truncated bo
 	return b
 }
 
-func maxInt(a, b int) int {
-	if a > b {
-		return a
+// percent is 100·a/b for a bar, in integers that cannot overflow, at
+// most 100, and at least 1 when a > 0.
+func percent(a, b int64) int {
+	if b <= 0 || a <= 0 {
+		return 0
 	}
-	return b
+	if a >= b {
+		return 100
+	}
+	p := new(big.Int).Quo(new(big.Int).Mul(big.NewInt(a), big.NewInt(100)), big.NewInt(b)).Int64()
+	return int(max(1, p))
 }
 
 func windowWords(d time.Duration) string {
@@ -264,12 +268,7 @@ func shares(counted []ledger.Record, key func(ledger.Record) string) []share {
 	}
 	var out []share
 	for _, k := range keys {
-		sh := share{Name: k, USD: ledger.FormatUSDNano(sum[k]), Count: count[k]}
-		if top := sum[keys[0]]; top > 0 {
-			sh.Percent = int(sum[k] / (top/100 + 1))
-			sh.Percent = min(100, max(sh.Percent, 1))
-		}
-		out = append(out, sh)
+		out = append(out, share{Name: k, USD: ledger.FormatUSDNano(sum[k]), Count: count[k], Percent: percent(sum[k], sum[keys[0]])})
 	}
 	return out
 }
