@@ -149,3 +149,29 @@ func TestExampleConfigParses(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestExplorer: a network's explorer is an optional https (or loopback
+// http) transaction URL prefix; a bad one is refused on its line.
+func TestExplorer(t *testing.T) {
+	c, err := Parse("c.toml", []byte("[[networks]]\nid = \"eip155:8453\"\nrpc_url = \"https://mainnet.base.org\"\nexplorer = \"https://basescan.org/tx/\"\n\n[[networks]]\nid = \"eip155:84532\"\nrpc_url = \"https://sepolia.base.org\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Networks) != 2 || c.Networks[0].Explorer != "https://basescan.org/tx/" || c.Networks[1].Explorer != "" {
+		t.Errorf("explorers: %q %q", c.Networks[0].Explorer, c.Networks[1].Explorer)
+	}
+	for doc, want := range map[string]string{
+		"explorer = \"http://basescan.org/tx/\"":      "c.toml:4: networks[0].explorer: URL http://basescan.org/… uses plain http to another machine",
+		"explorer = \"javascript:alert(1)\"":          "c.toml:4: networks[0].explorer",
+		"explorer = \"https://basescan.org/tx/?a=b\"": "has a query",
+		"explorer = \"https://basescan.org/tx/#x\"":   "has a #fragment",
+	} {
+		_, err := Parse("c.toml", []byte("[[networks]]\nid = \"eip155:8453\"\nrpc_url = \"https://mainnet.base.org\"\n"+doc+"\n"))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", doc, err, want)
+		}
+	}
+	if c, err := Parse("c.toml", []byte("[[networks]]\nid = \"eip155:1337\"\nrpc_url = \"http://127.0.0.1:8545\"\nexplorer = \"http://127.0.0.1:4000/tx/\"\n")); err != nil || c.Networks[0].Explorer != "http://127.0.0.1:4000/tx/" {
+		t.Errorf("loopback explorer: %v", err)
+	}
+}

@@ -34,6 +34,10 @@ const DefaultCacheTTL = 5 * time.Minute
 type NetworkEntry struct {
 	ID     string `toml:"id"`
 	RPCURL string `toml:"rpc_url"`
+	// Explorer is a block explorer's transaction URL prefix, e.g.
+	// "https://basescan.org/tx/": the console links a transaction hash
+	// to Explorer + hash. Optional; without it nothing is linked.
+	Explorer string `toml:"explorer"`
 }
 
 // Discovery is the [discovery] table as written in the file.
@@ -57,6 +61,9 @@ type Network struct {
 	ChainID *big.Int
 	// RPCURL is an http(s) or ws(s) JSON-RPC endpoint.
 	RPCURL string
+	// Explorer is the transaction URL prefix of a block explorer
+	// (https, or http to this machine), "" when none is configured.
+	Explorer string
 }
 
 // String shows the network and a redacted endpoint.
@@ -95,6 +102,7 @@ type urlKind int
 const (
 	rpcURL urlKind = iota
 	facilitatorURL
+	explorerURL
 )
 
 // urlProblem is a refused URL: what is wrong and what to do. Neither text
@@ -123,9 +131,13 @@ func checkURL(raw string, kind urlKind) (string, *urlProblem) {
 	}
 	schemes := []string{"http", "https", "ws", "wss"}
 	example := "https://mainnet.base.org"
-	if kind == facilitatorURL {
+	switch kind {
+	case facilitatorURL:
 		schemes = []string{"http", "https"}
 		example = "https://x402.org/facilitator"
+	case explorerURL:
+		schemes = []string{"http", "https"}
+		example = "https://basescan.org/tx/"
 	}
 	scheme := strings.ToLower(u.Scheme)
 	if !slices.Contains(schemes, scheme) {
@@ -156,6 +168,12 @@ func checkURL(raw string, kind urlKind) (string, *urlProblem) {
 	if (scheme == "http" || scheme == "ws") && !isLoopbackHost(u.Hostname()) {
 		return "", &urlProblem{fmt.Sprintf("%s uses plain %s to another machine", shown, scheme),
 			fmt.Sprintf("use %ss:// (plain %s is allowed only to this machine: localhost, 127.0.0.1, ::1)", scheme, scheme)}
+	}
+	if kind == explorerURL {
+		if u.RawQuery != "" || u.ForceQuery {
+			return "", &urlProblem{fmt.Sprintf("%s has a query", shown), "give the explorer's transaction URL prefix; the hash is appended to it, e.g. \"https://basescan.org/tx/\""}
+		}
+		return raw, nil
 	}
 	if kind == facilitatorURL {
 		if u.RawQuery != "" || u.ForceQuery {
@@ -234,6 +252,14 @@ func parseNetworks(path string, doc []NetworkEntry, at func(i int, key string) (
 				return nil, &Error{Path: path, Line: line, Key: key, Msg: p.msg, Hint: p.hint}
 			}
 			n.RPCURL = u
+		}
+		if e.Explorer != "" {
+			line, key := at(i, "explorer")
+			u, p := checkURL(e.Explorer, explorerURL)
+			if p != nil {
+				return nil, &Error{Path: path, Line: line, Key: key, Msg: p.msg, Hint: p.hint}
+			}
+			n.Explorer = u
 		}
 		out = append(out, n)
 	}

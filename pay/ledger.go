@@ -52,19 +52,25 @@ func usdNanoFloor(u policy.USD) int64 {
 
 // limits turns the policy's budgets that apply to a payment to host into
 // ledger limits.
-func (c *Client) limits(host string) []ledger.Limit {
+func (c *Client) limits(host string) []ledger.Limit { return hostLimits(c.cfg.Policy, host) }
+
+func hostLimits(p policy.Policy, host string) []ledger.Limit {
 	var out []ledger.Limit
-	for _, b := range c.cfg.Policy.Budgets() {
+	for _, b := range p.Budgets() {
 		if b.Host != "" && b.Host != host {
 			continue
 		}
 		out = append(out, ledger.Limit{Name: b.Name(), Window: b.Window, Host: b.Host, MaxUSDNano: usdNanoFloor(b.Limit)})
 	}
-	if n := c.cfg.Policy.MaxPaymentsPerMinute; n > 0 {
+	if n := p.MaxPaymentsPerMinute; n > 0 {
 		out = append(out, ledger.Limit{Name: "payments per minute", Window: time.Minute, MaxCount: n})
 	}
 	return out
 }
+
+// LimitKey names the policy-file key behind a limit (one of Limits), for
+// messages and the console.
+func LimitKey(l ledger.Limit) string { return limitKey(l) }
 
 // limitKey names the policy-file key behind a limit, for messages.
 func limitKey(l ledger.Limit) string {

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/x402-mcp/x402-mcp/ledger"
+	"github.com/x402-mcp/x402-mcp/policy"
 )
 
 // Spending is the state of the operator's limits and the ledger.
@@ -40,24 +41,7 @@ func (c *Client) Spending(ctx context.Context, recent int) (*Spending, error) {
 	if c.cfg.Ledger == nil {
 		return s, nil
 	}
-	var limits []ledger.Limit
-	// Global budgets first, then each host's, in the policy's order.
-	hosts := []string{""}
-	for _, b := range c.cfg.Policy.Budgets() {
-		if !slices.Contains(hosts, b.Host) {
-			hosts = append(hosts, b.Host)
-		}
-	}
-	seen := map[string]bool{}
-	for _, h := range hosts {
-		for _, l := range c.limits(h) {
-			if k := fmt.Sprintf("%s|%s|%d", l.Host, l.Name, l.Window); !seen[k] {
-				seen[k] = true
-				limits = append(limits, l)
-			}
-		}
-	}
-	usage, err := c.cfg.Ledger.Usage(ctx, limits)
+	usage, err := c.cfg.Ledger.Usage(ctx, Limits(c.cfg.Policy))
 	if err != nil {
 		return nil, fmt.Errorf("pay: reading the budgets: %w", err)
 	}
@@ -75,4 +59,28 @@ func (c *Client) Spending(ctx context.Context, recent int) (*Spending, error) {
 		return nil, fmt.Errorf("pay: reading recent payments: %w", err)
 	}
 	return s, nil
+}
+
+// Limits is every limit the policy puts on the ledger, each once: the
+// global budgets first, then each host's in the policy's order, then the
+// rate. The paying flow checks the subset that applies to a payment's
+// host; Spending and the operator console show them all.
+func Limits(p policy.Policy) []ledger.Limit {
+	var limits []ledger.Limit
+	hosts := []string{""}
+	for _, b := range p.Budgets() {
+		if !slices.Contains(hosts, b.Host) {
+			hosts = append(hosts, b.Host)
+		}
+	}
+	seen := map[string]bool{}
+	for _, h := range hosts {
+		for _, l := range hostLimits(p, h) {
+			if k := fmt.Sprintf("%s|%s|%d", l.Host, l.Name, l.Window); !seen[k] {
+				seen[k] = true
+				limits = append(limits, l)
+			}
+		}
+	}
+	return limits
 }

@@ -46,6 +46,11 @@ var commandHelp = map[string]struct{ args, text string }{
 		"Approves one pending payment: the agent's repeat of the same call pays it, once."},
 	"deny": {"ID [--config FILE]",
 		"Refuses one pending payment: the agent's repeat of the call is refused until it expires."},
+	"console": {"[--config FILE] [--listen 127.0.0.1:8405] [--allow-remote] [--token-file FILE]",
+		"Runs the operator console, a web page on this machine that shows every budget, spending over\n" +
+			"time, recent payments and the policy in force, and approves or denies pending payments. It\n" +
+			"prints a one-time login link; the token file (created 0600 beside the ledger) is the other\n" +
+			"way in. It never signs and never reads the wallet key. Stop it with Ctrl-C."},
 	"wallet address": {"[--config FILE]", "Prints the payer's address."},
 	"wallet balance": {"[--config FILE]",
 		"Prints the payer's token balances on each network that has an RPC endpoint in the config."},

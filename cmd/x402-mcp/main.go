@@ -35,6 +35,8 @@ Usage:
                                                         list payments waiting for your approval
   x402-mcp approve ID [--config FILE]                   approve one: the agent's repeat of the call pays it once
   x402-mcp deny ID [--config FILE]                      refuse one
+  x402-mcp console [--config FILE] [--listen ADDR] [--allow-remote] [--token-file FILE]
+                                                        see and steer spending in a browser (prints the login link)
   x402-mcp wallet address|balance [--config FILE]       the payer's address, or its balances over RPC
   x402-mcp devnet [--dir DIR] [--fund USDC]             run a local x402 network with play money for an MCP host
   x402-mcp version                                      print the version
@@ -104,6 +106,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return approvalsCommand(ctx, args[1:], stdout, stderr)
 	case "approve", "deny":
 		return decideCommand(ctx, args[0] == "approve", args[1:], stdout, stderr)
+	case "console":
+		return consoleCommand(ctx, args[1:], stdout, stderr)
 	case "devnet":
 		return devnetCommand(ctx, args[1:], stdout, stderr)
 	case "wallet":
@@ -126,7 +130,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if m := closest(args[0], commandNames()); m != "" {
 		msg += fmt.Sprintf("\n\thint: did you mean x402-mcp %s?", m)
 	} else {
-		msg += "\n\thint: the commands are init, serve, demo, devnet, wallet, policy check, history, ledger verify, ledger repair, approvals, approve, deny, version and help"
+		msg += "\n\thint: the commands are init, serve, demo, devnet, wallet, policy check, history, ledger verify, ledger repair, approvals, approve, deny, console, version and help"
 	}
 	return &exitError{code: 2, err: errors.New(msg)}
 }

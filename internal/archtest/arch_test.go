@@ -41,10 +41,11 @@ var allowed = map[string][]string{
 	"config":              {"internal/fileerr", "internal/netguard", "internal/redact", "policy", "tokens"},
 	"tools":               {"catalog", "pay", "wallet", "internal/shellquote", "ledger", "policy", "tokens", "upstream", "x402"},
 	"upstream":            {"pay", "x402"},
+	"console":             {"ledger", "pay", "policy", "tokens", "x402"},
 	"localnet":            {"tokens", "localnet/token"},
 	"localnet/token":      {},
 	"scripts/servebench":  {"localnet"},
-	"cmd/x402-mcp":        {"catalog", "config", "internal/redact", "internal/shellquote", "internal/suggest", "ledger", "localnet", "localnet/token", "pay", "policy", "signer", "tokens", "tools", "upstream", "wallet", "x402"},
+	"cmd/x402-mcp":        {"catalog", "config", "console", "internal/redact", "internal/shellquote", "internal/suggest", "ledger", "localnet", "localnet/token", "pay", "policy", "signer", "tokens", "tools", "upstream", "wallet", "x402"},
 }
 
 // forbidden maps a package to import paths (prefixes) that must not appear
@@ -62,7 +63,9 @@ var forbidden = map[string][]string{
 	"wallet":            {"github.com/mark3labs/mcp-go"},
 	"catalog":           {"github.com/mark3labs/mcp-go"},
 	"upstream":          {"github.com/x402-mcp/x402-mcp/signer"},
-	"cmd/x402-mcp":      {"github.com/ethereum/go-ethereum/node", "github.com/ethereum/go-ethereum/p2p/discover", "github.com/ethereum/go-ethereum/p2p/nat", "github.com/ethereum/go-ethereum/eth/catalyst", "github.com/ethereum/go-ethereum/ethclient/simulated", "github.com/cockroachdb/pebble", "github.com/syndtr/goleveldb"},
+	// The console never signs and never needs the wallet key.
+	"console":      {"github.com/x402-mcp/x402-mcp/signer", "github.com/x402-mcp/x402-mcp/wallet", "github.com/mark3labs/mcp-go"},
+	"cmd/x402-mcp": {"github.com/ethereum/go-ethereum/node", "github.com/ethereum/go-ethereum/p2p/discover", "github.com/ethereum/go-ethereum/p2p/nat", "github.com/ethereum/go-ethereum/eth/catalyst", "github.com/ethereum/go-ethereum/ethclient/simulated", "github.com/cockroachdb/pebble", "github.com/syndtr/goleveldb"},
 }
 
 func goList(t *testing.T, args ...string) []string {
