@@ -2,6 +2,7 @@ package pay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/x402-mcp/x402-mcp/ledger"
@@ -100,6 +101,11 @@ func (c *Client) overBudget(ctx context.Context, q *Quote) ([]string, error) {
 		return nil, nil
 	}
 	usage, err := c.cfg.Ledger.Usage(ctx, c.limits(q.Host))
+	if errors.Is(err, ledger.ErrUnavailable) {
+		// Fail closed, and still answer: a quote shows the terms, and
+		// says why nothing can be paid now.
+		return []string{"the ledger is unreachable, so no payment can be recorded: payments are refused until it is back (quotes and free fetches still work)"}, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("pay: reading the budgets: %w", err)
 	}

@@ -80,7 +80,7 @@ func TestBalancesAndAuthorizationStateOverRPC(t *testing.T) {
 	if err != nil || res.Payment == nil {
 		t.Fatalf("payment: %v", err)
 	}
-	used, ok, err := r.AuthorizationState(ctx, tok.Network, tok.Address.Hex(), payer.Hex(), res.Payment.Nonce)
+	used, ok, err := r.AuthorizationState(ctx, tok.Network, tok.Address.Hex(), payer.Hex(), res.Payment.NonceHex())
 	if err != nil || !ok || !used {
 		t.Errorf("settled authorization: used=%v ok=%v err=%v", used, ok, err)
 	}
@@ -137,7 +137,7 @@ func TestReceiptsAndFinalityOverRPC(t *testing.T) {
 	if err != nil || res.Payment == nil || res.Payment.Transaction == "" {
 		t.Fatalf("payment: %v", err)
 	}
-	asset, nonce, tx := tok.Address.Hex(), res.Payment.Nonce, res.Payment.Transaction
+	asset, nonce, tx := tok.Address.Hex(), res.Payment.NonceHex(), res.Payment.Transaction
 	other := "0x" + strings.Repeat("cd", 32)
 
 	rc, ok, err := r.TransactionStatus(ctx, tok.Network, tx)
