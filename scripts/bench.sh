@@ -41,3 +41,10 @@ trap 'rm -rf "$tmp"' EXIT
 CGO_ENABLED=0 go build -o "$tmp/x402-mcp" ./cmd/x402-mcp
 go build -o "$tmp/servebench" ./scripts/servebench
 "$tmp/servebench" -bin "$tmp/x402-mcp" -runs 20 -paid "$paid" -callers 8
+
+# Issue 12: reservations per second on the ledger, SQLite beside PostgreSQL,
+# with 1, 8 and 64 concurrent clients (separate ledgers, as separate
+# processes are). PostgreSQL's figures need a server: eval "$(go run
+# ./scripts/pgcluster start)" first; without one they are skipped.
+echo "== ledger reservations/s (SQLite and PostgreSQL; 1, 8, 64 clients)"
+go test -run '^$' -bench 'ReserveClients|ReservePostgres' -benchtime "$benchtime" ./ledger/ 2>&1 | grep -E '^Benchmark|SKIP|skipped' || true

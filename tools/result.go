@@ -100,6 +100,8 @@ func agentError(err error) (*mcp.CallToolResult, error) {
 		return mcp.NewToolResultError(fmt.Sprintf("Not paid again: %s; %s. x402-mcp never signs a second payment for the same request while the first may still settle. Nothing new was signed. Try again after that time, or ask the user.", inFlight.Error(), why)), nil
 	case errors.As(err, &failed):
 		return mcp.NewToolResultError(failedText(failed)), nil
+	case errors.Is(err, ledger.ErrUnavailable):
+		return mcp.NewToolResultError(fmt.Sprintf("Not paid: the payment ledger (a shared database) is unreachable, so no payment can be recorded, and none is made without a record. Nothing was signed or paid. Quotes and free fetches still work; payments resume by themselves when the database is back: try again later, or tell the user. (%s)", x402.Display(err.Error(), maxErrorText))), nil
 	case errors.Is(err, ledger.ErrReplaced):
 		return mcp.NewToolResultError(fmt.Sprintf("Not paid: %s. Nothing was signed or paid. Ask the user to restart x402-mcp in the MCP host; retrying does not help until then.", x402.Display(err.Error(), maxErrorText))), nil
 	}

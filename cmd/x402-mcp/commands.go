@@ -40,6 +40,8 @@ var commandHelp = map[string]struct{ args, text string }{
 		"Checks that the ledger's running totals agree with its payment records; exits 1 if not."},
 	"ledger repair": {"[--config FILE]",
 		"Rebuilds the ledger's totals and their guards from the payment records."},
+	"ledger migrate": {"--to postgres://USER@HOST:PORT/DATABASE [--config FILE]",
+		"Copies every payment and approval of the configured SQLite ledger into a PostgreSQL ledger; safe to run again."},
 	"approvals": {"[--config FILE] [--json] [--all] [-n N]",
 		"Lists the payments waiting for your approval (with --all, decided and used ones too)."},
 	"approve": {"ID [--config FILE]",
@@ -60,7 +62,7 @@ var commandHelp = map[string]struct{ args, text string }{
 // commandGroups are the commands that take a subcommand.
 var commandGroups = map[string][]string{
 	"policy": {"check"},
-	"ledger": {"verify", "repair"},
+	"ledger": {"verify", "repair", "migrate"},
 	"wallet": {"address", "balance"},
 }
 

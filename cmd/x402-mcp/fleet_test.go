@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/tidwall/gjson"
 
 	"github.com/x402-mcp/x402-mcp/internal/pgtest"
@@ -248,5 +250,45 @@ func TestFleetDatabaseDown(t *testing.T) {
 	after := look()
 	if d := new(big.Int).Sub(before.payer, after.payer); d.Cmp(big.NewInt(20_000)) != 0 {
 		t.Errorf("the payer paid %s atomic units in all, want exactly 20000 (two payments)", d)
+	}
+}
+
+// TestLedgerMigrate pays once into a SQLite ledger, copies it into a
+// PostgreSQL ledger with `x402-mcp ledger migrate --to`, twice, and checks
+// the database holds the payment once, with its amount and state.
+func TestLedgerMigrate(t *testing.T) {
+	db := pgtest.Database(t)
+	n, cfg, _ := devnetWithPolicy(t, "max_per_payment = \"0.10\"\n")
+	ctx := context.Background()
+	c, err := startStdioClient(ctx, bin, cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.CallTool(ctx, mcp.CallToolRequest{Params: mcp.CallToolParams{Name: "x402_fetch",
+		Arguments: map[string]any{"url": n.APIURL + "/v2/weather?city=Lima"}}})
+	c.Close()
+	if err != nil || r.IsError {
+		t.Fatalf("paying: %v %v", err, r)
+	}
+	for i, want := range []string{"copied 1 payments and 0 approvals", "copied 0 payments and 0 approvals"} {
+		res := runBin(t, cleanEnv(), "ledger", "migrate", "--to", db, "--config", cfg)
+		if res.code != 0 || !strings.Contains(res.stdout, want) {
+			t.Fatalf("run %d: exit %d, stdout %q, stderr %q; want %q", i+1, res.code, res.stdout, res.stderr, want)
+		}
+	}
+	led, err := ledger.Open(db, ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer led.Close()
+	recs, err := led.Recent(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].Amount.Int64() != 10_000 || recs[0].State != ledger.Settled {
+		t.Fatalf("the database holds %+v, want one settled payment of 10000", recs)
+	}
+	if res := runBin(t, cleanEnv(), "ledger", "migrate", "--to", "/tmp/x.db", "--config", cfg); res.code != 2 {
+		t.Errorf("--to a file: exit %d, want 2", res.code)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 
@@ -13,6 +14,9 @@ import (
 // ledgerCommand checks the ledger's integrity (verify) or puts its sums
 // right from its records (repair); see "Integrity" in ledger's doc.go.
 func ledgerCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "migrate" {
+		return migrateLedger(ctx, args[1:], stdout, stderr)
+	}
 	verb, cfg, err := configOnly("ledger", args, stdout, stderr)
 	if err != nil {
 		return err
@@ -78,5 +82,50 @@ func repairLedger(cfg *config.Config, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "  rewritten: %s\n", d)
 	}
+	return nil
+}
+
+// migrateLedger copies the configured SQLite ledger into the PostgreSQL
+// ledger --to names (see "Running a fleet" in the README). Running it again
+// copies nothing twice; the file is only read.
+func migrateLedger(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ledger migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "configuration file (TOML)")
+	to := fs.String("to", "", "the PostgreSQL ledger: postgres://USER@HOST:PORT/DATABASE (the password from ~/.pgpass, PGPASSFILE or PGPASSWORD)")
+	pos, err := parseFlags(fs, args, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(fs, pos, 0, 0, stderr); err != nil {
+		return err
+	}
+	if !config.IsDatabaseURL(*to) {
+		return misuse(fs, stderr, "--to must name a PostgreSQL database: postgres://USER@HOST:PORT/DATABASE")
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	src, path, err := openLedgerFile(cfg, false, stderr)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if config.IsDatabaseURL(path) {
+		return fmt.Errorf("the configured ledger is already a database; ledger migrate copies a SQLite ledger file into PostgreSQL\n\thint: point --config at the configuration that names the file")
+	}
+	dst, err := ledger.Open(*to, ledger.Options{Lease: ledgerLease(cfg)})
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	rep, err := ledger.CopyTo(ctx, src, dst)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "copied %d payments and %d approvals from %s into %s (already there: %d payments, %d approvals)\n",
+		rep.Records, rep.Approvals, path, dst.Path(), rep.SkippedRecords, rep.SkippedApprovals)
+	fmt.Fprintln(stdout, "set ledger to that URL (or X402_MCP_LEDGER) on every machine; running this again copies nothing twice")
 	return nil
 }

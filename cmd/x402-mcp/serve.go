@@ -179,6 +179,12 @@ func openLedger(ctx context.Context, cfg *config.Config, w *wallet.Reader, logge
 		return nil, err
 	}
 	report, err := led.Reconcile(ctx, chainOf(w))
+	if errors.Is(err, ledger.ErrUnavailable) {
+		// A fleet's database that is down: start anyway. Payments are
+		// refused until it is back; the reconciler catches up then.
+		logger.Warn("ledger unreachable at start: payments are refused until it is back; quotes and free fetches work", "ledger", path, "err", err)
+		return led, nil
+	}
 	if err != nil {
 		led.Close()
 		return nil, fmt.Errorf("reconciling the ledger %s: %w", path, err)
