@@ -5,6 +5,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"github.com/x402-mcp/x402-mcp/internal/humantime"
 	"html/template"
 	"io"
 	"io/fs"
@@ -248,7 +249,7 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, _ string, sess *
 		msg = "Cannot " + verb + " " + shown + ": " + x402.Display(err.Error(), 300)
 	case verb == "approve":
 		s.opts.Logger.Info("console: approved", "id", a.ID, "host", a.Host, "amount", a.Amount.String())
-		msg = fmt.Sprintf("Approved %s. The agent can now repeat the same call; it pays exactly these terms once, before %s.", a.ID, stamp(a.Expires))
+		msg = fmt.Sprintf("Approved %s. The agent can now repeat the same call; it pays exactly these terms once, before %s.", a.ID, humantime.Stamp(a.Expires))
 	default:
 		s.opts.Logger.Info("console: denied", "id", a.ID, "host", a.Host)
 		msg = "Denied " + a.ID + ". Nothing was paid; if the agent repeats the call, it is told the payment was denied."

@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"fmt"
+	"github.com/x402-mcp/x402-mcp/internal/humantime"
 	"math/big"
 	"sort"
 	"strings"
@@ -91,7 +92,7 @@ func (s *Server) build(ctx context.Context) (*page, error) {
 	for _, a := range as {
 		terms := append(pay.ApprovalTerms(a), pay.Term{Name: "asked by", Value: x402.Display(a.Requester, 200)})
 		p.Approvals = append(p.Approvals, approvalView{ID: x402.Display(a.ID, 40), Status: a.Status(now), Terms: terms,
-			Expires: stamp(a.Expires) + " (" + relative(now, a.Expires) + ")", Age: roughly(now.Sub(a.Created)) + " ago"})
+			Expires: humantime.Stamp(a.Expires) + " (" + humantime.Relative(now, a.Expires) + ")", Age: humantime.Roughly(now.Sub(a.Created)) + " ago"})
 	}
 
 	counted, err := s.opts.Ledger.Counted(ctx, now.Add(-reportWindow), reportRows)
@@ -166,7 +167,7 @@ func budget(u ledger.Usage, counted []ledger.Record, now time.Time, truncated bo
 			if l.MaxCount > 0 {
 				what = "1 payment"
 			}
-			b.Frees = fmt.Sprintf("%s at %s (%s)", what, stamp(at), relative(now, at))
+			b.Frees = fmt.Sprintf("%s at %s (%s)", what, humantime.Stamp(at), humantime.Relative(now, at))
 		}
 	}
 	return b
@@ -279,26 +280,4 @@ func addSat(a, b int64) int64 {
 		return 1<<63 - 1
 	}
 	return a + b
-}
-
-func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
-
-// relative says when t is from now, roughly: "in 14m", "3m ago".
-func relative(now, t time.Time) string {
-	if d := t.Sub(now); d > 0 {
-		return "in " + roughly(d)
-	}
-	return roughly(now.Sub(t)) + " ago"
-}
-
-func roughly(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d/time.Second))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d/time.Minute))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh%02dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
-	}
-	return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
 }

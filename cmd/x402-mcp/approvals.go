@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/x402-mcp/x402-mcp/internal/humantime"
 	"io"
 	"text/tabwriter"
 	"time"
@@ -62,14 +63,14 @@ func approvalsCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 		}
 		expires := "-"
 		if a.State == ledger.ApprovalPending || a.State == ledger.ApprovalApproved {
-			expires = relative(now, a.Expires)
+			expires = humantime.Relative(now, a.Expires)
 		}
 		// Everything shown passes the display cleaner (pay.ApprovalTerms):
 		// the ledger holds what the agent and the server wrote.
 		terms := termMap(pay.ApprovalTerms(a))
 		fmt.Fprintf(tw, "%s\t%s\t%s %s\t%s\t%s\t%s\t%s\t%s\t%s\n", x402.Display(a.ID, 40), status,
 			tokens.FormatUnits(a.Amount, a.Decimals), x402.Display(a.Token, 32), terms["host"], terms["payee"],
-			shorten(terms["request"], 60), x402.DisplayRunes(a.Requester, 30), roughly(now.Sub(a.Created)), expires)
+			shorten(terms["request"], 60), x402.DisplayRunes(a.Requester, 30), humantime.Roughly(now.Sub(a.Created)), expires)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -170,7 +171,7 @@ func decideCommand(ctx context.Context, approve bool, args []string, stdout, std
 	}
 	printTerms(stdout, a)
 	if approve {
-		fmt.Fprintf(stdout, "\nthe agent can now repeat the same x402_fetch call; it will pay exactly these terms once, before %s\n", stamp(a.Expires))
+		fmt.Fprintf(stdout, "\nthe agent can now repeat the same x402_fetch call; it will pay exactly these terms once, before %s\n", humantime.Stamp(a.Expires))
 	} else {
 		fmt.Fprintln(stdout, "\nnothing was paid; if the agent repeats the call, it is told the payment was denied")
 	}
@@ -186,11 +187,11 @@ func notPending(ctx context.Context, led *ledger.Ledger, se *ledger.ApprovalStat
 	}
 	switch se.Status {
 	case "expired":
-		return fmt.Errorf("cannot %s %s: it expired at %s; it can no longer pay\n\thint: if the payment is still wanted, have the agent repeat the call: it will ask for a new approval", verb, a.ID, stamp(a.Expires))
+		return fmt.Errorf("cannot %s %s: it expired at %s; it can no longer pay\n\thint: if the payment is still wanted, have the agent repeat the call: it will ask for a new approval", verb, a.ID, humantime.Stamp(a.Expires))
 	case string(ledger.ApprovalUsed):
 		return fmt.Errorf("cannot %s %s: it was approved and already used by payment %d\n\thint: x402-mcp history lists the payment", verb, a.ID, a.RecordID)
 	default:
-		return fmt.Errorf("cannot %s %s: it was already %s at %s; a decision is final\n\thint: x402-mcp approvals --all shows every approval and its status", verb, a.ID, se.Status, stamp(a.Decided))
+		return fmt.Errorf("cannot %s %s: it was already %s at %s; a decision is final\n\thint: x402-mcp approvals --all shows every approval and its status", verb, a.ID, se.Status, humantime.Stamp(a.Decided))
 	}
 }
 
@@ -202,7 +203,7 @@ func printTerms(w io.Writer, a ledger.Approval) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	terms := append(pay.ApprovalTerms(a),
 		pay.Term{Name: "asked by", Value: x402.Display(a.Requester, 200)},
-		pay.Term{Name: "expires", Value: fmt.Sprintf("%s (%s)", stamp(a.Expires), relative(time.Now(), a.Expires))})
+		pay.Term{Name: "expires", Value: fmt.Sprintf("%s (%s)", humantime.Stamp(a.Expires), humantime.Relative(time.Now(), a.Expires))})
 	for _, t := range terms {
 		fmt.Fprintf(tw, "  %s\t%s\n", t.Name, t.Value)
 	}
@@ -215,30 +216,6 @@ func termMap(ts []pay.Term) map[string]string {
 		m[t.Name] = t.Value
 	}
 	return m
-}
-
-func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
-
-// relative says when t is from now, roughly: "in 14m", "3m ago".
-func relative(now, t time.Time) string {
-	if d := t.Sub(now); d > 0 {
-		return "in " + roughly(d)
-	}
-	return roughly(now.Sub(t)) + " ago"
-}
-
-// roughly renders a duration at the precision a human reading a table
-// needs.
-func roughly(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d/time.Second))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d/time.Minute))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh%02dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
-	}
-	return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
 }
 
 // shorten cuts s to n runes, marking the cut, so one long URL cannot push

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,24 +29,6 @@ type consoleProcess struct {
 	base  string
 }
 
-// lockedBuffer collects a subprocess's output while the test may read it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startConsole runs the built binary's console on a free loopback port and
 // reads the one-time login link it prints. The process is killed by its
 // PID when the test ends.
@@ -59,7 +40,7 @@ func startConsole(t *testing.T, cfg string) consoleProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr lockedBuffer
+	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -273,16 +254,7 @@ func TestConsoleBrowser(t *testing.T) {
 // withExplorer adds an explorer URL to the config's [[networks]] table.
 func withExplorer(t *testing.T, cfg, explorer string) {
 	t.Helper()
-	b, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	re := regexp.MustCompile(`(?m)^rpc_url = .*$`)
-	if !re.Match(b) {
-		t.Fatalf("no rpc_url in %s", cfg)
-	}
-	out := re.ReplaceAllString(string(b), fmt.Sprintf("$0\nexplorer = %q", explorer))
-	writePrivate(t, cfg, out, 0o600)
+	rewriteConfig(t, cfg, `(?m)^rpc_url = .*$`, fmt.Sprintf("$0\nexplorer = %q", explorer))
 }
 
 // TestConsoleCommandRefuses: the console listens on loopback unless told

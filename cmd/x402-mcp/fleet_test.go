@@ -27,18 +27,23 @@ import (
 // setLedger points the config at ledger loc.
 func setLedger(t *testing.T, cfg, loc string) {
 	t.Helper()
+	rewriteConfig(t, cfg, `(?m)^ledger = .*$`, strings.ReplaceAll(fmt.Sprintf("ledger = %q", loc), "$", "$$"))
+}
+
+// rewriteConfig replaces what pattern matches in the config file with
+// repl (regexp.ReplaceAllString's, $0 the match), failing the test when
+// nothing matches.
+func rewriteConfig(t *testing.T, cfg, pattern, repl string) {
+	t.Helper()
 	b, err := os.ReadFile(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	re := regexp.MustCompile(`(?m)^ledger = .*$`)
+	re := regexp.MustCompile(pattern)
 	if !re.Match(b) {
-		t.Fatalf("%s names no ledger", cfg)
+		t.Fatalf("%s has nothing matching %s", cfg, pattern)
 	}
-	b = re.ReplaceAllLiteral(b, []byte(fmt.Sprintf("ledger = %q", loc)))
-	if err := os.WriteFile(cfg, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writePrivate(t, cfg, re.ReplaceAllString(string(b), repl), 0o600)
 }
 
 // TestFleetBudgetOnPostgres: four servers share one PostgreSQL ledger and

@@ -30,6 +30,7 @@ var allowed = map[string][]string{
 	"internal/netguard":   {},
 	"internal/release":    {},
 	"internal/suggest":    {},
+	"internal/humantime":  {},
 	"internal/pgtest":     {},
 	"scripts/pgcluster":   {"internal/pgtest", "internal/shellquote"},
 	"scripts/release":     {"internal/release"},
@@ -41,11 +42,11 @@ var allowed = map[string][]string{
 	"config":              {"internal/fileerr", "internal/netguard", "internal/redact", "policy", "tokens"},
 	"tools":               {"catalog", "pay", "wallet", "internal/shellquote", "ledger", "policy", "tokens", "upstream", "x402"},
 	"upstream":            {"pay", "x402"},
-	"console":             {"ledger", "pay", "policy", "tokens", "x402"},
+	"console":             {"internal/humantime", "ledger", "pay", "policy", "tokens", "x402"},
 	"localnet":            {"tokens", "localnet/token"},
 	"localnet/token":      {},
 	"scripts/servebench":  {"localnet"},
-	"cmd/x402-mcp":        {"catalog", "config", "console", "internal/redact", "internal/shellquote", "internal/suggest", "ledger", "localnet", "localnet/token", "pay", "policy", "signer", "tokens", "tools", "upstream", "wallet", "x402"},
+	"cmd/x402-mcp":        {"catalog", "config", "console", "internal/humantime", "internal/redact", "internal/shellquote", "internal/suggest", "ledger", "localnet", "localnet/token", "pay", "policy", "signer", "tokens", "tools", "upstream", "wallet", "x402"},
 }
 
 // forbidden maps a package to import paths (prefixes) that must not appear
