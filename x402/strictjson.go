@@ -41,6 +41,18 @@ func checkJSON(data []byte, where string) error {
 	if !utf8.Valid(data) {
 		return fail(ErrInvalidJSON, "", "not valid UTF-8", nil)
 	}
+	if quickJSON(data) {
+		return nil
+	}
+	return walkJSON(data, where)
+}
+
+// walkJSON is checkJSON's full walk over UTF-8 data, with the decoder's
+// tokens: it decides what quickJSON is not sure of, and says what is wrong.
+func walkJSON(data []byte, where string) error {
+	fail := func(kind ErrorKind, field, msg string, cause error) error {
+		return &WireError{Kind: kind, Where: where, Field: field, Msg: msg, Err: cause}
+	}
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	if len(trimmed) == 0 {
 		return fail(ErrInvalidJSON, "", "empty; expected a JSON object", nil)

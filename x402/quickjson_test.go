@@ -1,0 +1,93 @@
+package x402
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// quickSeeds are documents at quickJSON's edges: each kind of value,
+// escapes in values and keys, repeats by case and by escape, depth at and
+// past the bound, wide objects, and broken syntax of every kind.
+var quickSeeds = []string{
+	`{}`, ` {"a":[1,{"b":null}],"c":"\u00e9"} `, `{"a":{"x":1},"b":{"x":1}}`,
+	`{"a":1,"a":1}`, `{"a":1,"A":1}`, `{"\u0041":1,"A":2}`, `{"ſ":1,"S":2}`, `{"K":1,"K":2}`,
+	`{"a":-0.5e+10,"b":0,"c":-1E-2,"d":true,"e":false,"f":null,"g":"\"\\\/\b\f\n\r\t\uABcd"}`,
+	`{"a":01}`, `{"a":-}`, `{"a":1.}`, `{"a":1e}`, `{"a":.5}`, `{"a":+1}`, `{"a":tru}`, `{"a":nul}`,
+	`{"a":"\x"}`, `{"a":"\u12"}`, `{"a":"` + "\x01" + `"}`, `{"a":1,}`, `{"a":[1,]}`, `{,}`, `{"a"}`,
+	`{"a":1}{"b":2}`, `{"a":1}x`, "\ufeff{}", `[]`, `"s"`, ``, ` `, `{`, `{"a":[`, `{"a":"`,
+	strings.Repeat(`{"a":`, MaxDepth) + `1` + strings.Repeat(`}`, MaxDepth),
+	strings.Repeat(`{"a":`, MaxDepth+1) + `1` + strings.Repeat(`}`, MaxDepth+1),
+	`{"a":` + strings.Repeat(`[`, MaxDepth-1) + strings.Repeat(`]`, MaxDepth-1) + `}`,
+	`{"a":` + strings.Repeat(`[`, MaxDepth) + strings.Repeat(`]`, MaxDepth) + `}`,
+	wideObject(maxQuickKeys), wideObject(maxQuickKeys + 1),
+}
+
+func wideObject(n int) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`"k` + strings.Repeat("x", i) + `":1`)
+	}
+	return b.String() + "}"
+}
+
+// FuzzQuickJSON holds quickJSON to its promise: whatever it accepts, the
+// full walk accepts.
+func FuzzQuickJSON(f *testing.F) {
+	for _, s := range quickSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !utf8.Valid(data) {
+			return
+		}
+		if quickJSON(data) {
+			if err := walkJSON(data, "fuzz"); err != nil {
+				t.Fatalf("quickJSON accepted what the walk refuses (%v): %q", err, data)
+			}
+		}
+	})
+}
+
+// TestQuickJSONTakesRealDocuments checks the quick path is the one real
+// documents take (the vectors, the bazaar goldens and the edge cases the
+// walk accepts without needing its map), and that it refuses every seed the
+// walk refuses.
+func TestQuickJSONTakesRealDocuments(t *testing.T) {
+	v := loadVectors(t)
+	docs := []string{v.V2.PaymentRequired.Header, string(v.V1.Body), wideObject(maxQuickKeys),
+		v2Doc(option(), option("scheme", `"upto"`), option("network", `"solana"`))}
+	files, err := filepath.Glob(filepath.Join("testdata", "inputs", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no golden inputs: %v", err)
+	}
+	for _, name := range files {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, string(data))
+	}
+	for _, d := range docs {
+		if walkJSON([]byte(d), "test") == nil && !quickJSON([]byte(d)) {
+			t.Errorf("accepted only by the slow walk: %.80q", d)
+		}
+	}
+	for _, s := range quickSeeds {
+		if quickJSON([]byte(s)) && walkJSON([]byte(s), "test") != nil {
+			t.Errorf("quickJSON accepts %.80q, which the walk refuses", s)
+		}
+	}
+	for _, s := range []string{`{"a":1,"A":1}`, `{"\u0041":1,"A":2}`, wideObject(maxQuickKeys + 1),
+		strings.Repeat(`{"a":`, MaxDepth+1) + `1` + strings.Repeat(`}`, MaxDepth+1)} {
+		if quickJSON([]byte(s)) {
+			t.Errorf("quickJSON must leave %.80q to the walk", s)
+		}
+	}
+}
