@@ -1,6 +1,10 @@
 package x402
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/json"
+	"unicode/utf8"
+)
 
 // maxQuickKeys bounds the keys quickJSON compares pairwise in one object;
 // a larger object goes to the full walk, whose map keeps the check linear.
@@ -21,8 +25,7 @@ func quickJSON(data []byte) bool {
 	if s.i >= len(s.data) || s.data[s.i] != '{' || !s.object(1) {
 		return false
 	}
-	s.space()
-	return s.i == len(s.data)
+	return s.end()
 }
 
 // quickScan is quickJSON's position in data and the keys of the objects
@@ -253,4 +256,105 @@ func digits(d []byte, i int) int {
 
 func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+// members splits the object raw into its members, each value the bytes as
+// written (aliasing raw), with quickScan: what encoding/json's map decoding
+// gives, at a fraction of the cost. ok is false when raw is not an object
+// quickScan is sure of (bad syntax, an escaped key, a repeat, a wide nested
+// object); objectFields then asks encoding/json.
+func members(raw []byte) (m map[string]json.RawMessage, ok bool) {
+	s := quickScan{data: raw}
+	s.space()
+	if s.i >= len(raw) || raw[s.i] != '{' {
+		return nil, false
+	}
+	s.i++
+	s.space()
+	m = make(map[string]json.RawMessage, 8)
+	if s.i < len(raw) && raw[s.i] == '}' {
+		s.i++
+		return m, s.end()
+	}
+	for {
+		if s.i >= len(raw) || raw[s.i] != '"' {
+			return nil, false
+		}
+		key, escaped, ok := s.str()
+		if !ok || escaped || !utf8.Valid(key) { // encoding/json would mend the key
+			return nil, false
+		}
+		s.space()
+		if s.i >= len(raw) || raw[s.i] != ':' {
+			return nil, false
+		}
+		s.i++
+		s.space()
+		start := s.i
+		if !s.value(1) {
+			return nil, false
+		}
+		k := string(key)
+		if _, dup := m[k]; dup {
+			return nil, false
+		}
+		m[k] = json.RawMessage(raw[start:s.i:s.i])
+		s.space()
+		if s.i >= len(raw) {
+			return nil, false
+		}
+		switch raw[s.i] {
+		case ',':
+			s.i++
+			s.space()
+		case '}':
+			s.i++
+			return m, s.end()
+		default:
+			return nil, false
+		}
+	}
+}
+
+// elements splits the array raw into its elements as written (aliasing
+// raw); ok is false when quickScan is not sure of it.
+func elements(raw []byte) (list []json.RawMessage, ok bool) {
+	s := quickScan{data: raw}
+	s.space()
+	if s.i >= len(raw) || raw[s.i] != '[' {
+		return nil, false
+	}
+	s.i++
+	s.space()
+	if s.i < len(raw) && raw[s.i] == ']' {
+		s.i++
+		return []json.RawMessage{}, s.end()
+	}
+	for {
+		start := s.i
+		if !s.value(1) {
+			return nil, false
+		}
+		list = append(list, json.RawMessage(raw[start:s.i:s.i]))
+		s.space()
+		if s.i >= len(raw) {
+			return nil, false
+		}
+		switch raw[s.i] {
+		case ',':
+			s.i++
+			s.space()
+		case ']':
+			s.i++
+			return list, s.end()
+		default:
+			return nil, false
+		}
+	}
+}
+
+// end reports whether only white space is left.
+func (s *quickScan) end() bool {
+	s.space()
+	return s.i == len(s.data)
 }

@@ -1,8 +1,11 @@
 package x402
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -90,4 +93,39 @@ func TestQuickJSONTakesRealDocuments(t *testing.T) {
 			t.Errorf("quickJSON must leave %.80q to the walk", s)
 		}
 	}
+}
+
+// FuzzMembers holds members and elements to encoding/json: whatever they
+// split, encoding/json splits the same way, to the same bytes.
+func FuzzMembers(f *testing.F) {
+	for _, s := range quickSeeds {
+		f.Add([]byte(s))
+	}
+	f.Add([]byte(`{"a":[1, {"b":2}] , "c" : "\u00e9", "d":{}}`))
+	f.Add([]byte(`[ {"a":1}, [], "x", 1.5e3 ,null]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if m, ok := members(data); ok {
+			var want map[string]json.RawMessage
+			if err := json.Unmarshal(data, &want); err != nil {
+				t.Fatalf("members split what encoding/json refuses (%v): %q", err, data)
+			}
+			if !reflect.DeepEqual(m, want) {
+				t.Fatalf("members %q, encoding/json %q", m, want)
+			}
+		}
+		if list, ok := elements(data); ok {
+			var want []json.RawMessage
+			if err := json.Unmarshal(data, &want); err != nil {
+				t.Fatalf("elements split what encoding/json refuses (%v): %q", err, data)
+			}
+			if len(list) != len(want) {
+				t.Fatalf("elements %q, encoding/json %q", list, want)
+			}
+			for i := range list {
+				if !bytes.Equal(list[i], want[i]) {
+					t.Fatalf("element %d: %q, encoding/json %q", i, list[i], want[i])
+				}
+			}
+		}
+	})
 }

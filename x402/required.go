@@ -85,10 +85,13 @@ func parseRequired(data []byte, source, where string) (*PaymentRequired, error) 
 	if err := checkJSON(data, where); err != nil {
 		return nil, err
 	}
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(data, &top); err != nil {
-		// checkJSON accepted it, so this is a bug here, not bad input.
-		return nil, &WireError{Kind: ErrInvalidJSON, Where: where, Msg: err.Error(), Err: err}
+	// One copy: the members and options below alias it, and so stay
+	// as received whatever the caller does with data later.
+	data = bytes.Clone(data)
+	top := objectFields(data)
+	if top == nil {
+		// checkJSON accepted an object, so this is a bug here, not bad input.
+		return nil, &WireError{Kind: ErrInvalidJSON, Where: where, Msg: "the object could not be split into members"}
 	}
 
 	pr := &PaymentRequired{Source: source}
@@ -163,9 +166,11 @@ func readAccepts(raw json.RawMessage, where string) ([]json.RawMessage, error) {
 		return nil, &WireError{Kind: ErrNoOptions, Where: where, Field: "accepts",
 			Msg: "accepts is " + describeJSON(raw) + ", not an array"}
 	}
-	var accepts []json.RawMessage
-	if err := json.Unmarshal(raw, &accepts); err != nil {
-		return nil, &WireError{Kind: ErrInvalidJSON, Where: where, Field: "accepts", Msg: err.Error(), Err: err}
+	accepts, ok := elements(raw)
+	if !ok {
+		if err := json.Unmarshal(raw, &accepts); err != nil {
+			return nil, &WireError{Kind: ErrInvalidJSON, Where: where, Field: "accepts", Msg: err.Error(), Err: err}
+		}
 	}
 	switch {
 	case len(accepts) == 0:
@@ -178,11 +183,14 @@ func readAccepts(raw json.RawMessage, where string) ([]json.RawMessage, error) {
 	return accepts, nil
 }
 
-// objectFields splits a JSON object into its members; nil if raw is not an
-// object. Only used on input checkJSON has accepted.
+// objectFields splits a JSON object into its members, which alias raw; nil
+// if raw is not an object. Only used on input checkJSON has accepted.
 func objectFields(raw json.RawMessage) map[string]json.RawMessage {
 	if len(raw) == 0 || raw[0] != '{' {
 		return nil
+	}
+	if m, ok := members(raw); ok {
+		return m
 	}
 	var m map[string]json.RawMessage
 	if json.Unmarshal(raw, &m) != nil {
