@@ -104,7 +104,7 @@ func checkPaymentArgs(pr *PaymentRequired, opt *Option, auth Authorization, sig 
 		return notPayable("option "+strconv.Itoa(opt.Index)+" is not one of this 402's options", nil)
 	}
 	for _, raw := range []json.RawMessage{pr.Resource, pr.Extensions} {
-		if raw != nil && !json.Valid(raw) {
+		if raw != nil && !quickValue(raw) && !json.Valid(raw) {
 			return notPayable("resource or extensions is not valid JSON", nil)
 		}
 	}

@@ -28,6 +28,14 @@ func quickJSON(data []byte) bool {
 	return s.end()
 }
 
+// quickValue reports whether raw is certainly one JSON value (of any
+// kind) within quickJSON's bounds; false is "not sure".
+func quickValue(raw []byte) bool {
+	s := quickScan{data: raw}
+	s.space()
+	return s.value(0) && s.end()
+}
+
 // quickScan is quickJSON's position in data and the keys of the objects
 // still open, innermost last (each object's share starts where its own
 // call began).

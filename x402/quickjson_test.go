@@ -41,7 +41,7 @@ func wideObject(n int) string {
 }
 
 // FuzzQuickJSON holds quickJSON to its promise: whatever it accepts, the
-// full walk accepts.
+// full walk accepts (and quickValue: whatever it accepts is valid JSON).
 func FuzzQuickJSON(f *testing.F) {
 	for _, s := range quickSeeds {
 		f.Add([]byte(s))
@@ -54,6 +54,9 @@ func FuzzQuickJSON(f *testing.F) {
 			if err := walkJSON(data, "fuzz"); err != nil {
 				t.Fatalf("quickJSON accepted what the walk refuses (%v): %q", err, data)
 			}
+		}
+		if quickValue(data) && !json.Valid(data) {
+			t.Fatalf("quickValue accepted what encoding/json refuses: %q", data)
 		}
 	})
 }
