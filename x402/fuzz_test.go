@@ -8,7 +8,6 @@ import (
 	"math/big"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -206,15 +205,7 @@ func FuzzCAIP2(f *testing.F) {
 }
 
 func FuzzParseInputs(f *testing.F) {
-	docs, err := filepath.Glob(filepath.Join("testdata", "inputs", "*.json"))
-	if err != nil || len(docs) == 0 {
-		f.Fatalf("no seed documents: %v", err)
-	}
-	for _, doc := range docs {
-		data, err := os.ReadFile(doc)
-		if err != nil {
-			f.Fatal(err)
-		}
+	for _, data := range goldenInputs(f) {
 		top := objectFields(data)
 		bazaar := objectFields(objectFields(top["extensions"])["bazaar"])
 		if input := objectFields(bazaar["info"])["input"]; input != nil {

@@ -22,7 +22,7 @@ const maxQuickKeys = 32
 func quickJSON(data []byte) bool {
 	s := quickScan{data: data}
 	s.space()
-	if s.i >= len(s.data) || s.data[s.i] != '{' || !s.object(1) {
+	if s.i >= len(s.data) || s.data[s.i] != '{' || !s.object(1, nil) {
 		return false
 	}
 	return s.end()
@@ -63,9 +63,9 @@ func (s *quickScan) value(depth int) bool {
 	}
 	switch c := s.data[s.i]; {
 	case c == '{':
-		return s.object(depth + 1)
+		return s.object(depth+1, nil)
 	case c == '[':
-		return s.array(depth + 1)
+		return s.array(depth+1, nil)
 	case c == '"':
 		_, _, ok := s.str()
 		return ok
@@ -82,8 +82,10 @@ func (s *quickScan) value(depth int) bool {
 }
 
 // object steps over the object at s.i, which is the depth-th open
-// container (the top-level object is 1).
-func (s *quickScan) object(depth int) bool {
+// container (the top-level object is 1), and gives each member's key and
+// value as written to each, when each is not nil; each returning false
+// stops the scan as unsure.
+func (s *quickScan) object(depth int, each func(key, value []byte) bool) bool {
 	if depth > MaxDepth {
 		return false
 	}
@@ -114,28 +116,19 @@ func (s *quickScan) object(depth int) bool {
 		}
 		s.i++
 		s.space()
-		if !s.value(depth) {
+		start := s.i
+		if !s.value(depth) || each != nil && !each(key, s.data[start:s.i:s.i]) {
 			return false
 		}
-		s.space()
-		if s.i >= len(s.data) {
-			return false
-		}
-		switch s.data[s.i] {
-		case ',':
-			s.i++
-			s.space()
-		case '}':
-			s.i++
+		if more, ok := s.next('}'); !more {
 			s.keys = s.keys[:base]
-			return true
-		default:
-			return false
+			return ok
 		}
 	}
 }
 
-func (s *quickScan) array(depth int) bool {
+// array is object for an array: each gets every element as written.
+func (s *quickScan) array(depth int, each func(value []byte) bool) bool {
 	if depth > MaxDepth {
 		return false
 	}
@@ -146,24 +139,34 @@ func (s *quickScan) array(depth int) bool {
 		return true
 	}
 	for {
-		if !s.value(depth) {
+		start := s.i
+		if !s.value(depth) || each != nil && !each(s.data[start:s.i:s.i]) {
 			return false
 		}
-		s.space()
-		if s.i >= len(s.data) {
-			return false
-		}
-		switch s.data[s.i] {
-		case ',':
-			s.i++
-			s.space()
-		case ']':
-			s.i++
-			return true
-		default:
-			return false
+		if more, ok := s.next(']'); !more {
+			return ok
 		}
 	}
+}
+
+// next steps over what follows a member or element: white space, then a
+// comma and more white space (more: another one follows) or the closing
+// bracket (ok: the container ended well).
+func (s *quickScan) next(closing byte) (more, ok bool) {
+	s.space()
+	if s.i >= len(s.data) {
+		return false, false
+	}
+	switch s.data[s.i] {
+	case ',':
+		s.i++
+		s.space()
+		return true, true
+	case closing:
+		s.i++
+		return false, true
+	}
+	return false, false
 }
 
 // str steps over the string at s.i and returns its bytes between the
@@ -277,51 +280,15 @@ func members(raw []byte) (m map[string]json.RawMessage, ok bool) {
 	if s.i >= len(raw) || raw[s.i] != '{' {
 		return nil, false
 	}
-	s.i++
-	s.space()
 	m = make(map[string]json.RawMessage, 8)
-	if s.i < len(raw) && raw[s.i] == '}' {
-		s.i++
-		return m, s.end()
-	}
-	for {
-		if s.i >= len(raw) || raw[s.i] != '"' {
-			return nil, false
+	ok = s.object(1, func(key, value []byte) bool {
+		if !utf8.Valid(key) { // encoding/json would mend the key
+			return false
 		}
-		key, escaped, ok := s.str()
-		if !ok || escaped || !utf8.Valid(key) { // encoding/json would mend the key
-			return nil, false
-		}
-		s.space()
-		if s.i >= len(raw) || raw[s.i] != ':' {
-			return nil, false
-		}
-		s.i++
-		s.space()
-		start := s.i
-		if !s.value(1) {
-			return nil, false
-		}
-		k := string(key)
-		if _, dup := m[k]; dup {
-			return nil, false
-		}
-		m[k] = json.RawMessage(raw[start:s.i:s.i])
-		s.space()
-		if s.i >= len(raw) {
-			return nil, false
-		}
-		switch raw[s.i] {
-		case ',':
-			s.i++
-			s.space()
-		case '}':
-			s.i++
-			return m, s.end()
-		default:
-			return nil, false
-		}
-	}
+		m[string(key)] = value
+		return true
+	})
+	return m, ok && s.end()
 }
 
 // elements splits the array raw into its elements as written (aliasing
@@ -332,33 +299,12 @@ func elements(raw []byte) (list []json.RawMessage, ok bool) {
 	if s.i >= len(raw) || raw[s.i] != '[' {
 		return nil, false
 	}
-	s.i++
-	s.space()
-	if s.i < len(raw) && raw[s.i] == ']' {
-		s.i++
-		return []json.RawMessage{}, s.end()
-	}
-	for {
-		start := s.i
-		if !s.value(1) {
-			return nil, false
-		}
-		list = append(list, json.RawMessage(raw[start:s.i:s.i]))
-		s.space()
-		if s.i >= len(raw) {
-			return nil, false
-		}
-		switch raw[s.i] {
-		case ',':
-			s.i++
-			s.space()
-		case ']':
-			s.i++
-			return list, s.end()
-		default:
-			return nil, false
-		}
-	}
+	list = []json.RawMessage{}
+	ok = s.array(1, func(value []byte) bool {
+		list = append(list, value)
+		return true
+	})
+	return list, ok && s.end()
 }
 
 // end reports whether only white space is left.

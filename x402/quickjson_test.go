@@ -69,15 +69,7 @@ func TestQuickJSONTakesRealDocuments(t *testing.T) {
 	v := loadVectors(t)
 	docs := []string{v.V2.PaymentRequired.Header, string(v.V1.Body), wideObject(maxQuickKeys),
 		v2Doc(option(), option("scheme", `"upto"`), option("network", `"solana"`))}
-	files, err := filepath.Glob(filepath.Join("testdata", "inputs", "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no golden inputs: %v", err)
-	}
-	for _, name := range files {
-		data, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, data := range goldenInputs(t) {
 		docs = append(docs, string(data))
 	}
 	for _, d := range docs {
@@ -131,4 +123,20 @@ func FuzzMembers(f *testing.F) {
 			}
 		}
 	})
+}
+
+// goldenInputs reads the 402 documents of testdata/inputs.
+func goldenInputs(t testing.TB) [][]byte {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("testdata", "inputs", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no documents in testdata/inputs: %v", err)
+	}
+	docs := make([][]byte, len(files))
+	for i, name := range files {
+		if docs[i], err = os.ReadFile(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return docs
 }
