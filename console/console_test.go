@@ -2,6 +2,7 @@ package console
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/x402-mcp/x402-mcp/ledger"
 	"github.com/x402-mcp/x402-mcp/policy"
 )
@@ -140,8 +142,8 @@ func askApproval(t *testing.T, led *ledger.Ledger, terms string) ledger.Approval
 	a, err := led.RequestApproval(context.Background(), ledger.Approval{
 		Binding: sha256.Sum256([]byte(terms)), RequestKey: sha256.Sum256([]byte("req " + terms)),
 		Method: "GET", URL: "https://api.example.com/v1/forecast?city=Lisbon", Host: "api.example.com",
-		Network: "eip155:8453", Asset: tAsset, Token: "USDC", Decimals: 6,
-		Amount: big.NewInt(250_000), USDNano: 250_000_000, PayTo: tPayTo,
+		Network: "eip155:8453", Asset: common.HexToAddress(tAsset), Token: "USDC", Decimals: 6,
+		Amount: big.NewInt(250_000), USDNano: 250_000_000, PayTo: common.HexToAddress(tPayTo),
 		Requester: "claude-ai (pid 4242)",
 	}, 15*time.Minute)
 	if err != nil {
@@ -163,9 +165,9 @@ func stateOf(t *testing.T, led *ledger.Ledger, id string) ledger.ApprovalState {
 func settle(t *testing.T, led *ledger.Ledger, host, token string, atomic int64, nonce byte) ledger.Record {
 	t.Helper()
 	r, err := led.Reserve(context.Background(), ledger.Record{
-		URL: "https://" + host + "/v1/x", Host: host, Network: "eip155:8453", Asset: tAsset, Token: token, Decimals: 6,
-		Amount: big.NewInt(atomic), USDNano: atomic * 1000, PayTo: tPayTo,
-		Payer: "0x3333333333333333333333333333333333333333", Nonce: "0x" + strings.Repeat(string("0123456789abcdef"[nonce%16])+"0", 32),
+		URL: "https://" + host + "/v1/x", Host: host, Network: "eip155:8453", Asset: common.HexToAddress(tAsset), Token: token, Decimals: 6,
+		Amount: big.NewInt(atomic), USDNano: atomic * 1000, PayTo: common.HexToAddress(tPayTo),
+		Payer: common.HexToAddress("0x3333333333333333333333333333333333333333"), Nonce: [32]byte(bytes.Repeat([]byte{nonce % 16 << 4}, 32)),
 		ValidBefore: time.Now().Add(time.Hour).Unix(),
 	}, nil)
 	if err != nil {
@@ -391,9 +393,9 @@ func TestConsolePage(t *testing.T) {
 	// A failed payment is listed but counts nowhere: not in the budgets,
 	// the charts or the breakdowns.
 	failed, err := f.led.Reserve(context.Background(), ledger.Record{
-		URL: "https://failed.example/v1/x", Host: "failed.example", Network: "eip155:8453", Asset: tAsset, Token: "USDC", Decimals: 6,
-		Amount: big.NewInt(40_000), USDNano: 40_000_000, PayTo: tPayTo,
-		Payer: "0x3333333333333333333333333333333333333333", Nonce: "0x" + strings.Repeat("4f", 32),
+		URL: "https://failed.example/v1/x", Host: "failed.example", Network: "eip155:8453", Asset: common.HexToAddress(tAsset), Token: "USDC", Decimals: 6,
+		Amount: big.NewInt(40_000), USDNano: 40_000_000, PayTo: common.HexToAddress(tPayTo),
+		Payer: common.HexToAddress("0x3333333333333333333333333333333333333333"), Nonce: [32]byte(bytes.Repeat([]byte{0x4f}, 32)),
 		ValidBefore: time.Now().Add(time.Hour).Unix(),
 	}, nil)
 	if err != nil {

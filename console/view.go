@@ -111,7 +111,7 @@ func (s *Server) build(ctx context.Context) (*page, error) {
 	p.Hourly = timeChart(counted, now, time.Hour, 48, "15:04", 6)
 	p.Daily = timeChart(counted, now, 24*time.Hour, 30, "Jan 2", 5)
 	p.ByHost = shares(counted, func(r ledger.Record) string { return x402.Display(r.Host, 255) })
-	p.ByPayee = shares(counted, func(r ledger.Record) string { return x402.Display(r.PayTo, 80) })
+	p.ByPayee = shares(counted, func(r ledger.Record) string { return r.PayTo.Hex() })
 
 	recs, err := s.opts.Ledger.Recent(ctx, recentRows)
 	if err != nil {
@@ -203,7 +203,7 @@ func windowWords(d time.Duration) string {
 func (s *Server) payment(r ledger.Record) paymentView {
 	v := paymentView{ID: r.ID, Time: r.Created.UTC().Format("2006-01-02 15:04:05"),
 		Amount: tokens.FormatUnits(r.Amount, r.Decimals), Token: x402.Display(r.Token, 32),
-		Network: x402.Display(r.Network, 64), Host: x402.Display(r.Host, 255), PayTo: x402.Display(r.PayTo, 80),
+		Network: x402.Display(r.Network, 64), Host: x402.Display(r.Host, 255), PayTo: r.PayTo.Hex(),
 		State: stateWord(r), Tx: x402.Display(r.Transaction, 80), Note: x402.DisplayRunes(r.Note, 300)}
 	if u := s.opts.Explorers[r.Network]; u != "" && isTxHash(r.Transaction) {
 		v.TxURL = u + r.Transaction

@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/ethereum/go-ethereum/common"
 )
 
 // ApprovalState is where an approval is in its life. Expiry is not a
@@ -50,12 +52,12 @@ type Approval struct {
 	Host   string // normalised like Record.Host
 
 	Network  string
-	Asset    string
+	Asset    common.Address
 	Token    string
 	Decimals uint8
 	Amount   *big.Int // atomic units
 	USDNano  int64
-	PayTo    string
+	PayTo    common.Address
 
 	// Requester says who asked (MCP client name, server pid); display
 	// only. The ledger cleans it to one bounded line.
@@ -177,8 +179,8 @@ func (l *Ledger) RequestApproval(ctx context.Context, a Approval, ttl time.Durat
 		a.Expires = time.Unix(0, now.Add(ttl).UnixNano())
 		if _, err := tx.ExecContext(ctx, qApprovalInsert, a.ID,
 			hex.EncodeToString(a.Binding[:]), hex.EncodeToString(a.RequestKey[:]),
-			a.Method, a.URL, a.Host, a.Network, a.Asset, a.Token, int64(a.Decimals),
-			a.Amount.String(), a.USDNano, a.PayTo, a.Requester,
+			a.Method, a.URL, a.Host, a.Network, addressText(a.Asset), a.Token, int64(a.Decimals),
+			a.Amount.String(), a.USDNano, addressText(a.PayTo), a.Requester,
 			a.Created.UnixNano(), a.Expires.UnixNano()); err != nil {
 			return fmt.Errorf("ledger: request approval: %w", err)
 		}
@@ -333,7 +335,7 @@ func (l *Ledger) Decide(ctx context.Context, id string, approve bool) (Approval,
 func (l *Ledger) useApproval(ctx context.Context, tx *wtx, r Record, now time.Time) error {
 	use := r.Approval
 	res, err := tx.ExecContext(ctx, qUseApproval, r.ID, now.UnixNano(), use.ID,
-		hex.EncodeToString(use.Binding[:]), r.Amount.String(), r.Network, r.Host, r.Asset, r.PayTo)
+		hex.EncodeToString(use.Binding[:]), r.Amount.String(), r.Network, r.Host, addressText(r.Asset), addressText(r.PayTo))
 	if err != nil {
 		return fmt.Errorf("ledger: use approval %s: %w", use.ID, err)
 	}
@@ -392,10 +394,11 @@ func scanApproval(s scanner) (Approval, error) {
 	var (
 		a                                 Approval
 		binding, requestKey, amount, st   string
+		asset, payTo                      string
 		decimals, created, expires, decid int64
 	)
-	err := s.Scan(&a.ID, &binding, &requestKey, &a.Method, &a.URL, &a.Host, &a.Network, &a.Asset,
-		&a.Token, &decimals, &amount, &a.USDNano, &a.PayTo, &a.Requester, &created, &expires, &st,
+	err := s.Scan(&a.ID, &binding, &requestKey, &a.Method, &a.URL, &a.Host, &a.Network, &asset,
+		&a.Token, &decimals, &amount, &a.USDNano, &payTo, &a.Requester, &created, &expires, &st,
 		&decid, &a.RecordID)
 	if err != nil {
 		return Approval{}, fmt.Errorf("ledger: read approval: %w", err)
@@ -405,6 +408,12 @@ func scanApproval(s scanner) (Approval, error) {
 	var ok bool
 	if a.Amount, ok = new(big.Int).SetString(amount, 10); !ok {
 		return Approval{}, fmt.Errorf("ledger: approval %s: bad amount %q", a.ID, amount)
+	}
+	if a.Asset, err = parseAddress(asset); err != nil {
+		return Approval{}, fmt.Errorf("ledger: approval %s: asset: %w", a.ID, err)
+	}
+	if a.PayTo, err = parseAddress(payTo); err != nil {
+		return Approval{}, fmt.Errorf("ledger: approval %s: payTo: %w", a.ID, err)
 	}
 	if !decodeHash(&a.Binding, binding) || !decodeHash(&a.RequestKey, requestKey) {
 		return Approval{}, fmt.Errorf("ledger: approval %s: bad hash", a.ID)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ethereum/go-ethereum/common"
 )
 
 // approvalFor asks for r's terms, bound to binding (a name hashed, so tests
@@ -237,10 +239,10 @@ func TestApprovalBoundToTerms(t *testing.T) {
 		// Right binding, other money terms: pay's hash and the record disagree.
 		for name, change := range map[string]func(*Record){
 			"amount":  func(r *Record) { r.Amount = new(big.Int).Add(r.Amount, big.NewInt(1)) },
-			"payee":   func(r *Record) { r.PayTo = "0x9999999999999999999999999999999999999999" },
+			"payee":   func(r *Record) { r.PayTo = common.HexToAddress("0x9999999999999999999999999999999999999999") },
 			"host":    func(r *Record) { r.Host = "evil.example" },
 			"network": func(r *Record) { r.Network = "eip155:1" },
-			"asset":   func(r *Record) { r.Asset = "0x1111111111111111111111111111111111111111" },
+			"asset":   func(r *Record) { r.Asset = common.HexToAddress("0x1111111111111111111111111111111111111111") },
 		} {
 			other := paying(r, a)
 			change(&other)
@@ -252,9 +254,7 @@ func TestApprovalBoundToTerms(t *testing.T) {
 		if n := countRecords(t, l); n != 0 {
 			t.Fatalf("%d records, want 0", n)
 		}
-		// Hex case of addresses carries no meaning.
 		same := paying(r, a)
-		same.Asset = "0x" + strings.ToLower(r.Asset[2:])
 		if _, err := l.Reserve(ctx, same, nil); err != nil {
 			t.Fatalf("right terms after the refusals: %v", err)
 		}
@@ -374,13 +374,13 @@ func TestRequestApprovalValidates(t *testing.T) {
 		"url bidi":     func(a *Approval) { a.URL = "https://v.example/\u202egnp.exe" },
 		"host case":    func(a *Approval) { a.Host = "V.example" },
 		"network":      func(a *Approval) { a.Network = "base" },
-		"asset":        func(a *Approval) { a.Asset = "USDC" },
+		"asset":        func(a *Approval) { a.Asset = common.Address{} },
 		"token":        func(a *Approval) { a.Token = strings.Repeat("X", maxToken+1) },
 		"nil amount":   func(a *Approval) { a.Amount = nil },
 		"zero amount":  func(a *Approval) { a.Amount = big.NewInt(0) },
 		"huge amount":  func(a *Approval) { a.Amount = new(big.Int).Lsh(big.NewInt(1), 256) },
 		"negative usd": func(a *Approval) { a.USDNano = -1 },
-		"payTo":        func(a *Approval) { a.PayTo = "0x12" },
+		"payTo":        func(a *Approval) { a.PayTo = common.Address{} },
 		"token zwsp":   func(a *Approval) { a.Token = "US\u200bDC" },
 	} {
 		a := base

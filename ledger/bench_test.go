@@ -32,8 +32,8 @@ func seed(b testing.TB, l *Ledger, n int) {
 			r.State, r.Owner = Settled, "seed"
 			at := now.Add(-time.Duration(i) * 72 * time.Hour / time.Duration(n))
 			_, err := tx.ExecContext(ctx, qInsert,
-				at.UnixNano(), at.UnixNano(), r.URL, r.Host, r.Network, r.Asset, r.Token, 6,
-				r.Amount.String(), r.USDNano, r.PayTo, r.Payer, r.Nonce, r.ValidBefore,
+				at.UnixNano(), at.UnixNano(), r.URL, r.Host, r.Network, addressText(r.Asset), r.Token, 6,
+				r.Amount.String(), r.USDNano, addressText(r.PayTo), addressText(r.Payer), nonceText(r.Nonce), r.ValidBefore,
 				string(r.State), r.Owner, at.UnixNano())
 			if err != nil {
 				return err

@@ -303,8 +303,8 @@ func TestWindowSumsMatchPlainDefinition(t *testing.T) {
 					at -= at%minuteNS + 1
 				}
 				r := rec(hosts[i%2], 1+rng.Int64N(1_000_000_000))
-				id, err := tx.insertID(ctx, qInsert, at, at, r.URL, r.Host, r.Network, r.Asset, r.Token, 6,
-					r.Amount.String(), r.USDNano, r.PayTo, r.Payer, r.Nonce, r.ValidBefore, string(Reserved), l.owner, at)
+				id, err := tx.insertID(ctx, qInsert, at, at, r.URL, r.Host, r.Network, addressText(r.Asset), r.Token, 6,
+					r.Amount.String(), r.USDNano, addressText(r.PayTo), addressText(r.Payer), nonceText(r.Nonce), r.ValidBefore, string(Reserved), l.owner, at)
 				if err != nil {
 					return err
 				}

@@ -69,8 +69,10 @@
 //     host, payer, nonce, …) never change after Reserve; only state, lease
 //     and outcome fields move, along the transitions below. SQL triggers
 //     enforce this too, so no code path can break it by mistake.
-//   - (payer, nonce) is unique, compared case-insensitively: the ledger never
-//     holds two records for one authorization.
+//   - (payer, nonce) is unique, its stored hex compared case-insensitively:
+//     the ledger never holds two records for one authorization. Addresses
+//     and nonces are typed in Go and text in the database (keys.go); a
+//     stored one that does not parse fails the read.
 //   - A record in flight is leased by the process that reserved it. Reconcile
 //     touches only records whose lease has expired, so a live process is
 //     never overtaken; and once Reconcile has failed a Reserved record, its

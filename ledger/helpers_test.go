@@ -3,7 +3,7 @@ package ledger
 import (
 	"context"
 	"database/sql"
-	"fmt"
+	"encoding/binary"
 	"math/big"
 	"path/filepath"
 	"sync"
@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/x402-mcp/x402-mcp/internal/pgtest"
 )
 
@@ -46,11 +47,19 @@ func openTest(t testing.TB, opts Options) *Ledger {
 
 var nonceSeq atomic.Uint64
 
-const (
-	testPayer = "0xAbCdEf0000000000000000000000000000001111"
-	testPayTo = "0x2222222222222222222222222222222222222222"
-	testAsset = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"
+var (
+	testPayer = common.HexToAddress("0xAbCdEf0000000000000000000000000000001111")
+	testPayTo = common.HexToAddress("0x2222222222222222222222222222222222222222")
+	testAsset = common.HexToAddress("0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913")
 )
+
+// testNonce is a nonce whose text is "0xfeed" and n in 60 hex digits.
+func testNonce(n uint64) [32]byte {
+	var b [32]byte
+	b[0], b[1] = 0xfe, 0xed
+	binary.BigEndian.PutUint64(b[24:], n)
+	return b
+}
 
 // rec returns a valid record for host costing usd nano-USD, with a nonce
 // unique in this test binary.
@@ -66,7 +75,7 @@ func rec(host string, usd int64) Record {
 		USDNano:     usd,
 		PayTo:       testPayTo,
 		Payer:       testPayer,
-		Nonce:       fmt.Sprintf("0xfeed%060x", nonceSeq.Add(1)),
+		Nonce:       testNonce(nonceSeq.Add(1)),
 		ValidBefore: time.Date(2026, 3, 1, 13, 0, 0, 0, time.UTC).Unix(),
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"modernc.org/sqlite"
 )
 
@@ -53,17 +54,17 @@ type Record struct {
 	URL  string
 	Host string // normalised by the caller: lower-case, punycode, no port
 
-	Network  string   // CAIP-2, e.g. eip155:8453
-	Asset    string   // token contract, 0x-hex
-	Token    string   // symbol, display only
-	Decimals uint8    // of Asset, display only
-	Amount   *big.Int // atomic units
-	USDNano  int64    // USD value in 1e-9 USD, rounded up by the caller; what budgets sum
+	Network  string         // CAIP-2, e.g. eip155:8453
+	Asset    common.Address // token contract
+	Token    string         // symbol, display only
+	Decimals uint8          // of Asset, display only
+	Amount   *big.Int       // atomic units
+	USDNano  int64          // USD value in 1e-9 USD, rounded up by the caller; what budgets sum
 
-	PayTo       string
-	Payer       string
-	Nonce       string // 0x-hex, 32 bytes; unique per payer
-	ValidBefore int64  // unix seconds
+	PayTo       common.Address
+	Payer       common.Address
+	Nonce       [32]byte // unique per payer
+	ValidBefore int64    // unix seconds
 
 	State       State
 	Transaction string // settlement transaction hash, when known

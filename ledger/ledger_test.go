@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ethereum/go-ethereum/common"
 )
 
 func TestReserveStoresWhatItReturns(t *testing.T) {
@@ -60,16 +62,15 @@ func TestDuplicateNonceRefused(t *testing.T) {
 		r := rec("a.example", 1)
 		first := mustReserve(t, l, r)
 
-		// Same authorization, different hex case: still the same (payer, nonce).
+		// Same authorization, other terms: still the same (payer, nonce).
 		dup := r
-		dup.Payer = "0x" + strings.ToLower(r.Payer[2:])
-		dup.Nonce = "0x" + strings.ToUpper(r.Nonce[2:])
+		dup.Host, dup.USDNano = "b.example", 2
 		if _, err := l.Reserve(context.Background(), dup, nil); !errors.Is(err, ErrDuplicateNonce) {
 			t.Fatalf("duplicate nonce: %v, want ErrDuplicateNonce", err)
 		}
 		// Another payer may use the same nonce.
 		other := r
-		other.Payer = "0x3333333333333333333333333333333333333333"
+		other.Payer = common.HexToAddress("0x3333333333333333333333333333333333333333")
 		mustReserve(t, l, other)
 
 		recent, err := l.Recent(context.Background(), 10)
@@ -243,11 +244,10 @@ func TestReserveValidates(t *testing.T) {
 		"host with slash": func(r *Record) { r.Host = "a/b" },
 		"empty host":      func(r *Record) { r.Host = "" },
 		"network":         func(r *Record) { r.Network = "base" },
-		"asset":           func(r *Record) { r.Asset = "0x1234" },
-		"payTo":           func(r *Record) { r.PayTo = "0xzz22222222222222222222222222222222222222" },
-		"payer":           func(r *Record) { r.Payer = "" },
-		"nonce short":     func(r *Record) { r.Nonce = "0x01" },
-		"nonce long":      func(r *Record) { r.Nonce = "0x" + strings.Repeat("0", 66) },
+		"asset":           func(r *Record) { r.Asset = common.Address{} },
+		"payTo":           func(r *Record) { r.PayTo = common.Address{} },
+		"payer":           func(r *Record) { r.Payer = common.Address{} },
+		"nonce":           func(r *Record) { r.Nonce = [32]byte{} },
 		"nil amount":      func(r *Record) { r.Amount = nil },
 		"zero amount":     func(r *Record) { r.Amount = big.NewInt(0) },
 		"negative amount": func(r *Record) { r.Amount = big.NewInt(-5) },

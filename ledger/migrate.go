@@ -45,7 +45,7 @@ func CopyTo(ctx context.Context, src, dst *Ledger) (CopyReport, error) {
 		ids := make(map[int64]int64, len(recs)) // src id → dst id
 		for i, r := range recs {
 			var have int64
-			switch err := tx.QueryRowContext(ctx, qFindNonce, r.Payer, r.Nonce).Scan(&have); {
+			switch err := tx.QueryRowContext(ctx, qFindNonce, addressText(r.Payer), nonceText(r.Nonce)).Scan(&have); {
 			case err == nil:
 				ids[r.ID] = have
 				rep.SkippedRecords++
@@ -54,8 +54,8 @@ func CopyTo(ctx context.Context, src, dst *Ledger) (CopyReport, error) {
 				return fmt.Errorf("ledger: copy: record %d: %w", r.ID, err)
 			}
 			id, err := tx.insertID(ctx, qInsert,
-				r.Created.UnixNano(), r.Updated.UnixNano(), r.URL, r.Host, r.Network, r.Asset, r.Token,
-				int64(r.Decimals), r.Amount.String(), r.USDNano, r.PayTo, r.Payer, r.Nonce, r.ValidBefore,
+				r.Created.UnixNano(), r.Updated.UnixNano(), r.URL, r.Host, r.Network, addressText(r.Asset), r.Token,
+				int64(r.Decimals), r.Amount.String(), r.USDNano, addressText(r.PayTo), addressText(r.Payer), nonceText(r.Nonce), r.ValidBefore,
 				string(r.State), r.Owner, r.LeaseUntil.UnixNano())
 			if err == nil {
 				_, err = tx.ExecContext(ctx, `UPDATE records SET tx = ?, settlement = ?, note = ? WHERE id = ?`,
@@ -95,8 +95,8 @@ func CopyTo(ctx context.Context, src, dst *Ledger) (CopyReport, error) {
 func copyApproval(ctx context.Context, tx *wtx, a Approval, ids map[int64]int64) error {
 	if _, err := tx.ExecContext(ctx, qApprovalInsert, a.ID,
 		hex.EncodeToString(a.Binding[:]), hex.EncodeToString(a.RequestKey[:]),
-		a.Method, a.URL, a.Host, a.Network, a.Asset, a.Token, int64(a.Decimals),
-		a.Amount.String(), a.USDNano, a.PayTo, a.Requester,
+		a.Method, a.URL, a.Host, a.Network, addressText(a.Asset), a.Token, int64(a.Decimals),
+		a.Amount.String(), a.USDNano, addressText(a.PayTo), a.Requester,
 		a.Created.UnixNano(), a.Expires.UnixNano()); err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
@@ -65,7 +66,9 @@ func envInt(name string) int64 {
 // childRecord makes nonces unique across children and rounds.
 func childRecord(child, seq, usd int64) Record {
 	r := rec("proc.example", usd)
-	r.Nonce = fmt.Sprintf("0x%08x%056x", child, seq)
+	r.Nonce[0] = 0xc1 // never zero (unset)
+	binary.BigEndian.PutUint64(r.Nonce[8:], uint64(child))
+	binary.BigEndian.PutUint64(r.Nonce[24:], uint64(seq))
 	return r
 }
 

@@ -77,9 +77,11 @@ func scanRecordWith(s scanner, extra ...any) (Record, error) {
 		created, updated, lease int64
 		decimals                int64
 		amount, state           string
+		asset, payTo, payer     string
+		nonce                   string
 	)
-	err := s.Scan(append([]any{&r.ID, &created, &updated, &r.URL, &r.Host, &r.Network, &r.Asset, &r.Token,
-		&decimals, &amount, &r.USDNano, &r.PayTo, &r.Payer, &r.Nonce, &r.ValidBefore, &state,
+	err := s.Scan(append([]any{&r.ID, &created, &updated, &r.URL, &r.Host, &r.Network, &asset, &r.Token,
+		&decimals, &amount, &r.USDNano, &payTo, &payer, &nonce, &r.ValidBefore, &state,
 		&r.Transaction, &r.Settlement, &r.Note, &r.Owner, &lease}, extra...)...)
 	if err != nil {
 		return Record{}, fmt.Errorf("ledger: read record: %w", err)
@@ -89,6 +91,18 @@ func scanRecordWith(s scanner, extra ...any) (Record, error) {
 		// The CHECK constraint makes this unreachable unless the file was
 		// edited by hand; say which record rather than return a nil Amount.
 		return Record{}, fmt.Errorf("ledger: record %d: bad amount %q", r.ID, amount)
+	}
+	if r.Asset, err = parseAddress(asset); err != nil {
+		return Record{}, fmt.Errorf("ledger: record %d: asset: %w", r.ID, err)
+	}
+	if r.PayTo, err = parseAddress(payTo); err != nil {
+		return Record{}, fmt.Errorf("ledger: record %d: payTo: %w", r.ID, err)
+	}
+	if r.Payer, err = parseAddress(payer); err != nil {
+		return Record{}, fmt.Errorf("ledger: record %d: payer: %w", r.ID, err)
+	}
+	if r.Nonce, err = parseNonce(nonce); err != nil {
+		return Record{}, fmt.Errorf("ledger: record %d: %w", r.ID, err)
 	}
 	r.State = State(state)
 	if !r.State.valid() {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/ethereum/go-ethereum/common"
 )
 
 // Chain answers what Reconcile asks about an Unknown record's
@@ -14,15 +16,15 @@ type Chain interface {
 	// AuthorizationState says whether (payer, nonce) is used on the token
 	// contract at asset (EIP-3009 authorizationState) as of the newest
 	// block.
-	AuthorizationState(ctx context.Context, network, asset, payer, nonce string) (used, ok bool, err error)
+	AuthorizationState(ctx context.Context, network string, asset, payer common.Address, nonce [32]byte) (used, ok bool, err error)
 	// FinalizedAuthorizationState says the same as of the newest finalized
 	// block, and gives that block's timestamp in unix seconds. A node that
 	// does not report finality answers with an error.
-	FinalizedAuthorizationState(ctx context.Context, network, asset, payer, nonce string) (used bool, blockTime int64, ok bool, err error)
+	FinalizedAuthorizationState(ctx context.Context, network string, asset, payer common.Address, nonce [32]byte) (used bool, blockTime int64, ok bool, err error)
 	// TransactionUsedAuthorization says whether transaction tx succeeded
 	// and used (payer, nonce) on asset, from its receipt. A transaction
 	// the node does not know, or has not mined, did not use it (yet).
-	TransactionUsedAuthorization(ctx context.Context, network, tx, asset, payer, nonce string) (used, ok bool, err error)
+	TransactionUsedAuthorization(ctx context.Context, network, tx string, asset, payer common.Address, nonce [32]byte) (used, ok bool, err error)
 }
 
 // AuthorizationChecker says whether (payer, nonce) was used on the token
@@ -31,20 +33,20 @@ type Chain interface {
 //
 // As a Chain it answers only AuthorizationState: it knows neither finality
 // nor receipts, so Reconcile falls back to its clock rules.
-type AuthorizationChecker func(ctx context.Context, network, asset, payer, nonce string) (used bool, ok bool, err error)
+type AuthorizationChecker func(ctx context.Context, network string, asset, payer common.Address, nonce [32]byte) (used bool, ok bool, err error)
 
 // AuthorizationState calls f.
-func (f AuthorizationChecker) AuthorizationState(ctx context.Context, network, asset, payer, nonce string) (bool, bool, error) {
+func (f AuthorizationChecker) AuthorizationState(ctx context.Context, network string, asset, payer common.Address, nonce [32]byte) (bool, bool, error) {
 	return f(ctx, network, asset, payer, nonce)
 }
 
 // FinalizedAuthorizationState is not known to an AuthorizationChecker.
-func (f AuthorizationChecker) FinalizedAuthorizationState(ctx context.Context, network, asset, payer, nonce string) (bool, int64, bool, error) {
+func (f AuthorizationChecker) FinalizedAuthorizationState(ctx context.Context, network string, asset, payer common.Address, nonce [32]byte) (bool, int64, bool, error) {
 	return false, 0, false, nil
 }
 
 // TransactionUsedAuthorization is not known to an AuthorizationChecker.
-func (f AuthorizationChecker) TransactionUsedAuthorization(ctx context.Context, network, tx, asset, payer, nonce string) (bool, bool, error) {
+func (f AuthorizationChecker) TransactionUsedAuthorization(ctx context.Context, network, tx string, asset, payer common.Address, nonce [32]byte) (bool, bool, error) {
 	return false, false, nil
 }
 

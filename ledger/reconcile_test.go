@@ -5,18 +5,20 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/ethereum/go-ethereum/common"
 )
 
 // fakeChain answers authorizationState from a table keyed by nonce. A fake
 // is right here: a real chain cannot be made to lose its RPC on demand.
 type fakeChain struct {
-	used  map[string]bool  // nonce → used
-	cant  map[string]bool  // nonce → cannot tell
-	fails map[string]error // nonce → RPC error
+	used  map[[32]byte]bool  // nonce → used
+	cant  map[[32]byte]bool  // nonce → cannot tell
+	fails map[[32]byte]error // nonce → RPC error
 	calls int
 }
 
-func (f *fakeChain) check(_ context.Context, network, asset, payer, nonce string) (bool, bool, error) {
+func (f *fakeChain) check(_ context.Context, network string, asset, payer common.Address, nonce [32]byte) (bool, bool, error) {
 	f.calls++
 	if err := f.fails[nonce]; err != nil {
 		return false, false, err
@@ -71,9 +73,9 @@ func TestReconcile(t *testing.T) {
 		dead.Close() // no Close in a real crash; the state on disk is the same
 
 		chain := &fakeChain{
-			used:  map[string]bool{unkUsed.Nonce: true, sentThenUsed.Nonce: true},
-			cant:  map[string]bool{unkCant.Nonce: true},
-			fails: map[string]error{unkRPCErr.Nonce: errors.New("rpc: connection refused")},
+			used:  map[[32]byte]bool{unkUsed.Nonce: true, sentThenUsed.Nonce: true},
+			cant:  map[[32]byte]bool{unkCant.Nonce: true},
+			fails: map[[32]byte]error{unkRPCErr.Nonce: errors.New("rpc: connection refused")},
 		}
 		l, err := Open(path, Options{Now: clk.Now, Lease: time.Minute})
 		if err != nil {

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ethereum/go-ethereum/common"
 )
 
 // fakeNet is a Chain whose answers a test sets per nonce. A fake is right
@@ -16,19 +18,19 @@ import (
 type fakeNet struct {
 	mu         sync.Mutex
 	noRPC      bool
-	used       map[string]bool  // nonce → used at the newest block
-	final      map[string]int64 // nonce → time of a finalized block where it is unused; absent: no finality (an error)
-	receipts   map[string]bool  // tx → its receipt shows the authorization used
+	used       map[[32]byte]bool  // nonce → used at the newest block
+	final      map[[32]byte]int64 // nonce → time of a finalized block where it is unused; absent: no finality (an error)
+	receipts   map[string]bool    // tx → its receipt shows the authorization used
 	receiptErr error
-	fails      map[string]error // nonce → authorizationState fails
-	calls      map[string]int   // method → calls
+	fails      map[[32]byte]error // nonce → authorizationState fails
+	calls      map[string]int     // method → calls
 	// before, if set, runs in AuthorizationState before it answers.
-	before func(nonce string)
+	before func(nonce [32]byte)
 }
 
 func newFakeNet() *fakeNet {
-	return &fakeNet{used: map[string]bool{}, final: map[string]int64{}, receipts: map[string]bool{},
-		fails: map[string]error{}, calls: map[string]int{}}
+	return &fakeNet{used: map[[32]byte]bool{}, final: map[[32]byte]int64{}, receipts: map[string]bool{},
+		fails: map[[32]byte]error{}, calls: map[string]int{}}
 }
 
 func (f *fakeNet) count(method string) {
@@ -37,7 +39,7 @@ func (f *fakeNet) count(method string) {
 	f.mu.Unlock()
 }
 
-func (f *fakeNet) AuthorizationState(_ context.Context, _, _, _, nonce string) (bool, bool, error) {
+func (f *fakeNet) AuthorizationState(_ context.Context, _ string, _, _ common.Address, nonce [32]byte) (bool, bool, error) {
 	f.count("state")
 	if f.before != nil {
 		f.before(nonce)
@@ -53,7 +55,7 @@ func (f *fakeNet) AuthorizationState(_ context.Context, _, _, _, nonce string) (
 	return f.used[nonce], true, nil
 }
 
-func (f *fakeNet) FinalizedAuthorizationState(_ context.Context, _, _, _, nonce string) (bool, int64, bool, error) {
+func (f *fakeNet) FinalizedAuthorizationState(_ context.Context, _ string, _, _ common.Address, nonce [32]byte) (bool, int64, bool, error) {
 	f.count("final")
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -67,7 +69,7 @@ func (f *fakeNet) FinalizedAuthorizationState(_ context.Context, _, _, _, nonce 
 	return false, at, true, nil
 }
 
-func (f *fakeNet) TransactionUsedAuthorization(_ context.Context, _, tx, _, _, _ string) (bool, bool, error) {
+func (f *fakeNet) TransactionUsedAuthorization(_ context.Context, _, tx string, _, _ common.Address, _ [32]byte) (bool, bool, error) {
 	f.count("receipt")
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -108,7 +110,7 @@ func TestReconcileRules(t *testing.T) {
 		cases := []struct {
 			name    string
 			tx      string
-			setup   func(f *fakeNet, nonce string)
+			setup   func(f *fakeNet, nonce [32]byte)
 			nilNet  bool
 			at      time.Duration // after validBefore (negative: before)
 			want    State
@@ -117,27 +119,27 @@ func TestReconcileRules(t *testing.T) {
 			noFinal bool   // finality must not be asked
 		}{
 			{name: "receipt shows it used", tx: testTx, at: -5 * time.Second, want: Settled, note: "receipt shows the authorization used",
-				setup: func(f *fakeNet, _ string) { f.receipts[testTx] = true }},
+				setup: func(f *fakeNet, _ [32]byte) { f.receipts[testTx] = true }},
 			{name: "receipt says nothing, authorizationState used", tx: testTx, at: -5 * time.Second, want: Settled, note: "settled per authorizationState",
-				setup: func(f *fakeNet, n string) { f.used[n] = true }},
+				setup: func(f *fakeNet, n [32]byte) { f.used[n] = true }},
 			{name: "receipt lookup fails: authorizationState answers", tx: testTx, at: -5 * time.Second, want: Settled, note: "settled per authorizationState",
-				setup: func(f *fakeNet, n string) { f.receiptErr = errors.New("rpc down"); f.used[n] = true }},
+				setup: func(f *fakeNet, n [32]byte) { f.receiptErr = errors.New("rpc down"); f.used[n] = true }},
 			{name: "unused before validBefore", at: -1 * time.Second, want: Unknown, noFinal: true,
-				setup: func(f *fakeNet, n string) { f.final[n] = 1 << 40 }}, // a chain far ahead is not asked yet
+				setup: func(f *fakeNet, n [32]byte) { f.final[n] = 1 << 40 }}, // a chain far ahead is not asked yet
 			{name: "unused at a finalized block at validBefore", at: 0, want: Failed, note: "finalized block at or past validBefore",
-				setup: func(f *fakeNet, n string) { f.final[n] = -1 }}, // -1: set to validBefore below
+				setup: func(f *fakeNet, n [32]byte) { f.final[n] = -1 }}, // -1: set to validBefore below
 			{name: "unused at a finalized block before validBefore", at: 30 * time.Second, want: Unknown,
-				setup: func(f *fakeNet, n string) { f.final[n] = -2 }}, // -2: validBefore - 1
+				setup: func(f *fakeNet, n [32]byte) { f.final[n] = -2 }}, // -2: validBefore - 1
 			{name: "no finality, clock margin not yet passed", at: expiry - time.Second, want: Unknown},
 			{name: "no finality, clock margin passed", at: expiry, want: Failed, note: "unused per authorizationState and expired"},
 			{name: "used long after validBefore", at: 2 * nrpc, want: Settled, note: "settled per authorizationState",
-				setup: func(f *fakeNet, n string) { f.used[n] = true }},
+				setup: func(f *fakeNet, n [32]byte) { f.used[n] = true }},
 			{name: "no RPC, margin not yet passed", at: nrpc - time.Second, want: Unknown,
-				setup: func(f *fakeNet, _ string) { f.noRPC = true }},
+				setup: func(f *fakeNet, _ [32]byte) { f.noRPC = true }},
 			{name: "no RPC, margin passed", at: nrpc, want: Failed, note: "released unchecked: no RPC endpoint for eip155:8453",
-				setup: func(f *fakeNet, _ string) { f.noRPC = true }},
+				setup: func(f *fakeNet, _ [32]byte) { f.noRPC = true }},
 			{name: "RPC fails: never released by time", at: 2 * nrpc, want: Unknown, errs: 1,
-				setup: func(f *fakeNet, n string) { f.fails[n] = errors.New("connection refused") }},
+				setup: func(f *fakeNet, n [32]byte) { f.fails[n] = errors.New("connection refused") }},
 			{name: "no chain at all", nilNet: true, at: 2 * nrpc, want: Unknown},
 		}
 		for _, tc := range cases {
@@ -265,11 +267,11 @@ func TestMarkUnknownKeepsTransactionAndEndsLease(t *testing.T) {
 // nothing to ask.
 type rendezvous struct {
 	mu    sync.Mutex
-	first map[string]chan struct{}
+	first map[[32]byte]chan struct{}
 	met   int
 }
 
-func (r *rendezvous) wait(nonce string) {
+func (r *rendezvous) wait(nonce [32]byte) {
 	r.mu.Lock()
 	if ch, ok := r.first[nonce]; ok {
 		delete(r.first, nonce)
@@ -346,7 +348,7 @@ func TestConcurrentReconcilersApplyEachChangeOnce(t *testing.T) {
 		}
 		// Every lease and every validBefore (by the clock margin) is past.
 		clk.Advance(30*time.Second + ExpiryMargin)
-		rv := &rendezvous{first: map[string]chan struct{}{}}
+		rv := &rendezvous{first: map[[32]byte]chan struct{}{}}
 		net.before = rv.wait
 
 		var reports [2][2]ReconcileReport // [round][reconciler]
@@ -450,7 +452,7 @@ func TestStaleReconcilerCannotRegress(t *testing.T) {
 		lagging, current := newFakeNet(), newFakeNet()
 		current.used[r.Nonce] = true
 		asked, release := make(chan struct{}), make(chan struct{})
-		lagging.before = func(string) { close(asked); <-release }
+		lagging.before = func([32]byte) { close(asked); <-release }
 		done := make(chan ReconcileReport)
 		go func() {
 			rep, err := b.Reconcile(ctx, lagging)

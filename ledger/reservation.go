@@ -4,8 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"strings"
 	"sync/atomic"
+
+	"github.com/ethereum/go-ethereum/common"
 )
 
 // ErrNoReservation is returned by Reservation.Claim for a reservation the
@@ -26,9 +27,9 @@ type Reservation struct{ h *hold }
 
 type hold struct {
 	id      int64
-	payer   string
-	payTo   string
-	nonce   string
+	payer   common.Address
+	payTo   common.Address
+	nonce   [32]byte
 	amount  *big.Int
 	claimed atomic.Bool
 }
@@ -46,13 +47,12 @@ func (r Reservation) ID() int64 {
 // payer, payee, amount and nonce, and marks it claimed. It fails for a
 // reservation the ledger did not make, for other terms, and for every call
 // after the first successful one.
-func (r Reservation) Claim(payer, payTo string, amount *big.Int, nonce [32]byte) error {
+func (r Reservation) Claim(payer, payTo common.Address, amount *big.Int, nonce [32]byte) error {
 	h := r.h
 	if h == nil {
 		return ErrNoReservation
 	}
-	if !strings.EqualFold(h.payer, payer) || !strings.EqualFold(h.payTo, payTo) ||
-		amount == nil || h.amount.Cmp(amount) != 0 || !strings.EqualFold(h.nonce, fmt.Sprintf("0x%x", nonce)) {
+	if h.payer != payer || h.payTo != payTo || amount == nil || h.amount.Cmp(amount) != 0 || h.nonce != nonce {
 		return fmt.Errorf("%w: record %d was reserved for other terms", ErrNoReservation, h.id)
 	}
 	if !h.claimed.CompareAndSwap(false, true) {

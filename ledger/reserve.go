@@ -86,7 +86,7 @@ func (l *Ledger) incoming(r Record, limits []Limit, state State) (Record, error)
 func (l *Ledger) reserve(ctx context.Context, tx *wtx, r Record, limits []Limit) (Record, error) {
 	now := l.now()
 	var dup int64
-	err := tx.QueryRowContext(ctx, qFindNonce, r.Payer, r.Nonce).Scan(&dup)
+	err := tx.QueryRowContext(ctx, qFindNonce, addressText(r.Payer), nonceText(r.Nonce)).Scan(&dup)
 	switch {
 	case err == nil:
 		return Record{}, fmt.Errorf("%w: record %d", ErrDuplicateNonce, dup)
@@ -113,8 +113,8 @@ func (l *Ledger) reserve(ctx context.Context, tx *wtx, r Record, limits []Limit)
 	r.Updated = r.Created
 	r.LeaseUntil = time.Unix(0, now.Add(l.lease).UnixNano())
 	r.ID, err = tx.insertID(ctx, qInsert,
-		r.Created.UnixNano(), r.Updated.UnixNano(), r.URL, r.Host, r.Network, r.Asset, r.Token,
-		int64(r.Decimals), r.Amount.String(), r.USDNano, r.PayTo, r.Payer, r.Nonce, r.ValidBefore,
+		r.Created.UnixNano(), r.Updated.UnixNano(), r.URL, r.Host, r.Network, addressText(r.Asset), r.Token,
+		int64(r.Decimals), r.Amount.String(), r.USDNano, addressText(r.PayTo), addressText(r.Payer), nonceText(r.Nonce), r.ValidBefore,
 		string(r.State), r.Owner, r.LeaseUntil.UnixNano())
 	if err != nil {
 		return Record{}, fmt.Errorf("ledger: reserve: %w", err)

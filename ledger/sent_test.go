@@ -13,7 +13,7 @@ import (
 // claimSign is a SignFunc that claims the reservation it is given, as the
 // policy does, and returns a fixed header.
 func claimSign(t *testing.T, r Record, calls *int) SignFunc {
-	nonce := nonceOf(t, r)
+	nonce := r.Nonce
 	return func(res Reservation) (string, string, error) {
 		*calls++
 		// Runs on the ledger's writer goroutine: report, never t.Fatal.
@@ -56,7 +56,7 @@ func TestRecordSent(t *testing.T) {
 		if !got.LeaseUntil.After(c.Now()) {
 			t.Errorf("lease %v is not after now %v", got.LeaseUntil, c.Now())
 		}
-		if err := kept.Claim(r.Payer, r.PayTo, r.Amount, nonceOf(t, r)); !errors.Is(err, ErrReservationClaimed) {
+		if err := kept.Claim(r.Payer, r.PayTo, r.Amount, r.Nonce); !errors.Is(err, ErrReservationClaimed) {
 			t.Errorf("a second claim: %v", err)
 		}
 		if spent, n := recount(t, l, ""); spent != 10 || n != 1 {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/ethereum/go-ethereum/common"
 )
 
 // Bounds on what a record may hold. Everything in a record comes, one way
@@ -25,6 +27,7 @@ const (
 )
 
 var (
+	// The text forms of addresses and nonces (keys.go).
 	reAddress = regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`)
 	reNonce   = regexp.MustCompile(`^0x[0-9a-fA-F]{64}$`)
 	// CAIP-2: namespace:reference.
@@ -44,20 +47,20 @@ func validateRecord(r *Record) error {
 		return invalid("host %q must be a normalised host name (lower-case, no port)", clip(r.Host, 80))
 	case !reNetwork.MatchString(r.Network):
 		return invalid("network %q is not a CAIP-2 id", clip(r.Network, 80))
-	case !reAddress.MatchString(r.Asset):
-		return invalid("asset %q is not a 0x address", clip(r.Asset, 80))
+	case r.Asset == (common.Address{}):
+		return invalid("asset is unset")
 	case len(r.Token) > maxToken || !printable(r.Token):
 		return invalid("token symbol must be at most %d printable bytes", maxToken)
 	case r.Amount == nil || r.Amount.Sign() <= 0 || r.Amount.BitLen() > maxAmountBits:
 		return invalid("amount must be a positive uint256")
 	case r.USDNano < 0:
 		return invalid("usd value must not be negative")
-	case !reAddress.MatchString(r.PayTo):
-		return invalid("payTo %q is not a 0x address", clip(r.PayTo, 80))
-	case !reAddress.MatchString(r.Payer):
-		return invalid("payer %q is not a 0x address", clip(r.Payer, 80))
-	case !reNonce.MatchString(r.Nonce):
-		return invalid("nonce %q is not 0x and 64 hex digits", clip(r.Nonce, 80))
+	case r.PayTo == (common.Address{}):
+		return invalid("payTo is unset")
+	case r.Payer == (common.Address{}):
+		return invalid("payer is unset")
+	case r.Nonce == [32]byte{}:
+		return invalid("nonce is unset")
 	case r.ValidBefore <= 0:
 		return invalid("validBefore must be a positive unix time")
 	}
@@ -156,16 +159,16 @@ func validateApproval(a *Approval) error {
 		return invalid("host %q must be a normalised host name (lower-case, no port)", clip(a.Host, 80))
 	case !reNetwork.MatchString(a.Network):
 		return invalid("network %q is not a CAIP-2 id", clip(a.Network, 80))
-	case !reAddress.MatchString(a.Asset):
-		return invalid("asset %q is not a 0x address", clip(a.Asset, 80))
+	case a.Asset == (common.Address{}):
+		return invalid("asset is unset")
 	case len(a.Token) > maxToken || !visible(a.Token):
 		return invalid("token symbol must be at most %d bytes of visible text", maxToken)
 	case a.Amount == nil || a.Amount.Sign() <= 0 || a.Amount.BitLen() > maxAmountBits:
 		return invalid("amount must be a positive uint256")
 	case a.USDNano < 0:
 		return invalid("usd value must not be negative")
-	case !reAddress.MatchString(a.PayTo):
-		return invalid("payTo %q is not a 0x address", clip(a.PayTo, 80))
+	case a.PayTo == (common.Address{}):
+		return invalid("payTo is unset")
 	}
 	return nil
 }

@@ -176,8 +176,8 @@ func (c *Client) RequestApproval(ctx context.Context, need *ApprovalNeededError,
 	a, err := c.cfg.Ledger.RequestApproval(ctx, ledger.Approval{
 		Binding: need.Binding, RequestKey: need.RequestKey,
 		Method: need.Ask.Method, URL: need.Ask.URL, Host: need.Quote.Host,
-		Network: o.Token.Network, Asset: o.Token.Address.Hex(), Token: o.Token.Symbol, Decimals: o.Token.Decimals,
-		Amount: new(big.Int).Set(o.Wire.Amount), USDNano: usdNanoCeil(o.Wire.Amount, *o.Token), PayTo: o.Wire.PayTo.Hex(),
+		Network: o.Token.Network, Asset: o.Token.Address, Token: o.Token.Symbol, Decimals: o.Token.Decimals,
+		Amount: new(big.Int).Set(o.Wire.Amount), USDNano: usdNanoCeil(o.Wire.Amount, *o.Token), PayTo: o.Wire.PayTo,
 		Requester: requester,
 	}, ttl)
 	if err != nil {

@@ -225,7 +225,7 @@ type InFlightError struct {
 
 func (e *InFlightError) Error() string {
 	return fmt.Sprintf("an earlier payment for this request (%s %s to %s, payment %d) is %s and may still settle until %s",
-		tokensAmount(e.Record), e.Record.Token, e.Record.PayTo, e.Record.ID, e.Record.State, time.Unix(e.Record.ValidBefore, 0).UTC().Format(time.RFC3339))
+		tokensAmount(e.Record), e.Record.Token, e.Record.PayTo.Hex(), e.Record.ID, e.Record.State, time.Unix(e.Record.ValidBefore, 0).UTC().Format(time.RFC3339))
 }
 
 // ErrOutOfBandOff is returned by RequestApproval when the operator turned

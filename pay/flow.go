@@ -304,9 +304,9 @@ func (c *Client) authorize(ctx context.Context, q *Quote, r *Request, use *ledge
 	humanApproved := use != nil || r.HumanApproved != nil
 	var signErr error // sign's own refusal, passed on as it is
 	p.record, err = c.cfg.Ledger.RecordSent(ctx, ledger.Record{
-		URL: q.URL, Host: q.Host, Network: tok.Network, Asset: tok.Address.Hex(), Token: tok.Symbol, Decimals: tok.Decimals,
-		Amount: auth.Value, USDNano: usdNanoCeil(auth.Value, tok), PayTo: auth.To.Hex(), Payer: auth.From.Hex(),
-		Nonce: p.receipt.NonceHex(), ValidBefore: p.receipt.ValidBefore, Approval: use,
+		URL: q.URL, Host: q.Host, Network: tok.Network, Asset: tok.Address, Token: tok.Symbol, Decimals: tok.Decimals,
+		Amount: auth.Value, USDNano: usdNanoCeil(auth.Value, tok), PayTo: auth.To, Payer: auth.From,
+		Nonce: p.receipt.Nonce, ValidBefore: p.receipt.ValidBefore, Approval: use,
 		Payload: &ledger.Payload{RequestKey: hex.EncodeToString(key[:]), PaymentID: p.paymentID},
 	}, c.limits(q.Host), func(res ledger.Reservation) (string, string, error) {
 		name, value, err := c.sign(p, r, auth, now, humanApproved, res)

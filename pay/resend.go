@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ethereum/go-ethereum/common"
-
 	"github.com/x402-mcp/x402-mcp/ledger"
 	"github.com/x402-mcp/x402-mcp/tokens"
 	"github.com/x402-mcp/x402-mcp/x402"
@@ -84,7 +82,7 @@ func (c *Client) resume(ctx context.Context, first *response, q *Quote, r *Reque
 		body = nil
 	}
 	c.log.Info("payment re-sent", "host", q.Host, "amount", p.receipt.Amount, "token", p.receipt.Token,
-		"network", p.receipt.Network, "nonce", p.receipt.Nonce, "ledger_id", p.record.ID, "payment_id", p.paymentID)
+		"network", p.receipt.Network, "nonce", p.receipt.NonceHex(), "ledger_id", p.record.ID, "payment_id", p.paymentID)
 	second, err := c.send(ctx, first.method, first.url, r, body, p.headerName, p.headerValue)
 	if err != nil {
 		c.unknown(p, nil, "no answer to the re-sent payment (timeout or reset): "+err.Error())
@@ -115,16 +113,14 @@ func (c *Client) usedOnChain(ctx context.Context, rec ledger.Record) bool {
 // sameTerms reports whether the option asks for exactly what rec paid.
 func sameTerms(rec ledger.Record, o *Option) bool {
 	return o.Token != nil && o.Wire.Amount != nil &&
-		o.Token.Network == rec.Network && strings.EqualFold(o.Token.Address.Hex(), rec.Asset) &&
-		o.Wire.Amount.Cmp(rec.Amount) == 0 && strings.EqualFold(o.Wire.PayTo.Hex(), rec.PayTo)
+		o.Token.Network == rec.Network && o.Token.Address == rec.Asset &&
+		o.Wire.Amount.Cmp(rec.Amount) == 0 && o.Wire.PayTo == rec.PayTo
 }
 
 func receiptOf(rec ledger.Record) *Receipt {
-	rc := &Receipt{Amount: rec.Amount, Decimals: rec.Decimals, Token: rec.Token, Asset: common.HexToAddress(rec.Asset),
-		Network: rec.Network, PayTo: common.HexToAddress(rec.PayTo), Payer: common.HexToAddress(rec.Payer), ValidBefore: rec.ValidBefore,
+	return &Receipt{Amount: rec.Amount, Decimals: rec.Decimals, Token: rec.Token, Asset: rec.Asset,
+		Network: rec.Network, PayTo: rec.PayTo, Payer: rec.Payer, Nonce: rec.Nonce, ValidBefore: rec.ValidBefore,
 		Transaction: rec.Transaction, LedgerID: rec.ID}
-	copy(rc.Nonce[:], common.FromHex(rec.Nonce)) // the ledger holds 0x and 64 hex digits
-	return rc
 }
 
 func tokensAmount(rec ledger.Record) string {

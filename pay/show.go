@@ -141,8 +141,8 @@ func ApprovalTerms(a ledger.Approval) []Term {
 	if a.Amount != nil {
 		atomic = a.Amount.String()
 	}
-	return terms(host, amount, atomic, usd, x402.Display(a.Token, 32), x402.Display(a.Asset, 64), x402.Display(a.Network, 64),
-		x402.Display(a.PayTo, 64), x402.Display(a.Method, 16), target)
+	return terms(host, amount, atomic, usd, x402.Display(a.Token, 32), a.Asset.Hex(), x402.Display(a.Network, 64),
+		a.PayTo.Hex(), x402.Display(a.Method, 16), target)
 }
 
 func terms(host, amount, atomic, usd, token, asset, network, payTo, method, target string) []Term {

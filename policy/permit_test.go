@@ -3,7 +3,6 @@ package policy
 import (
 	"context"
 	"errors"
-	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -27,9 +26,9 @@ func reserved(t testing.TB, a x402.Authorization) ledger.Reservation {
 		return ledger.Reservation{}
 	}
 	rec, err := l.Reserve(context.Background(), ledger.Record{
-		URL: "https://api.example.com/x", Host: "api.example.com", Network: usdc.Network, Asset: usdc.Address.Hex(),
-		Token: usdc.Symbol, Decimals: usdc.Decimals, Amount: a.Value, PayTo: a.To.Hex(), Payer: a.From.Hex(),
-		Nonce: fmt.Sprintf("0x%x", a.Nonce), ValidBefore: a.ValidBefore.Int64(),
+		URL: "https://api.example.com/x", Host: "api.example.com", Network: usdc.Network, Asset: usdc.Address,
+		Token: usdc.Symbol, Decimals: usdc.Decimals, Amount: a.Value, PayTo: a.To, Payer: a.From,
+		Nonce: a.Nonce, ValidBefore: a.ValidBefore.Int64(),
 	}, nil)
 	if err != nil {
 		return ledger.Reservation{}

@@ -437,7 +437,7 @@ func (p Policy) Approve(r Request, auth x402.Authorization, res ledger.Reservati
 	if len(bad) > 0 {
 		return nil, &DeniedError{Reasons: bad}
 	}
-	if err := res.Claim(auth.From.Hex(), auth.To.Hex(), auth.Value, auth.Nonce); err != nil {
+	if err := res.Claim(auth.From, auth.To, auth.Value, auth.Nonce); err != nil {
 		return nil, err
 	}
 	return &Permit{st: &permitState{token: r.Token, auth: copyAuthorization(auth), reservation: res}}, nil

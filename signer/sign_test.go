@@ -3,7 +3,6 @@ package signer
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/big"
 	"path/filepath"
 	"strings"
@@ -83,8 +82,8 @@ func reserve(t testing.TB, tok tokens.Token, auth x402.Authorization) ledger.Res
 		testLedgers.Store(t, l)
 	}
 	rec, err := v.(*ledger.Ledger).Reserve(context.Background(), ledger.Record{URL: "https://api.example.com/weather",
-		Host: "api.example.com", Network: tok.Network, Asset: tok.Address.Hex(), Token: tok.Symbol, Decimals: tok.Decimals,
-		Amount: auth.Value, PayTo: auth.To.Hex(), Payer: auth.From.Hex(), Nonce: fmt.Sprintf("0x%x", auth.Nonce),
+		Host: "api.example.com", Network: tok.Network, Asset: tok.Address, Token: tok.Symbol, Decimals: tok.Decimals,
+		Amount: auth.Value, PayTo: auth.To, Payer: auth.From, Nonce: auth.Nonce,
 		ValidBefore: auth.ValidBefore.Int64()}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -96,7 +96,7 @@ func askOutOfBand(ctx context.Context, d Deps, need *pay.ApprovalNeededError, wh
 	var b strings.Builder
 	if p := need.Prior; p != nil && p.Binding != need.Binding {
 		fmt.Fprintf(&b, "The earlier approval %s (%s) was for other terms — %s %s to %s — but the server now asks for %s %s to %s. It does not cover this payment. ",
-			p.ID, p.Status(time.Now()), formatAmount(*p), p.Token, p.PayTo, a.Amount, a.Token, a.PayTo)
+			p.ID, p.Status(time.Now()), formatAmount(*p), p.Token, p.PayTo.Hex(), a.Amount, a.Token, a.PayTo)
 	}
 	fmt.Fprintf(&b, "Verdict: needs_approval. This payment needs the user's approval, and %s. Nothing was signed or paid.\n\n", why)
 	fmt.Fprintf(&b, "Ask the user to approve payment %s, which expires at %s. Show them these terms as they are:\n", appr.ID, out.Approval.Expires)
@@ -115,7 +115,7 @@ func approvalOut(a ledger.Approval, cli CLI) *ApprovalOut {
 		host = a.Host
 	}
 	return &ApprovalOut{ID: a.ID, Amount: formatAmount(a), AmountAtomic: a.Amount.String(), Token: a.Token, Network: a.Network,
-		PayTo: a.PayTo, Host: host, Method: a.Method, URL: pay.WireURL(a.URL), Expires: a.Expires.UTC().Format(time.RFC3339),
+		PayTo: a.PayTo.Hex(), Host: host, Method: a.Method, URL: pay.WireURL(a.URL), Expires: a.Expires.UTC().Format(time.RFC3339),
 		Approve: cli.command("approve", a.ID), Deny: cli.command("deny", a.ID), List: cli.command("approvals")}
 }
 

@@ -87,7 +87,7 @@ func entries(rs []ledger.Record) []PaymentEntry {
 	out := make([]PaymentEntry, 0, len(rs))
 	for _, r := range rs {
 		e := PaymentEntry{ID: r.ID, Time: r.Created.UTC().Format(time.RFC3339), State: string(r.State), URL: pay.WireURL(r.URL), Host: r.Host,
-			Amount: tokens.FormatUnits(r.Amount, r.Decimals), Token: r.Token, Network: r.Network, PayTo: r.PayTo,
+			Amount: tokens.FormatUnits(r.Amount, r.Decimals), Token: r.Token, Network: r.Network, PayTo: r.PayTo.Hex(),
 			Transaction: x402.Display(r.Transaction, 80), Note: x402.Display(r.Note, maxErrorText)}
 		if until, ok := r.ValidUntil(); ok {
 			e.ValidUntil = until.Format(time.RFC3339)

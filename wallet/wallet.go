@@ -196,7 +196,7 @@ func balanceOf(ctx context.Context, c *ethclient.Client, token, owner common.Add
 // has no RPC endpoint. With FinalizedAuthorizationState and
 // TransactionUsedAuthorization it makes a Reader a ledger.Chain, so the
 // ledger can resolve payments whose outcome is unknown.
-func (r *Reader) AuthorizationState(ctx context.Context, network, asset, payer, nonce string) (used bool, ok bool, err error) {
+func (r *Reader) AuthorizationState(ctx context.Context, network string, asset, payer common.Address, nonce [32]byte) (used bool, ok bool, err error) {
 	if r.rpcURL(network) == "" {
 		return false, false, nil
 	}
@@ -215,7 +215,7 @@ func (r *Reader) AuthorizationState(ctx context.Context, network, asset, payer, 
 // and a timestamp at or past the authorization's validBefore prove it can
 // never be used: blocks after it are later still, and it cannot be
 // reorganised away. A node that does not report finality gives an error.
-func (r *Reader) FinalizedAuthorizationState(ctx context.Context, network, asset, payer, nonce string) (used bool, blockTime int64, ok bool, err error) {
+func (r *Reader) FinalizedAuthorizationState(ctx context.Context, network string, asset, payer common.Address, nonce [32]byte) (used bool, blockTime int64, ok bool, err error) {
 	if r.rpcURL(network) == "" {
 		return false, 0, false, nil
 	}
@@ -241,15 +241,10 @@ func (r *Reader) FinalizedAuthorizationState(ctx context.Context, network, asset
 
 // authorizationState calls the token's authorizationState(payer, nonce) at
 // block (nil: the newest).
-func authorizationState(ctx context.Context, c *ethclient.Client, asset, payer, nonce string, block *big.Int) (bool, error) {
-	n, err := hex.DecodeString(trim0x(nonce))
-	if err != nil || len(n) != 32 || !common.IsHexAddress(asset) || !common.IsHexAddress(payer) {
-		return false, errors.New("malformed asset, payer or nonce")
-	}
-	token := common.HexToAddress(asset)
-	data := append(append([]byte{}, selAuthorizationState...), common.LeftPadBytes(common.HexToAddress(payer).Bytes(), 32)...)
-	data = append(data, n...)
-	res, err := c.CallContract(ctx, ethereum.CallMsg{To: &token, Data: data}, block)
+func authorizationState(ctx context.Context, c *ethclient.Client, asset, payer common.Address, nonce [32]byte, block *big.Int) (bool, error) {
+	data := append(append([]byte{}, selAuthorizationState...), common.LeftPadBytes(payer.Bytes(), 32)...)
+	data = append(data, nonce[:]...)
+	res, err := c.CallContract(ctx, ethereum.CallMsg{To: &asset, Data: data}, block)
 	if err != nil {
 		return false, errors.New("authorizationState call failed")
 	}
@@ -299,15 +294,11 @@ type usedAuthorization struct {
 // UsedAuthorization reports whether the transaction succeeded and the token
 // at asset logged AuthorizationUsed(payer, nonce): it is the transfer that
 // settled that authorization.
-func (rc Receipt) UsedAuthorization(asset, payer, nonce string) bool {
-	if rc.Status != TxSucceeded || !common.IsHexAddress(asset) || !common.IsHexAddress(payer) {
+func (rc Receipt) UsedAuthorization(asset, payer common.Address, nonce [32]byte) bool {
+	if rc.Status != TxSucceeded {
 		return false
 	}
-	n, err := hex.DecodeString(trim0x(nonce))
-	if err != nil || len(n) != 32 {
-		return false
-	}
-	want := usedAuthorization{common.HexToAddress(asset), common.HexToAddress(payer), common.BytesToHash(n)}
+	want := usedAuthorization{asset, payer, common.Hash(nonce)}
 	for _, u := range rc.used {
 		if u == want {
 			return true
@@ -359,7 +350,7 @@ func (r *Reader) TransactionStatus(ctx context.Context, network, tx string) (Rec
 // TransactionUsedAuthorization reports whether transaction tx succeeded and
 // used payer's authorization nonce on asset (see Receipt.UsedAuthorization):
 // ok is false when the network has no RPC endpoint.
-func (r *Reader) TransactionUsedAuthorization(ctx context.Context, network, tx, asset, payer, nonce string) (used, ok bool, err error) {
+func (r *Reader) TransactionUsedAuthorization(ctx context.Context, network, tx string, asset, payer common.Address, nonce [32]byte) (used, ok bool, err error) {
 	rc, ok, err := r.TransactionStatus(ctx, network, tx)
 	if err != nil || !ok {
 		return false, ok, err

@@ -1,6 +1,7 @@
 package wallet_test
 
 import (
+	"bytes"
 	"context"
 	"math/big"
 	"net/netip"
@@ -80,15 +81,15 @@ func TestBalancesAndAuthorizationStateOverRPC(t *testing.T) {
 	if err != nil || res.Payment == nil {
 		t.Fatalf("payment: %v", err)
 	}
-	used, ok, err := r.AuthorizationState(ctx, tok.Network, tok.Address.Hex(), payer.Hex(), res.Payment.NonceHex())
+	used, ok, err := r.AuthorizationState(ctx, tok.Network, tok.Address, payer, res.Payment.Nonce)
 	if err != nil || !ok || !used {
 		t.Errorf("settled authorization: used=%v ok=%v err=%v", used, ok, err)
 	}
-	fresh := "0x" + strings.Repeat("ab", 32)
-	if used, ok, err := r.AuthorizationState(ctx, tok.Network, tok.Address.Hex(), payer.Hex(), fresh); err != nil || !ok || used {
+	fresh := [32]byte(bytes.Repeat([]byte{0xab}, 32))
+	if used, ok, err := r.AuthorizationState(ctx, tok.Network, tok.Address, payer, fresh); err != nil || !ok || used {
 		t.Errorf("unused authorization: used=%v ok=%v err=%v", used, ok, err)
 	}
-	if _, ok, _ := r.AuthorizationState(ctx, "eip155:84532", tok.Address.Hex(), payer.Hex(), fresh); ok {
+	if _, ok, _ := r.AuthorizationState(ctx, "eip155:84532", tok.Address, payer, fresh); ok {
 		t.Error("a network without RPC claimed to know")
 	}
 	after := r.Balances(ctx, payer, nil)
@@ -137,29 +138,29 @@ func TestReceiptsAndFinalityOverRPC(t *testing.T) {
 	if err != nil || res.Payment == nil || res.Payment.Transaction == "" {
 		t.Fatalf("payment: %v", err)
 	}
-	asset, nonce, tx := tok.Address.Hex(), res.Payment.NonceHex(), res.Payment.Transaction
+	asset, nonce, tx := tok.Address, res.Payment.Nonce, res.Payment.Transaction
 	other := "0x" + strings.Repeat("cd", 32)
+	otherNonce := [32]byte(bytes.Repeat([]byte{0xcd}, 32))
 
 	rc, ok, err := r.TransactionStatus(ctx, tok.Network, tx)
 	if err != nil || !ok || rc.Status != wallet.TxSucceeded || rc.Block == 0 {
 		t.Fatalf("settlement: %+v ok=%v err=%v", rc, ok, err)
 	}
 	for _, c := range []struct {
-		asset, payer, nonce string
-		want                bool
+		asset, payer common.Address
+		nonce        [32]byte
+		want         bool
 	}{
-		{asset, payer.Hex(), nonce, true},
-		{strings.ToLower(asset), strings.ToLower(payer.Hex()), strings.ToUpper(nonce[2:]), true},
-		{asset, payer.Hex(), other, false},
-		{asset, n.PayTo.Hex(), nonce, false},
-		{n.PayTo.Hex(), payer.Hex(), nonce, false},
-		{asset, payer.Hex(), "0x1234", false},
+		{asset, payer, nonce, true},
+		{asset, payer, otherNonce, false},
+		{asset, n.PayTo, nonce, false},
+		{n.PayTo, payer, nonce, false},
 	} {
 		if got := rc.UsedAuthorization(c.asset, c.payer, c.nonce); got != c.want {
-			t.Errorf("UsedAuthorization(%s, %s, %s) = %v", c.asset, c.payer, c.nonce, got)
+			t.Errorf("UsedAuthorization(%s, %s, %x) = %v", c.asset, c.payer, c.nonce, got)
 		}
 	}
-	if used, ok, err := r.TransactionUsedAuthorization(ctx, tok.Network, tx, asset, payer.Hex(), nonce); !used || !ok || err != nil {
+	if used, ok, err := r.TransactionUsedAuthorization(ctx, tok.Network, tx, asset, payer, nonce); !used || !ok || err != nil {
 		t.Errorf("TransactionUsedAuthorization = %v %v %v", used, ok, err)
 	}
 
@@ -194,7 +195,7 @@ func TestReceiptsAndFinalityOverRPC(t *testing.T) {
 		t.Fatalf("the bad transfer: %+v, %v", mined, err)
 	}
 	if rc, ok, err := r.TransactionStatus(ctx, tok.Network, bad.Hash().Hex()); err != nil || !ok || rc.Status != wallet.TxReverted ||
-		rc.UsedAuthorization(asset, payer.Hex(), nonce) {
+		rc.UsedAuthorization(asset, payer, nonce) {
 		t.Errorf("reverted transaction: %+v ok=%v err=%v", rc, ok, err)
 	}
 	if rc, ok, err := r.TransactionStatus(ctx, tok.Network, other); err != nil || !ok || rc.Status != wallet.TxNotFound {
@@ -213,13 +214,13 @@ func TestReceiptsAndFinalityOverRPC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if used, at, ok, err := r.FinalizedAuthorizationState(ctx, tok.Network, asset, payer.Hex(), nonce); !used || !ok || err != nil || at != int64(now) {
+	if used, at, ok, err := r.FinalizedAuthorizationState(ctx, tok.Network, asset, payer, nonce); !used || !ok || err != nil || at != int64(now) {
 		t.Errorf("finalized, settled: used=%v at=%d (head %d) ok=%v err=%v", used, at, now, ok, err)
 	}
-	if used, at, ok, err := r.FinalizedAuthorizationState(ctx, tok.Network, asset, payer.Hex(), other); used || !ok || err != nil || at != int64(now) {
+	if used, at, ok, err := r.FinalizedAuthorizationState(ctx, tok.Network, asset, payer, otherNonce); used || !ok || err != nil || at != int64(now) {
 		t.Errorf("finalized, fresh: used=%v at=%d ok=%v err=%v", used, at, ok, err)
 	}
-	if _, _, ok, err := r.FinalizedAuthorizationState(ctx, "eip155:84532", asset, payer.Hex(), other); ok || err != nil {
+	if _, _, ok, err := r.FinalizedAuthorizationState(ctx, "eip155:84532", asset, payer, otherNonce); ok || err != nil {
 		t.Errorf("finalized without RPC: ok=%v err=%v", ok, err)
 	}
 }

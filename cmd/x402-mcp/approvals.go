@@ -117,7 +117,7 @@ func printApprovalsJSON(w io.Writer, as []ledger.Approval, now time.Time) error 
 		rows = append(rows, approvalJSON{
 			ID: a.ID, Status: a.Status(now),
 			Amount: tokens.FormatUnits(a.Amount, a.Decimals), AmountAtom: a.Amount.String(),
-			Token: a.Token, Asset: a.Asset, Network: a.Network, PayTo: a.PayTo, Host: host,
+			Token: a.Token, Asset: a.Asset.Hex(), Network: a.Network, PayTo: a.PayTo.Hex(), Host: host,
 			Method: a.Method, URL: pay.WireURL(a.URL), Target: target, Requester: x402.Display(a.Requester, 200),
 			Created: a.Created.UTC().Format(time.RFC3339), Expires: a.Expires.UTC().Format(time.RFC3339),
 			Decided: decided, RecordID: a.RecordID,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/x402-mcp/x402-mcp/ledger"
 )
 
@@ -31,8 +33,8 @@ func askApproval(t *testing.T, led *ledger.Ledger, terms string, ttl time.Durati
 		Binding:    sha256.Sum256([]byte(terms)),
 		RequestKey: sha256.Sum256([]byte("GET " + apURL + " " + terms)),
 		Method:     "GET", URL: apURL, Host: "api.example.com",
-		Network: "eip155:8453", Asset: apAsset, Token: "USDC", Decimals: 6,
-		Amount: big.NewInt(250_000), USDNano: 250_000_000, PayTo: apPayTo,
+		Network: "eip155:8453", Asset: common.HexToAddress(apAsset), Token: "USDC", Decimals: 6,
+		Amount: big.NewInt(250_000), USDNano: 250_000_000, PayTo: common.HexToAddress(apPayTo),
 		Requester: "claude-ai (pid 4242)",
 	}, ttl)
 	if err != nil {
@@ -150,9 +152,9 @@ func TestApprovalCommands(t *testing.T) {
 
 	// The agent's repeat of the call pays with it, once.
 	paid, err := led.Reserve(context.Background(), ledger.Record{
-		URL: apURL, Host: "api.example.com", Network: "eip155:8453", Asset: apAsset, Token: "USDC", Decimals: 6,
-		Amount: big.NewInt(250_000), USDNano: 250_000_000, PayTo: apPayTo,
-		Payer: "0x3333333333333333333333333333333333333333", Nonce: "0x" + strings.Repeat("ab", 32),
+		URL: apURL, Host: "api.example.com", Network: "eip155:8453", Asset: common.HexToAddress(apAsset), Token: "USDC", Decimals: 6,
+		Amount: big.NewInt(250_000), USDNano: 250_000_000, PayTo: common.HexToAddress(apPayTo),
+		Payer: common.HexToAddress("0x3333333333333333333333333333333333333333"), Nonce: [32]byte(bytes.Repeat([]byte{0xab}, 32)),
 		ValidBefore: time.Now().Add(time.Hour).Unix(),
 		Approval:    &ledger.ApprovalUse{ID: yes.ID, Binding: yes.Binding},
 	}, nil)
@@ -226,8 +228,8 @@ func TestApprovalCommandsShowCleanTerms(t *testing.T) {
 	a, err := led.RequestApproval(context.Background(), ledger.Approval{
 		Binding: sha256.Sum256([]byte("hostile")), RequestKey: sha256.Sum256([]byte("hostile")),
 		Method: "GET", URL: hostile, Host: "evil.example",
-		Network: "eip155:8453", Asset: apAsset, Token: "USDC", Decimals: 6,
-		Amount: big.NewInt(250_000), USDNano: 250_000_000, PayTo: apPayTo,
+		Network: "eip155:8453", Asset: common.HexToAddress(apAsset), Token: "USDC", Decimals: 6,
+		Amount: big.NewInt(250_000), USDNano: 250_000_000, PayTo: common.HexToAddress(apPayTo),
 		Requester: "agent\u202e\nApproved by admin" + hidden,
 	}, time.Hour)
 	if err != nil {

@@ -188,9 +188,7 @@ func killMidPayment(t *testing.T, n *localnet.Network, cfg, payer, loc string) {
 	states := map[ledger.State]int{}
 	for _, r := range recs {
 		states[r.State]++
-		var nonce [32]byte
-		copy(nonce[:], common.FromHex(r.Nonce))
-		used, err := n.Chain.AuthorizationState(ctx, common.HexToAddress(payer), nonce)
+		used, err := n.Chain.AuthorizationState(ctx, common.HexToAddress(payer), r.Nonce)
 		if err != nil {
 			t.Fatal(err)
 		}
