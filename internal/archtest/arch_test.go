@@ -32,6 +32,7 @@ var allowed = map[string][]string{
 	"internal/suggest":    {},
 	"internal/humantime":  {},
 	"internal/pgtest":     {},
+	"scripts/mcpfloor":    {},
 	"scripts/pgcluster":   {"internal/pgtest", "internal/shellquote"},
 	"scripts/release":     {"internal/release"},
 	"policy":              {"internal/fileerr", "internal/redact", "internal/suggest", "ledger", "tokens", "x402"},
