@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -24,11 +25,14 @@ const (
 	maxAmountBits = 256 // EIP-3009 values are uint256
 )
 
+// Compiled on first use, not at package init: every x402-mcp command links
+// the ledger and most start without writing a record; the counted
+// repetitions compile into large programs (issue 10, goal 3).
 var (
-	reAddress = regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`)
-	reNonce   = regexp.MustCompile(`^0x[0-9a-fA-F]{64}$`)
+	reAddress = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`) })
+	reNonce   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^0x[0-9a-fA-F]{64}$`) })
 	// CAIP-2: namespace:reference.
-	reNetwork = regexp.MustCompile(`^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$`)
+	reNetwork = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$`) })
 )
 
 func invalid(format string, args ...any) error {
@@ -42,9 +46,9 @@ func validateRecord(r *Record) error {
 		return invalid("url must be 1 to %d printable bytes", maxURL)
 	case !validHost(r.Host):
 		return invalid("host %q must be a normalised host name (lower-case, no port)", clip(r.Host, 80))
-	case !reNetwork.MatchString(r.Network):
+	case !reNetwork().MatchString(r.Network):
 		return invalid("network %q is not a CAIP-2 id", clip(r.Network, 80))
-	case !reAddress.MatchString(r.Asset):
+	case !reAddress().MatchString(r.Asset):
 		return invalid("asset %q is not a 0x address", clip(r.Asset, 80))
 	case len(r.Token) > maxToken || !printable(r.Token):
 		return invalid("token symbol must be at most %d printable bytes", maxToken)
@@ -52,11 +56,11 @@ func validateRecord(r *Record) error {
 		return invalid("amount must be a positive uint256")
 	case r.USDNano < 0:
 		return invalid("usd value must not be negative")
-	case !reAddress.MatchString(r.PayTo):
+	case !reAddress().MatchString(r.PayTo):
 		return invalid("payTo %q is not a 0x address", clip(r.PayTo, 80))
-	case !reAddress.MatchString(r.Payer):
+	case !reAddress().MatchString(r.Payer):
 		return invalid("payer %q is not a 0x address", clip(r.Payer, 80))
-	case !reNonce.MatchString(r.Nonce):
+	case !reNonce().MatchString(r.Nonce):
 		return invalid("nonce %q is not 0x and 64 hex digits", clip(r.Nonce, 80))
 	case r.ValidBefore <= 0:
 		return invalid("validBefore must be a positive unix time")
@@ -154,9 +158,9 @@ func validateApproval(a *Approval) error {
 		return invalid("url must be 1 to %d bytes of visible text", maxURL)
 	case !validHost(a.Host):
 		return invalid("host %q must be a normalised host name (lower-case, no port)", clip(a.Host, 80))
-	case !reNetwork.MatchString(a.Network):
+	case !reNetwork().MatchString(a.Network):
 		return invalid("network %q is not a CAIP-2 id", clip(a.Network, 80))
-	case !reAddress.MatchString(a.Asset):
+	case !reAddress().MatchString(a.Asset):
 		return invalid("asset %q is not a 0x address", clip(a.Asset, 80))
 	case len(a.Token) > maxToken || !visible(a.Token):
 		return invalid("token symbol must be at most %d bytes of visible text", maxToken)
@@ -164,7 +168,7 @@ func validateApproval(a *Approval) error {
 		return invalid("amount must be a positive uint256")
 	case a.USDNano < 0:
 		return invalid("usd value must not be negative")
-	case !reAddress.MatchString(a.PayTo):
+	case !reAddress().MatchString(a.PayTo):
 		return invalid("payTo %q is not a 0x address", clip(a.PayTo, 80))
 	}
 	return nil
