@@ -12,6 +12,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
@@ -118,7 +119,10 @@ func ParseFile(path string, data []byte) ([]Entry, error) {
 
 // priceRE is a plain non-negative decimal: the display hint is shown, so
 // it is kept to a form nobody can misread.
-var priceRE = regexp.MustCompile(`^[0-9]{1,12}(\.[0-9]{1,18})?$`)
+//
+// It and the patterns below are compiled on first use, not at package init:
+// most runs never read a catalog file (issue 10, goal 3).
+var priceRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]{1,12}(\.[0-9]{1,18})?$`) })
 
 var bodyTypes = map[string]bool{"json": true, "text": true, "form-data": true}
 
@@ -186,7 +190,7 @@ func (ep fileEndpoint) entry() (e Entry, key, msg, hint string) {
 	}
 
 	if ep.Price != "" {
-		if !priceRE.MatchString(ep.Price) {
+		if !priceRE().MatchString(ep.Price) {
 			return e, "price", fmt.Sprintf("price %s is not a decimal number of US dollars", quote(ep.Price)),
 				`write it like price = "0.01", without a currency sign`
 		}
@@ -303,8 +307,10 @@ func (fl *fileLines) endpointAt(line int) string {
 
 // go-toml's two phrasings of a type mismatch.
 var (
-	decodeTypeRE = regexp.MustCompile(`^cannot decode TOML (\w+) into struct field \S+ of type (\S+)$`)
-	assignTypeRE = regexp.MustCompile(`^(\w+) cannot be assigned to (\S+)$`)
+	decodeTypeRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^cannot decode TOML (\w+) into struct field \S+ of type (\S+)$`)
+	})
+	assignTypeRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(\w+) cannot be assigned to (\S+)$`) })
 )
 
 // decodeError turns go-toml's errors into FileErrors with line and key,
@@ -331,9 +337,9 @@ func decodeError(path string, lines *fileLines, err error) error {
 		msg := strings.TrimPrefix(de.Error(), "toml: ")
 		hint := ""
 		found, goType := "", ""
-		if m := decodeTypeRE.FindStringSubmatch(msg); m != nil {
+		if m := decodeTypeRE().FindStringSubmatch(msg); m != nil {
 			found, goType = m[1], m[2]
-		} else if m := assignTypeRE.FindStringSubmatch(msg); m != nil {
+		} else if m := assignTypeRE().FindStringSubmatch(msg); m != nil {
 			found, goType = m[1], m[2]
 		}
 		if found != "" {

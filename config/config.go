@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -454,18 +455,21 @@ func (t Token) token() (tokens.Token, error) {
 	}, nil
 }
 
-// go-toml's two phrasings of a type mismatch.
+// go-toml's two phrasings of a type mismatch, compiled on first use (only
+// a bad config needs them) rather than at every start (issue 10, goal 3).
 var (
-	goDecodeError = regexp.MustCompile(`^cannot decode TOML (\w+) into struct field \S+ of type (\S+)$`)
-	goAssignError = regexp.MustCompile(`^(\w+) cannot be assigned to (\S+)$`)
+	goDecodeError = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^cannot decode TOML (\w+) into struct field \S+ of type (\S+)$`)
+	})
+	goAssignError = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(\w+) cannot be assigned to (\S+)$`) })
 )
 
 // plainTypeError rewords go-toml's type errors without Go type names.
 func plainTypeError(msg string) string {
 	found, goType := "", ""
-	if m := goDecodeError.FindStringSubmatch(msg); m != nil {
+	if m := goDecodeError().FindStringSubmatch(msg); m != nil {
 		found, goType = m[1], m[2]
-	} else if m := goAssignError.FindStringSubmatch(msg); m != nil {
+	} else if m := goAssignError().FindStringSubmatch(msg); m != nil {
 		found, goType = m[1], m[2]
 	} else {
 		return msg

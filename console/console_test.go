@@ -538,3 +538,13 @@ func TestPercent(t *testing.T) {
 		}
 	}
 }
+
+// TestPagesParse parses the templates, which the package parses on first
+// use rather than at init: a broken template fails here.
+func TestPagesParse(t *testing.T) {
+	for _, name := range []string{"login.html", "console.html"} {
+		if pages().Lookup(name) == nil {
+			t.Errorf("no template %q among the console's pages", name)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/x402-mcp/x402-mcp/ledger"
@@ -24,7 +25,14 @@ import (
 //go:embed assets
 var assets embed.FS
 
-var pages = template.Must(template.New("").ParseFS(assets, "assets/*.html"))
+// pages are the console's HTML templates, parsed on first use rather than
+// at package init: every x402-mcp process links the console, few open it,
+// and parsing them at init delayed each server's start (issue 10, goal 3).
+// New parses them, so a console with a broken template still fails before
+// it serves; TestPagesParse catches one in the tree.
+var pages = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("").ParseFS(assets, "assets/*.html"))
+})
 
 // Bounds of what a browser may send.
 const (
@@ -77,6 +85,7 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	pages()
 	s := &Server{opts: opts, now: opts.Now, auth: newAuth(opts.Token, opts.Now), mux: http.NewServeMux(), done: make(chan struct{})}
 	static, _ := fs.Sub(assets, "assets")
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
@@ -261,7 +270,7 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, _ string, sess *
 func (s *Server) render(w http.ResponseWriter, status int, name string, data any) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	if err := pages.ExecuteTemplate(w, name, data); err != nil {
+	if err := pages().ExecuteTemplate(w, name, data); err != nil {
 		s.opts.Logger.Error("console: rendering", "page", name, "err", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -106,7 +107,8 @@ const (
 	idTries = 8
 )
 
-var reApprovalID = regexp.MustCompile(`^ap-[a-z2-7]{8}$`)
+// reApprovalID is compiled on first use, like the patterns in validate.go.
+var reApprovalID = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^ap-[a-z2-7]{8}$`) })
 
 // newApprovalID draws an ID a human can type: 40 random bits as 8
 // lower-case base32 letters (no 0/1/8/9 to mistake for o/l/b/g).
@@ -120,7 +122,7 @@ func newApprovalID() string {
 // carry no meaning.
 func approvalID(id string) (string, bool) {
 	id = strings.ToLower(strings.TrimSpace(id))
-	return id, reApprovalID.MatchString(id)
+	return id, reApprovalID().MatchString(id)
 }
 
 func notFound(id string) error {

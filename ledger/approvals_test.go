@@ -92,7 +92,7 @@ func TestApprovalPaysOnce(t *testing.T) {
 		r := rec("api.example.com", 250_000_000)
 
 		a := mustRequest(t, l, approvalFor(r, "terms"), 15*time.Minute)
-		if !reApprovalID.MatchString(a.ID) || a.State != ApprovalPending || !a.Created.Equal(clk.Now()) ||
+		if !reApprovalID().MatchString(a.ID) || a.State != ApprovalPending || !a.Created.Equal(clk.Now()) ||
 			!a.Expires.Equal(clk.Now().Add(15*time.Minute)) || !a.Decided.IsZero() || a.RecordID != 0 {
 			t.Fatalf("requested: %+v", a)
 		}
@@ -420,7 +420,7 @@ func TestApprovalIDs(t *testing.T) {
 	for i := range 200 {
 		a := approvalFor(rec("id.example", 10), fmt.Sprintf("terms %d", i))
 		got := mustRequest(t, l, a, time.Hour)
-		if !reApprovalID.MatchString(got.ID) || seen[got.ID] {
+		if !reApprovalID().MatchString(got.ID) || seen[got.ID] {
 			t.Fatalf("id %q (seen before: %v)", got.ID, seen[got.ID])
 		}
 		seen[got.ID] = true

@@ -28,7 +28,7 @@ func nonceText(n [32]byte) string { return "0x" + hex.EncodeToString(n[:]) }
 // digits (a row edited by hand) is an error, never the zero address: a
 // record must not quietly name another payer or token.
 func parseAddress(s string) (common.Address, error) {
-	if !reAddress.MatchString(s) {
+	if !reAddress().MatchString(s) {
 		return common.Address{}, fmt.Errorf("bad address %q", clip(s, 80))
 	}
 	return common.HexToAddress(s), nil
@@ -37,7 +37,7 @@ func parseAddress(s string) (common.Address, error) {
 // parseNonce reads a stored nonce: 0x and 64 hex digits, or an error.
 func parseNonce(s string) ([32]byte, error) {
 	var n [32]byte
-	if !reNonce.MatchString(s) {
+	if !reNonce().MatchString(s) {
 		return n, fmt.Errorf("bad nonce %q", clip(s, 80))
 	}
 	if _, err := hex.Decode(n[:], []byte(s[2:])); err != nil {

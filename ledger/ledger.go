@@ -339,6 +339,8 @@ func (l *Ledger) checkIdentity(idFile, want string) error {
 // mode. _txlock=immediate makes write transactions take the write lock
 // when they begin, so a budget check can never be invalidated by another
 // writer between its read and its insert.
+//
+// cache_size bounds each connection's page cache (see cacheKiB).
 func dsn(abs string) string {
 	p := filepath.ToSlash(abs)
 	if !strings.HasPrefix(p, "/") {
@@ -351,9 +353,21 @@ func dsn(abs string) string {
 	// Savepoints (one per call in a batch) keep their undo log in a
 	// temporary file by default: thousands of small writes per commit.
 	q.Add("_pragma", "temp_store(MEMORY)")
+	q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", cacheKiB))
 	q.Add("_txlock", "immediate")
 	return u.String() + "?" + q.Encode()
 }
+
+// cacheKiB bounds the page cache of each of the ledger's connections (one
+// writer, up to four readers); SQLite's default is 2000 KiB each. The
+// ledger file is in the kernel's page cache anyway, so SQLite's cache is a
+// second copy that saves a read(2) per page: after a thousand payments
+// the default kept about 3 MB of such copies resident (issue 10, goal 4),
+// with no reservations/s to show for it (BenchmarkReserveParallel). 512
+// KiB keeps the B-trees' interior pages and the pages being appended to.
+// A reader's cache is dropped anyway whenever another connection has
+// committed since its last transaction (WAL mode).
+const cacheKiB = 512
 
 // newOwner names this Ledger instance. The pid helps a human reading the
 // file; the random part keeps two Opens in one process, or a recycled pid,

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // The PostgreSQL schema: SQLite's (schema.go), table for table and rule
@@ -197,10 +198,15 @@ CREATE TABLE x402.payloads (
 CREATE INDEX payloads_request ON x402.payloads (request_key);
 `
 
-// pgMigrations[i] takes the schema from version i to i+1. Append only.
-var pgMigrations = []string{
-	pgTables + pgFunctionsDDL() + pgTriggersDDL(),
-}
+// pgMigrations()[i] takes the schema from version i to i+1. Append only.
+// They are built on first use, not at package init: only a PostgreSQL
+// ledger needs them, and formatting the DDL delayed every start (issue 10,
+// goal 3).
+var pgMigrations = sync.OnceValue(func() []string {
+	return []string{
+		pgTables + pgFunctionsDDL() + pgTriggersDDL(),
+	}
+})
 
 func pgFunctionsDDL() string {
 	var b strings.Builder
@@ -268,7 +274,7 @@ func migratePG(ctx context.Context, db *sql.DB, loc string) error {
 	if err != nil {
 		return err
 	}
-	if version == len(pgMigrations) {
+	if version == len(pgMigrations()) {
 		return nil
 	}
 	if version == 0 {
@@ -276,13 +282,13 @@ func migratePG(ctx context.Context, db *sql.DB, loc string) error {
 			return fmt.Errorf("ledger: open %s: create schema %s: %w", loc, pgSchema, err)
 		}
 	}
-	for v := version; v < len(pgMigrations); v++ {
-		if _, err := tx.ExecContext(ctx, pgMigrations[v]); err != nil {
+	for v := version; v < len(pgMigrations()); v++ {
+		if _, err := tx.ExecContext(ctx, pgMigrations()[v]); err != nil {
 			return fmt.Errorf("ledger: %s: migrate to schema v%d: %w", loc, v+1, err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO x402.meta (key, value) VALUES ('schema_version', $1)
-		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, strconv.Itoa(len(pgMigrations))); err != nil {
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, strconv.Itoa(len(pgMigrations()))); err != nil {
 		return fmt.Errorf("ledger: open %s: set the schema version: %w", loc, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -319,8 +325,8 @@ func pgVersion(ctx context.Context, tx *sql.Tx, loc string) (int, error) {
 	switch {
 	case err != nil || v < 1:
 		return 0, notOurs
-	case v > len(pgMigrations):
-		return 0, fmt.Errorf("%w: %s has schema v%d, this program knows v%d; upgrade x402-mcp", ErrTooNew, loc, v, len(pgMigrations))
+	case v > len(pgMigrations()):
+		return 0, fmt.Errorf("%w: %s has schema v%d, this program knows v%d; upgrade x402-mcp", ErrTooNew, loc, v, len(pgMigrations()))
 	}
 	return v, nil
 }

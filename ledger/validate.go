@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -26,12 +27,15 @@ const (
 	maxAmountBits = 256 // EIP-3009 values are uint256
 )
 
+// Compiled on first use, not at package init: every x402-mcp command links
+// the ledger and most start without writing a record; the counted
+// repetitions compile into large programs (issue 10, goal 3).
 var (
 	// The text forms of addresses and nonces (keys.go).
-	reAddress = regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`)
-	reNonce   = regexp.MustCompile(`^0x[0-9a-fA-F]{64}$`)
+	reAddress = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`) })
+	reNonce   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^0x[0-9a-fA-F]{64}$`) })
 	// CAIP-2: namespace:reference.
-	reNetwork = regexp.MustCompile(`^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$`)
+	reNetwork = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$`) })
 )
 
 func invalid(format string, args ...any) error {
@@ -45,7 +49,7 @@ func validateRecord(r *Record) error {
 		return invalid("url must be 1 to %d printable bytes", maxURL)
 	case !validHost(r.Host):
 		return invalid("host %q must be a normalised host name (lower-case, no port)", clip(r.Host, 80))
-	case !reNetwork.MatchString(r.Network):
+	case !reNetwork().MatchString(r.Network):
 		return invalid("network %q is not a CAIP-2 id", clip(r.Network, 80))
 	case r.Asset == (common.Address{}):
 		return invalid("asset is unset")
@@ -157,7 +161,7 @@ func validateApproval(a *Approval) error {
 		return invalid("url must be 1 to %d bytes of visible text", maxURL)
 	case !validHost(a.Host):
 		return invalid("host %q must be a normalised host name (lower-case, no port)", clip(a.Host, 80))
-	case !reNetwork.MatchString(a.Network):
+	case !reNetwork().MatchString(a.Network):
 		return invalid("network %q is not a CAIP-2 id", clip(a.Network, 80))
 	case a.Asset == (common.Address{}):
 		return invalid("asset is unset")

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/pelletier/go-toml/v2/unstable"
 )
@@ -160,12 +161,13 @@ func (idx *keyIndex) keyAt(line int) string {
 	return best
 }
 
-var bareKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+// bareKey is compiled on first use, not at every start (issue 10, goal 3).
+var bareKey = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_-]+$`) })
 
 // quoteKey writes one key the way TOML would need it: bare when it can be,
 // quoted otherwise ("api.example.com" has dots, so it is quoted).
 func quoteKey(k string) string {
-	if bareKey.MatchString(k) {
+	if bareKey().MatchString(k) {
 		return k
 	}
 	return strconv.Quote(k)

@@ -7,7 +7,9 @@
 # initialize reply, the resident memory of an idle server with no config and
 # with the encrypted keystore `x402-mcp init` writes (and the keystore's
 # unlock time), and paid requests per second and resident memory after many
-# paid x402_fetch calls with 8 concurrent callers over one stdio session.
+# paid x402_fetch calls with 8 concurrent callers over one stdio session;
+# each memory figure with the parts of the binary (.text, .rodata,
+# .gopclntab, data) that are resident.
 #
 # Usage: scripts/bench.sh [benchtime] [paid requests]   (default 2s, 1000)
 set -euo pipefail

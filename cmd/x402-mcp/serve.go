@@ -48,6 +48,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return &exitError{code: 2, err: fmt.Errorf("bad --log-level %s: use debug, info, warn or error", redact.NotShown)}
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	tuneMemory(os.Getenv)
 
 	// The HTTP flags are checked, and the token read, before the config
 	// and the key: a mistake there should not cost a keystore unlock.

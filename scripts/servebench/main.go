@@ -17,6 +17,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"debug/elf"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -52,6 +54,7 @@ func main() {
 	callers := flag.Int("callers", 8, "concurrent callers for the paid figures")
 	only := flag.String("only", "start,idle,paid", "which figures: a comma-separated subset of start, idle, paid")
 	noKeystore := flag.Bool("no-keystore", false, "skip the keystore setups")
+	flag.DurationVar(&hold, "hold", 0, "after each idle and paid figure, keep the server running this long and print its PID (to read /proc/PID/smaps)")
 	flag.BoolVar(&showStderr, "stderr", false, "print the server's stderr after the paid figures (with GODEBUG=gctrace=1, the heap)")
 	flag.Parse()
 	if *bin == "" {
@@ -120,7 +123,18 @@ func fatal(err error) {
 	os.Exit(1)
 }
 
-var showStderr bool
+var (
+	showStderr bool
+	hold       time.Duration
+)
+
+// holdFor keeps c running for the -hold time, for a look at its memory.
+func holdFor(c *child) {
+	if hold > 0 {
+		fmt.Printf("\tholding the server, PID %d, for %s\n", c.cmd.Process.Pid, hold)
+		time.Sleep(hold)
+	}
+}
 
 type bench struct {
 	exe, tmp string
@@ -246,8 +260,9 @@ func (b *bench) idle(s setup) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("idle RSS, %s: %s (goal ≤ %d MB)\n\tpeak %s; ready (x402_wallet answered) %s after spawn%s\n",
-		s.name, m, rssGoalMB, mb(m.hwm), ms(ready), unlockNote(c.stderr()))
+	fmt.Printf("idle RSS, %s: %s (goal ≤ %d MB)\n\tpeak %s; ready (x402_wallet answered) %s after spawn%s%s\n",
+		s.name, m, rssGoalMB, mb(m.hwm), ms(ready), unlockNote(c.stderr()), m.breakdown())
+	holdFor(c)
 	return nil
 }
 
@@ -349,10 +364,11 @@ func (b *bench) paid(n, callers int, useKeystore bool) error {
 	spent := new(big.Int).Sub(before, after)
 	fmt.Printf("paid, %s: %.0f paid requests/s (%d in %s, %d callers; payer spent %s atomic units on chain)\n",
 		name, float64(n)/elapsed.Seconds(), n, elapsed.Round(time.Millisecond), callers, spent)
-	fmt.Printf("RSS after %d paid requests, %s: %s (goal ≤ %d MB)\n\tpeak %s\n", n, name, m, rssGoalMB, mb(m.hwm))
+	fmt.Printf("RSS after %d paid requests, %s: %s (goal ≤ %d MB)\n\tpeak %s%s\n", n, name, m, rssGoalMB, mb(m.hwm), m.breakdown())
 	if showStderr {
 		fmt.Print(c.stderr())
 	}
+	holdFor(c)
 	return nil
 }
 
@@ -603,11 +619,68 @@ func (c *child) close() error {
 // memory is a process's resident memory in bytes: rss in all, of which
 // anon is its own (heap, stacks) and file the pages of the binary it has
 // touched (clean, shared with the page cache: the kernel can drop them),
-// and hwm the most it ever had.
-type memory struct{ rss, anon, file, hwm int64 }
+// and hwm the most it ever had. sections says which parts of the binary
+// are resident.
+type memory struct {
+	rss, anon, file, hwm int64
+	sections             string
+}
 
 func (m memory) String() string {
 	return fmt.Sprintf("%s: %s anonymous, %s of the binary's pages", mb(m.rss), mb(m.anon), mb(m.file))
+}
+
+// breakdown is the sections line, if there is one, as a line of its own.
+func (m memory) breakdown() string {
+	if m.sections == "" {
+		return ""
+	}
+	return "\n\t" + m.sections
+}
+
+// sections sums the resident pages of pid that lie in each part of the
+// binary exe (/proc/PID/pagemap's present bit), next to the part's size.
+// A page fault maps the pages around it too (64 KiB on Linux), so a
+// part's resident size is the windows of it touched, not the bytes read.
+func sections(pid int, exe string) (string, error) {
+	f, err := elf.Open(exe)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	pm, err := os.Open(fmt.Sprintf("/proc/%d/pagemap", pid))
+	if err != nil {
+		return "", err
+	}
+	defer pm.Close()
+	const page = 4096
+	groups := []string{".text", ".rodata", ".gopclntab", "data"}
+	var res, size [4]int64
+	for _, sec := range f.Sections {
+		if sec.Flags&elf.SHF_ALLOC == 0 || sec.Addr == 0 {
+			continue
+		}
+		g := slices.Index(groups, sec.Name)
+		if g < 0 {
+			g = 3 // .typelink, .itablink, .noptrdata, .data, .bss ...
+		}
+		size[g] += int64(sec.Size)
+		lo, hi := sec.Addr/page, (sec.Addr+sec.Size+page-1)/page
+		buf := make([]byte, 8*(hi-lo))
+		if _, err := pm.ReadAt(buf, int64(lo*8)); err != nil {
+			return "", err
+		}
+		for i := 0; i < len(buf); i += 8 {
+			if binary.LittleEndian.Uint64(buf[i:])>>63 == 1 {
+				res[g] += page
+			}
+		}
+	}
+	var parts []string
+	for i, g := range groups {
+		parts = append(parts, fmt.Sprintf("%s %s of %s", g, mb(res[i]), mb(size[i])))
+	}
+	return "binary resident: " + strings.Join(parts, ", "), nil
 }
 
 func (c *child) memory() (memory, error) {
@@ -633,6 +706,8 @@ func (c *child) memory() (memory, error) {
 			m.file = kb << 10
 		}
 	}
+	// The breakdown is best effort: without it the figures stand.
+	m.sections, _ = sections(c.cmd.Process.Pid, c.cmd.Path)
 	return m, nil
 }
 
