@@ -42,7 +42,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 CGO_ENABLED=0 go build -o "$tmp/x402-mcp" ./cmd/x402-mcp
 go build -o "$tmp/servebench" ./scripts/servebench
-"$tmp/servebench" -bin "$tmp/x402-mcp" -runs 20 -paid "$paid" -callers 8
+CGO_ENABLED=0 go build -o "$tmp/mcpfloor" ./scripts/mcpfloor
+"$tmp/servebench" -bin "$tmp/x402-mcp" -framework "$tmp/mcpfloor" -runs 20 -paid "$paid" -callers 8
 
 # Issue 12: reservations per second on the ledger, SQLite beside PostgreSQL,
 # with 1, 8 and 64 concurrent clients (separate ledgers, as separate

@@ -30,7 +30,7 @@ import (
 	"github.com/x402-mcp/x402-mcp/wallet"
 )
 
-var update = flag.Bool("update", false, "rewrite the tool schema snapshots in testdata/toolsnaps")
+var update = flag.Bool("update", false, "rewrite the tool schema snapshots in testdata/toolsnaps, and schemas.json")
 
 type fixture struct {
 	net  *localnet.Network

@@ -54,6 +54,7 @@ func main() {
 	callers := flag.Int("callers", 8, "concurrent callers for the paid figures")
 	only := flag.String("only", "start,idle,paid", "which figures: a comma-separated subset of start, idle, paid")
 	noKeystore := flag.Bool("no-keystore", false, "skip the keystore setups")
+	framework := flag.String("framework", "", "a bare mcp-go server `binary` (scripts/mcpfloor) whose start is shown as the framework's floor")
 	flag.DurationVar(&hold, "hold", 0, "after each idle and paid figure, keep the server running this long and print its PID (to read /proc/PID/smaps)")
 	flag.BoolVar(&showStderr, "stderr", false, "print the server's stderr after the paid figures (with GODEBUG=gctrace=1, the heap)")
 	flag.Parse()
@@ -89,6 +90,14 @@ func main() {
 		fmt.Println("== start: spawn to the initialize reply")
 		if err := b.floor(*runs); err != nil {
 			fatal(err)
+		}
+		if err := b.inits(*runs); err != nil {
+			fatal(err)
+		}
+		if *framework != "" {
+			if err := b.frameworkFloor(*framework, *runs); err != nil {
+				fatal(err)
+			}
 		}
 		for _, s := range setups {
 			if err := b.start(s, *runs); err != nil {
@@ -200,6 +209,75 @@ func (b *bench) floor(runs int) error {
 	}
 	slices.Sort(times)
 	fmt.Printf("floor, x402-mcp version (spawn to exit): median %s, p90 %s\n", ms(times[len(times)/2]), ms(pct(times, 90)))
+	return nil
+}
+
+// inits runs `x402-mcp version` with GODEBUG=inittrace=1 and reports the
+// median time of all package initialisation, and of the parts that are
+// not ours: the JSON schema compiler mcp-go's server links (it compiles
+// every draft's meta-schema at init) and go-ethereum (the EVM of the
+// built-in local network among it).
+func (b *bench) inits(runs int) error {
+	var total, schema, geth, ours []float64
+	for range runs {
+		cmd := exec.Command(b.exe, "version")
+		cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("x402-mcp version: %v\n%s", err, out)
+		}
+		var t, sc, ge, ou float64
+		for _, line := range strings.Split(string(out), "\n") {
+			// init PKG @0.52 ms, 0.011 ms clock, 0 bytes, 0 allocs
+			f := strings.Fields(line)
+			if len(f) < 5 || f[0] != "init" {
+				continue
+			}
+			d, err := strconv.ParseFloat(f[4], 64)
+			if err != nil {
+				continue
+			}
+			t += d
+			switch pkg := f[1]; {
+			case strings.HasPrefix(pkg, "github.com/santhosh-tekuri/jsonschema/"):
+				sc += d
+			case strings.HasPrefix(pkg, "github.com/ethereum/go-ethereum/"):
+				ge += d
+			case strings.HasPrefix(pkg, "github.com/x402-mcp/x402-mcp/"):
+				ou += d
+			}
+		}
+		total, schema, geth, ours = append(total, t), append(schema, sc), append(geth, ge), append(ours, ou)
+	}
+	med := func(v []float64) string { slices.Sort(v); return fmt.Sprintf("%.1f ms", v[len(v)/2]) }
+	fmt.Printf("of which package inits (GODEBUG=inittrace=1, medians): %s in all; jsonschema/v6 (linked by mcp-go) %s, go-ethereum %s, x402-mcp's own %s\n",
+		med(total), med(schema), med(geth), med(ours))
+	return nil
+}
+
+// frameworkFloor times a bare mcp-go server, exe, from spawn to its reply
+// to initialize: the floor any server built on mcp-go starts from.
+func (b *bench) frameworkFloor(exe string, runs int) error {
+	var times []time.Duration
+	for range runs {
+		t0 := time.Now()
+		c, err := b.spawnExe(exe, nil, os.Environ())
+		if err != nil {
+			return err
+		}
+		_, err = c.initialize()
+		d := time.Since(t0)
+		if cerr := c.close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("bare mcp-go server: %w\n%s", err, c.stderr())
+		}
+		times = append(times, d)
+	}
+	slices.Sort(times)
+	fmt.Printf("floor, a bare mcp-go server (scripts/mcpfloor: no tools, nothing of ours), spawn to the initialize reply: median %s, p90 %s\n",
+		ms(times[len(times)/2]), ms(pct(times, 90)))
 	return nil
 }
 
@@ -488,8 +566,14 @@ func (l *lockedBuffer) String() string {
 }
 
 func (b *bench) spawn(s setup) (*child, error) {
-	cmd := exec.Command(b.exe, append([]string{"serve"}, s.args...)...)
-	cmd.Env = env(s.home)
+	return b.spawnExe(b.exe, append([]string{"serve"}, s.args...), env(s.home))
+}
+
+// spawnExe starts exe with args and environ, speaking JSON-RPC on its
+// standard input and output.
+func (b *bench) spawnExe(exe string, args, environ []string) (*child, error) {
+	cmd := exec.Command(exe, args...)
+	cmd.Env = environ
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
