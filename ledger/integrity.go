@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -278,16 +280,35 @@ func schemaOf(ctx context.Context, q rowsQueryer) (map[string]schemaObject, erro
 	return m, rows.Err()
 }
 
-// expectedSchema is the schema the migrations build, read from a fresh
-// in-memory database: the one source of truth, so the check can never
-// disagree with what Open creates. Cached per schema version (tests run
-// older versions).
+// expectedSchema is the schema the migrations build: the one source of
+// truth, so the check can never disagree with what Open creates. For the
+// version schema.json holds (the current one) it is read from that file,
+// which TestSchemaFileIsCurrent holds to what buildSchema reads: building
+// it cost every process several milliseconds of SQL at start. Other
+// versions (tests run older ones) are built. Cached per schema version.
 func expectedSchema() (map[string]schemaObject, error) {
 	schemaCache.Lock()
 	defer schemaCache.Unlock()
 	if m, ok := schemaCache.m[schemaVersion]; ok {
 		return m, nil
 	}
+	m := embeddedSchema(schemaVersion)
+	if m == nil {
+		var err error
+		if m, err = buildSchema(schemaVersion); err != nil {
+			return nil, err
+		}
+	}
+	if schemaCache.m == nil {
+		schemaCache.m = make(map[int]map[string]schemaObject)
+	}
+	schemaCache.m[schemaVersion] = m
+	return m, nil
+}
+
+// buildSchema reads the schema that the first version migrations build,
+// from a fresh in-memory database.
+func buildSchema(version int) (map[string]schemaObject, error) {
 	db, err := sql.Open("sqlite", ":memory:")
 	if err != nil {
 		return nil, err
@@ -295,20 +316,40 @@ func expectedSchema() (map[string]schemaObject, error) {
 	defer db.Close()
 	db.SetMaxOpenConns(1) // each connection to :memory: is a database of its own
 	ctx := context.Background()
-	for v, m := range migrations[:schemaVersion] {
+	for v, m := range migrations[:version] {
 		if _, err := db.ExecContext(ctx, m); err != nil {
 			return nil, fmt.Errorf("ledger: schema v%d: %w", v+1, err)
 		}
 	}
-	m, err := schemaOf(ctx, db)
-	if err != nil {
-		return nil, err
+	return schemaOf(ctx, db)
+}
+
+//go:embed schema.json
+var schemaFile []byte
+
+// schemaJSON is schema.json: the version whose schema it holds, and
+// that schema's objects.
+type schemaJSON struct {
+	Version int
+	Objects []schemaRow
+}
+
+// schemaRow is one schemaObject in schema.json.
+type schemaRow struct{ Type, Name, SQL string }
+
+// embeddedSchema decodes schema.json if it holds version; nil if it holds
+// another or does not decode, and the schema is then built
+// (TestSchemaFileIsCurrent fails on such a file).
+func embeddedSchema(version int) map[string]schemaObject {
+	var f schemaJSON
+	if json.Unmarshal(schemaFile, &f) != nil || f.Version != version || len(f.Objects) == 0 {
+		return nil
 	}
-	if schemaCache.m == nil {
-		schemaCache.m = make(map[int]map[string]schemaObject)
+	m := make(map[string]schemaObject, len(f.Objects))
+	for _, r := range f.Objects {
+		m[r.Type+" "+r.Name] = schemaObject{typ: r.Type, name: r.Name, sql: r.SQL}
 	}
-	schemaCache.m[schemaVersion] = m
-	return m, nil
+	return m
 }
 
 var schemaCache struct {
