@@ -411,6 +411,14 @@ func verifyTx(ctx context.Context, q rowsQueryer, path string) (*IntegrityError,
 			e.Schema = append(e.Schema, guardOpen)
 		}
 	}
+	return e.recount(ctx, q)
+}
+
+// recount finishes an integrity check, on either backend, once its
+// schema checks are in e: the sums are recounted from the records (at most
+// maxDiffs differences kept), and nil is returned when nothing differs.
+func (e *IntegrityError) recount(ctx context.Context, q rowsQueryer) (*IntegrityError, error) {
+	var err error
 	if e.Sums, err = recountSums(ctx, q, maxDiffs+1); err != nil {
 		return nil, err
 	}

@@ -66,16 +66,8 @@ func repairPG(loc string) (RepairReport, error) {
 	if _, err := tx.ExecContext(ctx, `SELECT set_config('x402.repair', 'on', true)`); err != nil {
 		return rep, fmt.Errorf("ledger: repair: %w", err)
 	}
-	for _, d := range diffs {
-		var start int64
-		if d.Span != 0 {
-			start = d.Start.UnixNano()
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO sums (host, span, start, usd_nano, count) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (host, span, start) DO UPDATE SET usd_nano = excluded.usd_nano, count = excluded.count`,
-			d.Host, int64(d.Span), start, d.Counted.USDNano, d.Counted.Count); err != nil {
-			return rep, fmt.Errorf("ledger: repair: %w", err)
-		}
+	if err := rewriteSums(ctx, tx, diffs); err != nil {
+		return rep, err
 	}
 	if _, err := tx.ExecContext(ctx, `SELECT set_config('x402.repair', 'off', true)`); err != nil {
 		return rep, fmt.Errorf("ledger: repair: %w", err)

@@ -412,16 +412,7 @@ func verifyPG(ctx context.Context, tx *rtx, loc string) (*IntegrityError, error)
 	if len(e.Schema) > 0 && !e.Repairable() {
 		return e, nil // a table is changed: a recount could fail or mislead
 	}
-	if e.Sums, err = recountSums(ctx, tx, maxDiffs+1); err != nil {
-		return nil, err
-	}
-	if len(e.Sums) > maxDiffs {
-		e.Sums, e.More = e.Sums[:maxDiffs], true
-	}
-	if len(e.Schema) == 0 && len(e.Sums) == 0 {
-		return nil, nil
-	}
-	return e, nil
+	return e.recount(ctx, tx)
 }
 
 // pgObjects are the indexes and constraints (primary, unique, foreign

@@ -94,16 +94,8 @@ func Repair(path string) (RepairReport, error) {
 	if _, err := tx.ExecContext(ctx, `UPDATE sums_guard SET open = 1`); err != nil {
 		return rep, fmt.Errorf("ledger: repair: %w", err)
 	}
-	for _, d := range diffs {
-		var start int64
-		if d.Span != 0 {
-			start = d.Start.UnixNano()
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO sums (host, span, start, usd_nano, count) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (host, span, start) DO UPDATE SET usd_nano = excluded.usd_nano, count = excluded.count`,
-			d.Host, int64(d.Span), start, d.Counted.USDNano, d.Counted.Count); err != nil {
-			return rep, fmt.Errorf("ledger: repair: %w", err)
-		}
+	if err := rewriteSums(ctx, tx, diffs); err != nil {
+		return rep, err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE sums_guard SET open = 0`); err != nil {
 		return rep, fmt.Errorf("ledger: repair: %w", err)
@@ -116,4 +108,24 @@ func Repair(path string) (RepairReport, error) {
 		return RepairReport{}, fmt.Errorf("ledger: repair: commit: %w", err)
 	}
 	return rep, nil
+}
+
+// rewriteSums sets every sum in diffs to its recounted value, inside a
+// repair's transaction (SQLite's or PostgreSQL's) whose caller has opened
+// the guard on the sums table.
+func rewriteSums(ctx context.Context, tx interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}, diffs []SumDiff) error {
+	for _, d := range diffs {
+		var start int64
+		if d.Span != 0 {
+			start = d.Start.UnixNano()
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sums (host, span, start, usd_nano, count) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (host, span, start) DO UPDATE SET usd_nano = excluded.usd_nano, count = excluded.count`,
+			d.Host, int64(d.Span), start, d.Counted.USDNano, d.Counted.Count); err != nil {
+			return fmt.Errorf("ledger: repair: %w", err)
+		}
+	}
+	return nil
 }
