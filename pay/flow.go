@@ -69,7 +69,7 @@ func (r *Receipt) AmountText() string {
 }
 
 // NonceHex is the authorization's nonce as 0x and 64 hex digits.
-func (r *Receipt) NonceHex() string { return "0x" + hex.EncodeToString(r.Nonce[:]) }
+func (r *Receipt) NonceHex() string { return x402.NonceHex(r.Nonce) }
 
 // unpaid makes the first request and returns the response with the body
 // read up to limit.

@@ -2,6 +2,7 @@ package x402
 
 import (
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -44,6 +45,10 @@ func (a Authorization) Check() error {
 	}
 	return nil
 }
+
+// NonceHex writes a nonce as the wire does: 0x and 64 lower-case hex
+// digits. It is how nonces are shown, logged and compared as text.
+func NonceHex(n [32]byte) string { return "0x" + hex.EncodeToString(n[:]) }
 
 // NewNonce draws the 32-byte EIP-3009 nonce: the one source of nonces. The
 // token burns (from, nonce) on settlement, so a repeated nonce would make a

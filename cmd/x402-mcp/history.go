@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -60,7 +59,7 @@ func history(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		rows := make([]row, 0, len(recs))
 		for _, r := range recs {
 			rows = append(rows, row{r.ID, r.Created.UTC().Format(time.RFC3339), r.Updated.UTC().Format(time.RFC3339), string(r.State), pay.WireURL(r.URL), r.Host,
-				tokens.FormatUnits(r.Amount, r.Decimals), r.Amount.String(), r.Token, r.Asset.Hex(), r.Network, r.PayTo.Hex(), r.Payer.Hex(), "0x" + hex.EncodeToString(r.Nonce[:]), r.ValidBefore,
+				tokens.FormatUnits(r.Amount, r.Decimals), r.Amount.String(), r.Token, r.Asset.Hex(), r.Network, r.PayTo.Hex(), r.Payer.Hex(), x402.NonceHex(r.Nonce), r.ValidBefore,
 				validUntil(r), x402.Display(r.Transaction, 80), r.Settlement, x402.Display(r.Note, 1000)})
 		}
 		enc := json.NewEncoder(stdout)
